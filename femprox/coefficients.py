@@ -1,0 +1,53 @@
+"""Kinetic coefficients from the spectral solution (PHYSICS.md section 4).
+
+With a = gamma, b = gamma~ and den = |1 - a b|^2::
+
+    D_L  = (1 - |a|^2)(1 - |b|^2) / den      energy-mode diffusion (paper's D_+)
+    D_T  = (1 + |a|^2)(1 + |b|^2) / den      charge-mode diffusion (paper's D_-)
+    Tcal = (|b|^2 - |a|^2) / den             cross term, nonzero only with phase gradients
+    j_S  = Re[-2 i (a b' - b a') / (1 - a b)^2]   spectral supercurrent
+    c_TT, c_TL: charge-imbalance conversion inside wires with a pair potential.
+
+All are dimensionless except j_S, c_TT, c_TL (1/xi0 for j_S; Delta0 for c's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from femprox.spectral import SpectralFields
+
+
+@dataclass(frozen=True)
+class KineticCoefficients:
+    """Coefficients of the kinetic equations, arrays of shape (n_energies, n_points)."""
+
+    d_l: np.ndarray
+    d_t: np.ndarray
+    t_cal: np.ndarray
+    j_s: np.ndarray
+    c_tl: np.ndarray
+    c_tt: np.ndarray
+
+
+def kinetic_coefficients(fields: SpectralFields, gap=0.0, phase=0.0) -> KineticCoefficients:
+    """Evaluate all kinetic coefficients from Riccati amplitudes.
+
+    ``gap`` and ``phase`` are the pair potential Delta e^{i phi} at the points (scalars or
+    arrays broadcastable to (n_energies, n_points)); they enter only c_TL and c_TT.
+    """
+    a, b = fields.gamma, fields.gamma_tilde
+    aa, bb = np.abs(a) ** 2, np.abs(b) ** 2
+    one_minus = 1 - a * b
+    den = np.abs(one_minus) ** 2
+    d_l = (1 - aa) * (1 - bb) / den
+    d_t = (1 + aa) * (1 + bb) / den
+    t_cal = (bb - aa) / den
+    j_s = np.real(-2j * (a * fields.dgamma_tilde - b * fields.dgamma) / one_minus**2)
+    ep = np.exp(1j * np.asarray(phase))
+    delta = np.asarray(gap)
+    c_tt = 2 * np.real(1j * delta * (a * b * np.conj(b) / ep + ep * a * np.conj(a) * b + ep * b + a / ep) / den)
+    c_tl = 2 * np.real(1j * delta * (a * b * np.conj(b) / ep - ep * a * np.conj(a) * b + ep * b - a / ep) / den)
+    return KineticCoefficients(d_l=d_l, d_t=d_t, t_cal=t_cal, j_s=j_s, c_tl=c_tl, c_tt=c_tt)

@@ -1,0 +1,339 @@
+"""Geometry description: a network of nodes joined by quasi-1D diffusive wires.
+
+This is the first stage of the femprox pipeline::
+
+    Geometry -> GraphMesh -> SpectralSolution -> kinetic coefficients -> observables
+
+Units (PHYSICS.md section 1): hbar = k_B = e = 1; energies (gap, temperature, potential,
+Dynes rate) in units of Delta0, the zero-temperature gap of the reference superconductor;
+lengths in units of xi0 = sqrt(D_N / (2 Delta0)) of the reference normal metal. A wire's
+diffusion constant is then given in units of Delta0 xi0^2, so the reference metal has
+D = 2 and a wire whose own coherence length is xi has D = 2 xi^2. Conductances per unit
+length are in arbitrary but common units (only ratios enter G/G_N and kappa/kappa_N).
+
+Objects here are frozen dataclasses validated on construction; any inconsistency raises
+:class:`GeometryError` naming the offending node, wire or key.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+
+class GeometryError(ValueError):
+    """A geometry is inconsistent; the message names the node, wire or key at fault."""
+
+
+class NodeKind(str, Enum):
+    """What sits at a node of the wire network (PHYSICS.md section 2)."""
+
+    CLEAN = "clean"
+    """Transparent junction of two or more wires (Kirchhoff conditions)."""
+    NORMAL_RESERVOIR = "normal_reservoir"
+    """Bulk normal-metal terminal with a temperature and an electric potential."""
+    SUPERCONDUCTING_RESERVOIR = "superconducting_reservoir"
+    """Bulk BCS terminal with a gap, a phase and a temperature; potential is the reference 0."""
+    FREE_END = "free_end"
+    """A wire ending in vacuum or an insulator (zero spectral and kinetic currents)."""
+
+    @property
+    def is_reservoir(self) -> bool:
+        return self in (NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR)
+
+
+def _check_finite(owner: str, key: str, value: float, *, positive: bool = False,
+                  nonnegative: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise GeometryError(f"{owner}: '{key}' must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise GeometryError(f"{owner}: '{key}' must be finite, got {value!r}")
+    if positive and value <= 0:
+        raise GeometryError(f"{owner}: '{key}' must be positive, got {value!r}")
+    if nonnegative and value < 0:
+        raise GeometryError(f"{owner}: '{key}' must not be negative, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the network.
+
+    Attributes
+    ----------
+    name: unique identifier.
+    kind: see :class:`NodeKind`.
+    temperature: reservoir temperature in Delta0 (reservoirs only; default 0).
+    potential: electric potential of a normal reservoir in Delta0/e (default 0).
+    gap: pair potential magnitude of a superconducting reservoir in Delta0 (required there).
+    phase: superconducting phase of an S reservoir in radians.
+    position: optional 2D/3D coordinates in xi0, used only for drawing and export.
+    """
+
+    name: str
+    kind: NodeKind
+    temperature: float = 0.0
+    potential: float = 0.0
+    gap: float | None = None
+    phase: float = 0.0
+    position: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise GeometryError(f"node name must be a non-empty string, got {self.name!r}")
+        owner = f"node '{self.name}'"
+        try:
+            object.__setattr__(self, "kind", NodeKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in NodeKind)
+            raise GeometryError(f"{owner}: unknown kind {self.kind!r} (expected one of {kinds})") from None
+        _check_finite(owner, "temperature", self.temperature, nonnegative=True)
+        _check_finite(owner, "potential", self.potential)
+        _check_finite(owner, "phase", self.phase)
+        if self.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
+            if self.gap is None:
+                raise GeometryError(f"{owner}: a superconducting reservoir needs a 'gap'")
+            _check_finite(owner, "gap", self.gap, positive=True)
+        elif self.gap is not None:
+            raise GeometryError(f"{owner}: 'gap' is only meaningful for a superconducting reservoir")
+        if self.kind is not NodeKind.NORMAL_RESERVOIR and self.potential != 0.0:
+            raise GeometryError(f"{owner}: 'potential' is only meaningful for a normal reservoir")
+        if self.position is not None:
+            position = tuple(self.position)
+            if len(position) not in (2, 3):
+                raise GeometryError(f"{owner}: 'position' must have 2 or 3 coordinates, got {position!r}")
+            for c in position:
+                _check_finite(owner, "position", c)
+            object.__setattr__(self, "position", tuple(float(c) for c in position))
+
+
+@dataclass(frozen=True)
+class MeshOptions:
+    """How one wire is meshed.
+
+    elements: number of finite elements along the wire (None: chosen from length and
+        coherence length by :func:`femprox.mesh.build_mesh`).
+    order: polynomial order of the elements (1 = P1, 2 = P2, >2 hierarchical ElementLinePp).
+    grading: ratio of the largest to the smallest element (1 = uniform). Elements shrink
+        geometrically toward the graded ends.
+    graded_ends: "auto" (toward ends where normal metal meets superconductivity), "both",
+        "start", "end" or "none".
+    """
+
+    elements: int | None = None
+    order: int = 2
+    grading: float = 4.0
+    graded_ends: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.elements is not None and (isinstance(self.elements, bool)
+                                          or not isinstance(self.elements, int)
+                                          or self.elements < 1):
+            raise GeometryError(f"mesh: 'elements' must be a positive integer, got {self.elements!r}")
+        if isinstance(self.order, bool) or not isinstance(self.order, int) or not 1 <= self.order <= 10:
+            raise GeometryError(f"mesh: 'order' must be an integer from 1 to 10, got {self.order!r}")
+        _check_finite("mesh", "grading", self.grading)
+        if self.grading < 1:
+            raise GeometryError(f"mesh: 'grading' must be >= 1, got {self.grading!r}")
+        if self.graded_ends not in ("auto", "both", "start", "end", "none"):
+            raise GeometryError("mesh: 'graded_ends' must be one of auto, both, start, end, none; "
+                                f"got {self.graded_ends!r}")
+
+
+@dataclass(frozen=True)
+class Wire:
+    """A quasi-one-dimensional diffusive wire between two nodes.
+
+    Attributes
+    ----------
+    name: unique identifier.
+    start, end: names of its end nodes; the arc-length coordinate x runs from 0 at
+        ``start`` to ``length`` at ``end``.
+    length: in xi0.
+    diffusion: diffusion constant D in Delta0 xi0^2 (the reference metal has D = 2).
+    conductance: normal-state conductance per unit length g (its resistance is length/g).
+    gap: pair potential magnitude Delta in Delta0 (0 for a normal wire).
+    phase: phase of the pair potential in radians.
+    dynes: Dynes / inelastic rate eta in Delta0 (E -> E + i eta inside the wire).
+    mesh: per-wire mesh options (None: the network's defaults).
+    """
+
+    name: str
+    start: str
+    end: str
+    length: float
+    diffusion: float = 2.0
+    conductance: float = 1.0
+    gap: float = 0.0
+    phase: float = 0.0
+    dynes: float = 0.0
+    mesh: MeshOptions | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise GeometryError(f"wire name must be a non-empty string, got {self.name!r}")
+        owner = f"wire '{self.name}'"
+        for key in ("start", "end"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value:
+                raise GeometryError(f"{owner}: '{key}' must be a node name, got {value!r}")
+        if self.start == self.end:
+            raise GeometryError(f"{owner}: starts and ends at the same node '{self.start}' "
+                                "(split a loop into at least two wires)")
+        _check_finite(owner, "length", self.length, positive=True)
+        _check_finite(owner, "diffusion", self.diffusion, positive=True)
+        _check_finite(owner, "conductance", self.conductance, positive=True)
+        _check_finite(owner, "gap", self.gap, nonnegative=True)
+        _check_finite(owner, "phase", self.phase)
+        _check_finite(owner, "dynes", self.dynes, nonnegative=True)
+
+    @property
+    def coherence_length(self) -> float:
+        """sqrt(D / (2 Delta0)) in xi0."""
+        return math.sqrt(self.diffusion / 2.0)
+
+    @property
+    def is_superconducting(self) -> bool:
+        return self.gap > 0.0
+
+    @property
+    def thouless_energy(self) -> float:
+        """E_Th = D / L^2 in Delta0."""
+        return self.diffusion / self.length**2
+
+    @property
+    def resistance(self) -> float:
+        """Normal-state resistance L / g."""
+        return self.length / self.conductance
+
+
+def diffusion_from_coherence_length(xi: float) -> float:
+    """D = 2 xi^2 (Delta0 xi0^2) for a metal whose coherence length is xi (xi0)."""
+    return 2.0 * xi**2
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A validated wire network.
+
+    ``mesh`` holds the default mesh options applied to wires that have none of their own.
+    Physical parameters that a sweep changes (temperatures, phases, potentials) can be
+    replaced with :meth:`with_node` / :meth:`with_wire` without touching the original.
+    """
+
+    nodes: tuple[Node, ...]
+    wires: tuple[Wire, ...]
+    name: str = "network"
+    mesh: MeshOptions = field(default_factory=MeshOptions)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "wires", tuple(self.wires))
+        _validate_network(self.nodes, self.wires)
+
+    # -- lookup -------------------------------------------------------------------
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise GeometryError(f"no node named '{name}' (nodes: {', '.join(n.name for n in self.nodes)})")
+
+    def wire(self, name: str) -> Wire:
+        for wire in self.wires:
+            if wire.name == name:
+                return wire
+        raise GeometryError(f"no wire named '{name}' (wires: {', '.join(w.name for w in self.wires)})")
+
+    def wires_at(self, node_name: str) -> list[Wire]:
+        """Wires having ``node_name`` as one of their ends."""
+        return [w for w in self.wires if node_name in (w.start, w.end)]
+
+    @property
+    def terminals(self) -> tuple[Node, ...]:
+        """Reservoir nodes, in declaration order."""
+        return tuple(n for n in self.nodes if n.kind.is_reservoir)
+
+    def mesh_options(self, wire: Wire) -> MeshOptions:
+        return wire.mesh if wire.mesh is not None else self.mesh
+
+    # -- modified copies ------------------------------------------------------------
+    def with_node(self, name: str, **changes) -> "Geometry":
+        """A copy with node ``name`` changed, e.g. ``g.with_node("S1", phase=0.5)``."""
+        self.node(name)
+        nodes = tuple(replace(n, **changes) if n.name == name else n for n in self.nodes)
+        return replace(self, nodes=nodes)
+
+    def with_wire(self, name: str, **changes) -> "Geometry":
+        """A copy with wire ``name`` changed, e.g. ``g.with_wire("arm", length=3.0)``."""
+        self.wire(name)
+        wires = tuple(replace(w, **changes) if w.name == name else w for w in self.wires)
+        return replace(self, wires=wires)
+
+
+def _unique_names(kind: str, names: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise GeometryError(f"duplicate {kind} name '{name}'")
+        seen.add(name)
+
+
+def _validate_network(nodes: Sequence[Node], wires: Sequence[Wire]) -> None:
+    for obj, cls in [(n, Node) for n in nodes] + [(w, Wire) for w in wires]:
+        if not isinstance(obj, cls):
+            raise GeometryError(f"expected a {cls.__name__}, got {obj!r}")
+    if not wires:
+        raise GeometryError("the network has no wires")
+    _unique_names("node", (n.name for n in nodes))
+    _unique_names("wire", (w.name for w in wires))
+    by_name = {n.name: n for n in nodes}
+    degree = {n.name: 0 for n in nodes}
+    for w in wires:
+        for key in ("start", "end"):
+            node_name = getattr(w, key)
+            if node_name not in by_name:
+                raise GeometryError(f"wire '{w.name}': '{key}' names unknown node '{node_name}'")
+            degree[node_name] += 1
+    for n in nodes:
+        _validate_degree(n, degree[n.name])
+    for component in _components(nodes, wires):
+        if not any(by_name[name].kind.is_reservoir for name in component):
+            listed = ", ".join(sorted(component))
+            raise GeometryError(f"the part of the network made of nodes {listed} touches no reservoir "
+                                "(every connected part needs at least one reservoir)")
+    if len(_components(nodes, wires)) > 1:
+        parts = "; ".join(", ".join(sorted(c)) for c in _components(nodes, wires))
+        raise GeometryError(f"the network is disconnected: separate parts are {{{parts}}}")
+
+
+def _validate_degree(node: Node, degree: int) -> None:
+    owner = f"node '{node.name}'"
+    if degree == 0:
+        raise GeometryError(f"{owner} is dangling: no wire ends at it")
+    if node.kind is NodeKind.CLEAN and degree < 2:
+        raise GeometryError(f"{owner} is a clean node with only one wire; "
+                            "make it a 'free_end' or attach another wire")
+    if node.kind is NodeKind.FREE_END and degree != 1:
+        raise GeometryError(f"{owner} is a free end but {degree} wires meet there; make it 'clean'")
+
+
+def _components(nodes: Sequence[Node], wires: Sequence[Wire]) -> list[set[str]]:
+    neighbours: dict[str, set[str]] = {n.name: set() for n in nodes}
+    for w in wires:
+        neighbours[w.start].add(w.end)
+        neighbours[w.end].add(w.start)
+    components: list[set[str]] = []
+    unvisited = set(neighbours)
+    while unvisited:
+        stack = [min(unvisited)]
+        component: set[str] = set()
+        while stack:
+            name = stack.pop()
+            if name in component:
+                continue
+            component.add(name)
+            stack.extend(neighbours[name] - component)
+        components.append(component)
+        unvisited -= component
+    return components

@@ -1,0 +1,351 @@
+"""Graph mesh: every wire of a :class:`~femprox.geometry.Geometry` meshed in arc length.
+
+Second stage of the pipeline (Geometry -> **GraphMesh** -> SpectralSolution -> ...).
+
+scikit-fem has no branching 1D meshes, and a ``MeshLine1`` given 2D coordinates silently
+assembles wrong matrices (STYLE.md). So all wires live in *one* ``MeshLine1`` on disjoint
+arc-length intervals (wire k occupies ``[offset_k, offset_k + L_k]``; the intervals are
+separated by gaps with no elements). The basis on that mesh has "broken" degrees of freedom:
+each wire has its own end values. A sparse prolongation ``P`` (broken x global) glues the end
+DOFs of all wires meeting at a node into one global DOF, so that assembling
+``sum_w g_w * integral(...)`` and then ``P.T @ (...) @ P`` makes the Kirchhoff node conditions
+natural (PHYSICS.md section 2). Reservoir DOFs are Dirichlet; free ends need nothing.
+
+The nonlinear solvers never call scikit-fem's ``asm`` inside a Newton loop: the mesh provides
+once the values and derivatives of all basis functions at all quadrature points
+(:class:`Quadrature`), from which residuals and Jacobians for all energies are sparse products.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+import skfem
+
+from femprox.geometry import Geometry, GeometryError, MeshOptions, NodeKind, Wire
+
+_GAP_BETWEEN_WIRES = 1.0  # arc-length gap (xi0) separating wires in the broken mesh
+
+
+@dataclass(frozen=True)
+class Quadrature:
+    """Basis functions at every quadrature point of the graph mesh (global DOFs).
+
+    Attributes
+    ----------
+    values: sparse (n_points, n_dofs), phi_j(x_q).
+    derivatives: sparse (n_points, n_dofs), d phi_j / dx at x_q (x = arc length, xi0).
+    weights: (n_points,) quadrature weights times element Jacobian (xi0).
+    wire_index: (n_points,) index into ``geometry.wires`` of the wire containing x_q.
+    position: (n_points,) arc-length coordinate x_q along its wire, 0 at the wire's start.
+    local_values, local_derivatives: (n_basis_functions, n_points) the basis functions of
+        the element containing x_q, and their x-derivatives, evaluated at x_q.
+    local_dofs: (n_basis_functions, n_points) their global DOFs.
+    """
+
+    values: sp.csr_matrix
+    derivatives: sp.csr_matrix
+    weights: np.ndarray
+    wire_index: np.ndarray
+    position: np.ndarray
+    local_values: np.ndarray
+    local_derivatives: np.ndarray
+    local_dofs: np.ndarray
+
+    def wire_parameter(self, geometry: Geometry, name: str) -> np.ndarray:
+        """A wire attribute (e.g. ``"diffusion"``) at every quadrature point."""
+        per_wire = np.array([getattr(w, name) for w in geometry.wires], dtype=float)
+        return per_wire[self.wire_index]
+
+
+class GraphMesh:
+    """Finite-element mesh of a wire network with glued node degrees of freedom.
+
+    Attributes
+    ----------
+    geometry: the network.
+    order: polynomial order of the elements (same on every wire).
+    skfem_mesh: the broken ``MeshLine1`` (arc length, wires on disjoint intervals).
+    basis: scikit-fem ``CellBasis`` on the broken mesh.
+    prolongation: sparse (n_broken, n_dofs) gluing matrix P.
+    element_wire: (n_elements,) wire index of each element.
+    wire_offsets: (n_wires,) start of each wire in the broken mesh coordinate.
+    node_dof: {node name: global DOF}.
+    element_dofs: (n_basis_functions, n_elements) global DOF of each local basis function.
+    dirichlet_dofs / free_dofs: global DOFs at reservoirs / all others.
+    """
+
+    def __init__(self, geometry: Geometry, *, refine: float = 1.0, order: int | None = None):
+        self.geometry = geometry
+        self.order = order if order is not None else _common_order(geometry)
+        vertices, elements, element_wire, offsets = _broken_mesh(geometry, refine)
+        self.skfem_mesh = skfem.MeshLine1(vertices[None, :], elements)
+        self.element_wire = element_wire
+        self.wire_offsets = offsets
+        self.element = _line_element(self.order)
+        self.basis = skfem.CellBasis(self.skfem_mesh, self.element, intorder=2 * self.order + 2)
+        self.prolongation, self.node_dof = self._glue()
+        reservoir_dofs = [self.node_dof[n.name] for n in geometry.nodes if n.kind.is_reservoir]
+        self.dirichlet_dofs = np.array(sorted(reservoir_dofs), dtype=int)
+        self.free_dofs = np.setdiff1d(np.arange(self.n_dofs), self.dirichlet_dofs)
+
+    # -- sizes --------------------------------------------------------------------
+    @property
+    def n_dofs(self) -> int:
+        """Number of global (glued) degrees of freedom of one scalar field."""
+        return self.prolongation.shape[1]
+
+    @property
+    def n_elements(self) -> int:
+        return self.skfem_mesh.t.shape[1]
+
+    def wire_elements(self, wire_index: int) -> np.ndarray:
+        """Element indices of one wire, ordered from its start to its end."""
+        return np.flatnonzero(self.element_wire == wire_index)
+
+    def wire_vertices(self, wire_index: int) -> np.ndarray:
+        """Arc-length coordinates (0..L) of the mesh vertices of one wire."""
+        elements = self.wire_elements(wire_index)
+        p = self.skfem_mesh.p[0]
+        t = self.skfem_mesh.t[:, elements]
+        return np.append(p[t[0]], p[t[1, -1]]) - self.wire_offsets[wire_index]
+
+    # -- gluing -------------------------------------------------------------------
+    def _glue(self) -> tuple[sp.csr_matrix, dict[str, int]]:
+        """Prolongation P: broken DOFs -> global DOFs, node DOFs numbered first."""
+        n_broken = self.basis.N
+        node_dof = {node.name: k for k, node in enumerate(self.geometry.nodes)}
+        global_of_broken = np.full(n_broken, -1)
+        t = self.skfem_mesh.t
+        vertex_dof = self.basis.nodal_dofs[0]
+        for k, wire in enumerate(self.geometry.wires):
+            elements = self.wire_elements(k)
+            global_of_broken[vertex_dof[t[0, elements[0]]]] = node_dof[wire.start]
+            global_of_broken[vertex_dof[t[1, elements[-1]]]] = node_dof[wire.end]
+        interior = np.flatnonzero(global_of_broken < 0)
+        global_of_broken[interior] = len(node_dof) + np.arange(interior.size)
+        n_global = len(node_dof) + interior.size
+        P = sp.csr_matrix((np.ones(n_broken), (np.arange(n_broken), global_of_broken)),
+                          shape=(n_broken, n_global))
+        self.element_dofs = global_of_broken[self.basis.element_dofs]
+        return P, node_dof
+
+    # -- quadrature ---------------------------------------------------------------
+    @cached_property
+    def quadrature(self) -> Quadrature:
+        """Basis values/derivatives at all quadrature points, in global DOFs."""
+        basis = self.basis
+        n_elem, n_qp = basis.dx.shape
+        rows = np.arange(n_elem * n_qp).reshape(n_elem, n_qp)
+        values, derivatives = [], []
+        cols_all, rows_all = [], []
+        for i in range(basis.Nbfun):
+            field = basis.basis[i][0]
+            values.append(field.value.ravel())
+            derivatives.append(field.grad[0].ravel())
+            cols_all.append(np.repeat(basis.element_dofs[i], n_qp))
+            rows_all.append(rows.ravel())
+        shape = (n_elem * n_qp, basis.N)
+        rows_c, cols_c = np.concatenate(rows_all), np.concatenate(cols_all)
+        B0 = sp.csr_matrix((np.concatenate(values), (rows_c, cols_c)), shape=shape) @ self.prolongation
+        B1 = sp.csr_matrix((np.concatenate(derivatives), (rows_c, cols_c)), shape=shape) @ self.prolongation
+        wire_index = np.repeat(self.element_wire, n_qp)
+        x = basis.mapping.F(basis.X)[0].ravel() - self.wire_offsets[wire_index]
+        local_dofs = np.repeat(self.element_dofs, n_qp, axis=1)
+        return Quadrature(values=B0.tocsr(), derivatives=B1.tocsr(), weights=basis.dx.ravel(),
+                          wire_index=wire_index, position=x,
+                          local_values=np.array(values), local_derivatives=np.array(derivatives),
+                          local_dofs=local_dofs)
+
+    # -- point evaluation -----------------------------------------------------------
+    def evaluation_matrices(self, wire: str | int, x: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """Sparse (len(x), n_dofs) matrices giving values and d/dx of a field at points.
+
+        ``x`` is the arc length along ``wire`` (0 at its start, xi0). At an element boundary
+        the derivative is taken from the element on the right (left at the wire's end).
+        """
+        k = self._wire_index(wire)
+        length = self.geometry.wires[k].length
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        if np.any((x < -1e-12 * length) | (x > length * (1 + 1e-12))) or not np.all(np.isfinite(x)):
+            raise ValueError(f"wire '{self.geometry.wires[k].name}': positions must lie in [0, {length}]")
+        elements = self.wire_elements(k)
+        edges = self.wire_vertices(k)
+        local = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, elements.size - 1)
+        cells = elements[local]
+        h = edges[local + 1] - edges[local]
+        X = ((x - edges[local]) / h)[None, :]
+        rows = np.arange(x.size)
+        vals, ders, cols = [], [], []
+        for i in range(self.basis.Nbfun):
+            phi, dphi = self.element.lbasis(X, i)
+            vals.append(phi)
+            ders.append(dphi[0] / h)
+            cols.append(self.basis.element_dofs[i, cells])
+        shape = (x.size, self.basis.N)
+        r = np.tile(rows, self.basis.Nbfun)
+        c = np.concatenate(cols)
+        V = sp.csr_matrix((np.concatenate(vals), (r, c)), shape=shape) @ self.prolongation
+        D = sp.csr_matrix((np.concatenate(ders), (r, c)), shape=shape) @ self.prolongation
+        return V.tocsr(), D.tocsr()
+
+    def _wire_index(self, wire: str | int) -> int:
+        if isinstance(wire, (int, np.integer)):
+            return int(wire)
+        for k, w in enumerate(self.geometry.wires):
+            if w.name == wire:
+                return k
+        raise GeometryError(f"no wire named '{wire}'")
+
+    def describe(self) -> str:
+        """One line: elements, order, DOFs."""
+        return (f"{self.n_elements} elements of order {self.order} on {len(self.geometry.wires)} "
+                f"wires, {self.n_dofs} DOFs per field ({self.free_dofs.size} free)")
+
+
+def build_mesh(geometry: Geometry, *, refine: float = 1.0, order: int | None = None) -> GraphMesh:
+    """Mesh every wire of ``geometry``.
+
+    ``refine`` multiplies every wire's element count (h-refinement studies); ``order``
+    overrides the element order of all wires (p-refinement studies).
+    """
+    if not (isinstance(refine, (int, float)) and math.isfinite(refine) and refine > 0):
+        raise ValueError(f"refine must be a positive number, got {refine!r}")
+    return GraphMesh(geometry, refine=refine, order=order)
+
+
+def default_element_count(wire: Wire) -> int:
+    """Elements for a wire without an explicit count: about 2 per coherence length, >= 6."""
+    return max(6, math.ceil(2.0 * wire.length / wire.coherence_length))
+
+
+def _common_order(geometry: Geometry) -> int:
+    orders = {geometry.mesh_options(w).order for w in geometry.wires}
+    if len(orders) != 1:
+        raise GeometryError(f"all wires must use the same element order, found {sorted(orders)}")
+    return orders.pop()
+
+
+def _line_element(order: int) -> skfem.AbstractBasis:
+    if order == 1:
+        return skfem.ElementLineP1()
+    if order == 2:
+        return skfem.ElementLineP2()
+    return skfem.ElementLinePp(order)
+
+
+def _broken_mesh(geometry: Geometry, refine: float):
+    """Vertices, element connectivity, element->wire map and offsets of the broken mesh."""
+    vertices, elements, element_wire, offsets = [], [], [], []
+    start = 0.0
+    n_vertices = 0
+    for k, wire in enumerate(geometry.wires):
+        options = geometry.mesh_options(wire)
+        count = options.elements if options.elements is not None else default_element_count(wire)
+        count = max(1, math.ceil(count * refine))
+        graded_start, graded_end = _graded_ends(geometry, wire, options)
+        local = wire.length * _graded_partition(count, options.grading, graded_start, graded_end)
+        vertices.append(start + local)
+        idx = n_vertices + np.arange(count)
+        elements.append(np.vstack([idx, idx + 1]))
+        element_wire.append(np.full(count, k))
+        offsets.append(start)
+        n_vertices += count + 1
+        start += wire.length + _GAP_BETWEEN_WIRES
+    return (np.concatenate(vertices), np.hstack(elements), np.concatenate(element_wire),
+            np.array(offsets))
+
+
+def _graded_partition(count: int, grading: float, at_start: bool, at_end: bool) -> np.ndarray:
+    """Vertices in [0, 1] with element sizes shrinking geometrically toward graded ends.
+
+    ``grading`` is the ratio of the largest to the smallest element.
+    """
+    if grading == 1.0 or not (at_start or at_end) or count == 1:
+        return np.linspace(0.0, 1.0, count + 1)
+    if at_start and at_end:
+        half = count // 2
+        if half == 0:
+            return np.linspace(0.0, 1.0, count + 1)
+        ratio = grading ** (1.0 / max(half - 1, 1))
+        sizes = ratio ** np.arange(half)
+        middle = [sizes[-1]] if count % 2 else []
+        sizes = np.concatenate([sizes, middle, sizes[::-1]])
+    else:
+        ratio = grading ** (1.0 / (count - 1))
+        sizes = ratio ** np.arange(count)
+        if at_end:
+            sizes = sizes[::-1]
+    edges = np.concatenate([[0.0], np.cumsum(sizes)])
+    return edges / edges[-1]
+
+
+def _graded_ends(geometry: Geometry, wire: Wire, options: MeshOptions) -> tuple[bool, bool]:
+    mode = options.graded_ends
+    if mode == "auto":
+        return _touches_ns_boundary(geometry, wire.start), _touches_ns_boundary(geometry, wire.end)
+    return mode in ("both", "start"), mode in ("both", "end")
+
+
+def _touches_ns_boundary(geometry: Geometry, node_name: str) -> bool:
+    """True where normal metal meets superconductivity (the proximity effect varies on xi)."""
+    node = geometry.node(node_name)
+    kinds = {w.is_superconducting for w in geometry.wires_at(node_name)}
+    if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
+        kinds.add(True)
+    elif node.kind is NodeKind.NORMAL_RESERVOIR:
+        kinds.add(False)
+    return len(kinds) == 2
+
+
+class PointwiseForms:
+    """Sparse maps from coefficients at quadrature points to matrix entries.
+
+    For a bilinear form ``sum_q w_q c(x_q) u(x_q) v(x_q)`` (and the variants with
+    derivatives) whose coefficient ``c`` changes with energy, the matrix entries for all
+    energies at once are ``form @ c`` with ``c`` of shape (n_points, n_energies). The entries
+    follow ``rows``/``cols`` (unique pairs of global DOFs coupled by some element).
+
+    Attributes: rows, cols (n_entries,); value_value, value_derivative, derivative_value,
+    derivative_derivative: sparse (n_entries, n_points) for test*trial, test*trial',
+    test'*trial and test'*trial' (each already multiplied by the quadrature weights).
+    """
+
+    def __init__(self, quadrature: Quadrature, n_dofs: int):
+        q = quadrature
+        n_basis, n_points = q.local_dofs.shape
+        test = np.repeat(np.arange(n_basis), n_basis)
+        trial = np.tile(np.arange(n_basis), n_basis)
+        pair_rows = q.local_dofs[test].ravel()
+        pair_cols = q.local_dofs[trial].ravel()
+        keys = pair_rows * n_dofs + pair_cols
+        unique, entry = np.unique(keys, return_inverse=True)
+        self.rows, self.cols = unique // n_dofs, unique % n_dofs
+        points = np.tile(np.arange(n_points), test.size)
+        shape = (unique.size, n_points)
+
+        def form(test_fn: np.ndarray, trial_fn: np.ndarray) -> sp.csr_matrix:
+            vals = (test_fn[test] * trial_fn[trial] * q.weights[None, :]).ravel()
+            return sp.csr_matrix((vals, (entry, points)), shape=shape)
+
+        self.value_value = form(q.local_values, q.local_values)
+        self.value_derivative = form(q.local_values, q.local_derivatives)
+        self.derivative_value = form(q.local_derivatives, q.local_values)
+        self.derivative_derivative = form(q.local_derivatives, q.local_derivatives)
+
+    def entries_between(self, row_dofs: np.ndarray, col_dofs: np.ndarray, n_dofs: int):
+        """Select the entries coupling ``row_dofs`` to ``col_dofs``.
+
+        Returns (selection, local_rows, local_cols): indices into the entry list and the
+        positions of its rows/cols within ``row_dofs``/``col_dofs``.
+        """
+        row_pos = np.full(n_dofs, -1)
+        row_pos[row_dofs] = np.arange(row_dofs.size)
+        col_pos = np.full(n_dofs, -1)
+        col_pos[col_dofs] = np.arange(col_dofs.size)
+        selection = np.flatnonzero((row_pos[self.rows] >= 0) & (col_pos[self.cols] >= 0))
+        return selection, row_pos[self.rows[selection]], col_pos[self.cols[selection]]
