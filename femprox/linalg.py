@@ -57,13 +57,18 @@ class BatchedBlockSolver:
         flat = ((band[:, None, None] * nb + block_row[:, None, None]) * s + local_row) * s + local_col
         return flat.reshape(-1)
 
-    def factor(self, data: np.ndarray) -> "BlockLU":
-        """Factor a batch. ``data`` has shape (batch, n_entries, fields, fields)."""
-        batch = data.shape[0]
+    def factor(self, data: np.ndarray, batch_last: bool = False) -> "BlockLU":
+        """Factor a batch of matrices given by their pattern entries.
+
+        ``data`` has shape (batch, n_entries, fields, fields), or
+        (n_entries, fields, fields, batch) with ``batch_last=True``.
+        """
+        batch = data.shape[-1] if batch_last else data.shape[0]
+        entries = data.reshape(-1, batch) if batch_last else data.reshape(batch, -1).T
         nb, s = self.n_blocks, self.block_size
         # layout (band, block, batch, s, s): every block of the batch is contiguous for matmul
         blocks = np.zeros((3 * nb, batch, s * s), dtype=data.dtype)
-        blocks[self._scatter_block, :, self._scatter_local] = data.reshape(batch, -1).T
+        blocks[self._scatter_block, :, self._scatter_local] = entries
         blocks = blocks.reshape(3, nb, batch, s, s)
         lower, diagonal, upper = blocks[0], blocks[1], blocks[2]
         padding = nb * self.block_dofs - self.n

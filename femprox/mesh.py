@@ -107,6 +107,16 @@ class GraphMesh:
         """Element indices of one wire, ordered from its start to its end."""
         return np.flatnonzero(self.element_wire == wire_index)
 
+    def constant_dofs(self, wire_index: int) -> np.ndarray:
+        """Global DOFs that take the value c when a field equals c on the wire.
+
+        For P1/P2 all DOFs are point values; the hierarchical ElementLinePp (order > 2)
+        represents a constant by its vertex DOFs with all bubble coefficients zero.
+        """
+        elements = self.wire_elements(wire_index)
+        rows = slice(None) if self.order <= 2 else slice(0, 2)
+        return np.unique(self.element_dofs[rows, elements])
+
     def wire_vertices(self, wire_index: int) -> np.ndarray:
         """Arc-length coordinates (0..L) of the mesh vertices of one wire."""
         elements = self.wire_elements(wire_index)
@@ -219,8 +229,12 @@ def build_mesh(geometry: Geometry, *, refine: float = 1.0, order: int | None = N
 
 
 def default_element_count(wire: Wire) -> int:
-    """Elements for a wire without an explicit count: about 2 per coherence length, >= 6."""
-    return max(6, math.ceil(2.0 * wire.length / wire.coherence_length))
+    """Elements for a wire without an explicit count: 2 per coherence length, at least 12.
+
+    The floor matters for short wires where the phase of gamma winds by a finite
+    phase difference over the wire (short SNS junctions).
+    """
+    return max(12, math.ceil(2.0 * wire.length / wire.coherence_length))
 
 
 def _common_order(geometry: Geometry) -> int:
