@@ -68,6 +68,7 @@ class Node:
     potential: electric potential of a normal reservoir in Delta0/e (default 0).
     gap: pair potential magnitude of a superconducting reservoir in Delta0 (required there).
     phase: superconducting phase of an S reservoir in radians.
+    dynes: Dynes rate eta of an S reservoir's bulk BCS functions (E -> E + i eta), Delta0.
     position: optional 2D/3D coordinates in xi0, used only for drawing and export.
     """
 
@@ -77,6 +78,7 @@ class Node:
     potential: float = 0.0
     gap: float | None = None
     phase: float = 0.0
+    dynes: float = 0.0
     position: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -91,6 +93,9 @@ class Node:
         _check_finite(owner, "temperature", self.temperature, nonnegative=True)
         _check_finite(owner, "potential", self.potential)
         _check_finite(owner, "phase", self.phase)
+        _check_finite(owner, "dynes", self.dynes, nonnegative=True)
+        if self.kind is not NodeKind.SUPERCONDUCTING_RESERVOIR and self.dynes != 0.0:
+            raise GeometryError(f"{owner}: 'dynes' is only meaningful for a superconducting reservoir")
         if self.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
             if self.gap is None:
                 raise GeometryError(f"{owner}: a superconducting reservoir needs a 'gap'")

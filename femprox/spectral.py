@@ -241,7 +241,7 @@ class _UsadelProblem:
         for node in geometry.nodes:
             if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
                 k = position[mesh.node_dof[node.name]]
-                a[k], b[k] = bulk_riccati(energies + 1j * extra_dynes, node.gap, node.phase)
+                a[k], b[k] = bulk_riccati(energies + 1j * (node.dynes + extra_dynes), node.gap, node.phase)
         return a, b
 
     def initial_guess(self, energies, extra_dynes=0.0):
@@ -470,7 +470,7 @@ def _check_energies(geometry: Geometry, energies) -> np.ndarray:
     for node in geometry.nodes:
         if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
             hit = np.isclose(np.abs(energies), node.gap, rtol=0, atol=1e-12 * node.gap)
-            if np.any(hit):
+            if np.any(hit) and node.dynes == 0.0:
                 raise ValueError(f"energy {energies[hit][0]} coincides with the gap of superconducting "
                                  f"reservoir '{node.name}' (Delta = {node.gap}) where the BCS density "
                                  "of states diverges; shift the energy grid slightly")
