@@ -1,0 +1,242 @@
+"""Physics checks of the spectral (retarded Usadel) solver, PHYSICS.md sections 3 and 8."""
+
+import numpy as np
+import pytest
+
+from femprox import analytic
+from femprox.devices import sns_junction, t_junction
+from femprox.geometry import Geometry, MeshOptions, Node, Wire
+from femprox.mesh import build_mesh
+from femprox.spectral import SpectralConvergenceError, bulk_riccati, solve_spectral
+
+N_RES, S_RES, CLEAN, FREE = "normal_reservoir", "superconducting_reservoir", "clean", "free_end"
+
+
+def uniform(elements: int, order: int = 2) -> MeshOptions:
+    return MeshOptions(elements=elements, order=order, grading=1.0)
+
+
+def minigap(geometry: Geometry, wire: str, x: float, low: float, high: float,
+            threshold: float = 1e-6, rounds: int = 2) -> tuple[float, float]:
+    """First energy in [low, high] where the DOS at ``x`` exceeds ``threshold``, and the
+    grid resolution it was found with (two rounds of a 100-point scan)."""
+    for _ in range(rounds):
+        energies = np.linspace(low, high, 100)
+        dos = solve_spectral(geometry, energies).dos(wire, [x])[:, 0]
+        k = int(np.argmax(dos > threshold))
+        assert k > 0, "DOS already finite at the lower end of the scan"
+        low, high = energies[k - 1], energies[k]
+    return high, high - low
+
+
+# -- bulk superconductor ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dynes", [0.0, 0.02])
+def test_bulk_bcs_density_of_states(dynes):
+    # An S wire between two identical S reservoirs is bulk everywhere: the constant bulk
+    # solution solves the discrete equations exactly, so only round-off remains (1e-9).
+    geometry = Geometry(
+        nodes=(Node("S1", S_RES, gap=1.0, dynes=dynes), Node("S2", S_RES, gap=1.0, dynes=dynes)),
+        wires=(Wire("s", "S1", "S2", 3.0, gap=1.0, dynes=dynes),))
+    energies = np.array([0.0, 0.3, 0.9, 1.05, 1.5, 3.0])
+    dos = solve_spectral(geometry, energies).dos("s", np.linspace(0, 3, 7))
+    e = energies + 1j * dynes
+    expected = np.real(e / np.sqrt(e - 1) / np.sqrt(e + 1))
+    np.testing.assert_allclose(dos, np.repeat(expected[:, None], 7, axis=1), atol=1e-9)
+
+
+def test_bulk_riccati_is_retarded():
+    energies = np.array([-2.0, -0.5, 0.0, 0.5, 2.0]) + 1e-3j
+    gamma, gamma_tilde = bulk_riccati(energies, 1.0, 0.7)
+    assert np.all(np.abs(gamma) <= 1)
+    g = (1 + gamma * gamma_tilde) / (1 - gamma * gamma_tilde)
+    # g = E / sqrt(E^2 - Delta^2) with the root analytic in the upper half plane
+    np.testing.assert_allclose(g, energies / np.sqrt(energies - 1) / np.sqrt(energies + 1), rtol=1e-12)
+
+
+# -- SNS junctions ------------------------------------------------------------------------
+
+LONG = np.sqrt(200.0)  # E_Th = D / L^2 = 0.01 Delta0, i.e. Delta = 100 E_Th
+
+
+@pytest.mark.slow
+def test_long_sns_minigap_at_zero_phase():
+    # PHYSICS.md 8.3: ~3.05 E_Th at Delta = 100 E_Th (3.12 E_Th for Delta -> infinity).
+    # The scan resolves E_g to 1e-4 E_Th; 40 P2 elements put the discretization error of
+    # the edge below 1e-3 E_Th (checked against 80 elements), so 1% is a safe tolerance
+    # for a value the reference only quotes to two decimals.
+    e_th = 2.0 / LONG**2
+    geometry = sns_junction(length=LONG, gap=1.0, phase=0.0, mesh=MeshOptions(elements=40))
+    gap, resolution = minigap(geometry, "wire", LONG / 2, 1e-3, 0.05)
+    assert resolution < 1e-3 * e_th
+    assert gap / e_th == pytest.approx(3.05, rel=0.01)
+
+
+@pytest.mark.slow
+def test_long_sns_minigap_shrinks_with_phase_and_closes_at_pi():
+    e_th = 2.0 / LONG**2
+    mesh = MeshOptions(elements=40)
+    gap_half_pi, _ = minigap(sns_junction(length=LONG, phase=np.pi / 2, mesh=mesh), "wire", LONG / 2, 1e-3, 0.05)
+    assert 1.5 * e_th < gap_half_pi < 3.0 * e_th
+    # at phi = pi the minigap closes: finite DOS down to E << E_Th in the middle of the wire
+    sol = solve_spectral(sns_junction(length=LONG, phase=np.pi, mesh=mesh), [0.01 * e_th, 0.1 * e_th])
+    assert np.all(sol.dos("wire", [LONG / 2])[:, 0] > 0.05)
+    closed = solve_spectral(sns_junction(length=LONG, phase=0.0, mesh=mesh), [0.1 * e_th])
+    assert abs(closed.dos("wire", [LONG / 2])[0, 0]) < 1e-8
+
+
+@pytest.mark.parametrize("phase", [0.0, np.pi / 2, 2.4])
+def test_short_sns_minigap_follows_delta_cos_half_phase(phase):
+    # PHYSICS.md 8.4: E_g = Delta |cos(phi/2)| for L << xi0. With L = 0.05 xi0 the
+    # Thouless energy is 800 Delta; corrections are O(Delta/E_Th) ~ 1e-3, so the DOS in the
+    # middle must vanish 1% below the predicted edge and be finite 1% above it. (Right at a
+    # minigap edge the undamped equations are singular; see spectral._keep_broadened.)
+    geometry = sns_junction(length=0.05, gap=1.0, phase=phase, mesh=MeshOptions(elements=16))
+    expected = abs(np.cos(phase / 2))
+    dos = solve_spectral(geometry, [0.99 * expected, 1.01 * expected]).dos("wire", [0.025])[:, 0]
+    assert abs(dos[0]) < 1e-3
+    assert dos[1] > 0.1
+
+
+# -- the paper's T-junction ---------------------------------------------------------------
+
+@pytest.mark.slow
+def test_long_t_junction_approaches_semi_infinite_solution():
+    # PHYSICS.md section 6: for leads much longer than xi_N(E) and xi_S(E) the angle at the
+    # crossing is theta_0(E). With 20 xi0 arms and energies >= 0.2 Delta0, xi_N <= 2.3 xi0,
+    # so finite-length corrections are ~exp(-2 L/xi_N) < 1e-7; the mesh error is < 1e-5.
+    geometry = t_junction(r=1.0, length_n=40.0, length_s=20.0, mesh=MeshOptions(elements=80))
+    energies = np.linspace(0.2, 0.95, 7)
+    theta = solve_spectral(geometry, energies).theta("left_arm", [20.0])[:, 0]
+    expected = analytic.theta_crossing(energies, r=1.0)
+    np.testing.assert_allclose(theta, expected, atol=1e-3)
+
+
+def test_kinetic_coefficients_reduce_to_theta_forms_without_phase():
+    # PHYSICS.md section 4: D_L = cos^2(Im theta), D_T = cosh^2(Re theta) when chi = 0.
+    # Both sides are algebraic functions of the same gamma: agreement to round-off.
+    sol = solve_spectral(t_junction(r=1.0), np.array([0.05, 0.5, 0.99, 1.5]))
+    x = np.linspace(0.0, 5.0, 11)
+    coefficients = sol.kinetic_coefficients("left_arm", x)
+    theta = sol.theta("left_arm", x)
+    np.testing.assert_allclose(coefficients.d_l, np.cos(theta.imag) ** 2, atol=1e-10)
+    np.testing.assert_allclose(coefficients.d_t, np.cosh(theta.real) ** 2, rtol=1e-10)
+    np.testing.assert_allclose(coefficients.t_cal, 0.0, atol=1e-12)
+
+
+# -- network topology ----------------------------------------------------------------------
+
+def ns_chain(lengths, elements):
+    """N reservoir -> chain of N wires joined by clean nodes -> S reservoir."""
+    names = ["N"] + [f"c{k}" for k in range(len(lengths) - 1)] + ["S"]
+    nodes = [Node("N", N_RES)] + [Node(n, CLEAN) for n in names[1:-1]] + [Node("S", S_RES, gap=1.0)]
+    wires = [Wire(f"w{k}", names[k], names[k + 1], length, mesh=uniform(count))
+             for k, (length, count) in enumerate(zip(lengths, elements))]
+    return Geometry(nodes=tuple(nodes), wires=tuple(wires))
+
+
+def test_wire_split_by_clean_node_reproduces_unsplit_wire():
+    # Same vertices, same finite-element space: the solutions agree to solver tolerance.
+    energies = np.array([0.02, 0.3, 0.8, 1.3])
+    whole = solve_spectral(ns_chain([10.0], [20]), energies)
+    split = solve_spectral(ns_chain([4.0, 6.0], [8, 12]), energies)
+    for x_whole, wire, x_part in [(2.0, "w0", 2.0), (4.0, "w1", 0.0), (7.5, "w1", 3.5)]:
+        np.testing.assert_allclose(split.fields(wire, [x_part]).gamma,
+                                   whole.fields("w0", [x_whole]).gamma, atol=1e-10)
+
+
+def test_parallel_wires_equal_one_wire_of_double_conductance():
+    # A loop: two identical wires in parallel between the same nodes act as one wire with
+    # twice the conductance (Kirchhoff at both nodes). Exact for identical meshes.
+    energies = np.array([0.05, 0.4, 1.2])
+
+    def network(parallel: bool) -> Geometry:
+        nodes = (Node("N", N_RES), Node("C", CLEAN), Node("S", S_RES, gap=1.0, phase=0.3))
+        tail = Wire("tail", "C", "N", 3.0, mesh=uniform(12))
+        if parallel:
+            arms = (Wire("p1", "S", "C", 2.0, mesh=uniform(8)), Wire("p2", "S", "C", 2.0, mesh=uniform(8)))
+        else:
+            arms = (Wire("p1", "S", "C", 2.0, conductance=2.0, mesh=uniform(8)),)
+        return Geometry(nodes=nodes, wires=arms + (tail,))
+
+    loop, single = solve_spectral(network(True), energies), solve_spectral(network(False), energies)
+    for wire, x in [("p1", 1.0), ("tail", 1.5)]:
+        np.testing.assert_allclose(loop.fields(wire, [x]).gamma, single.fields(wire, [x]).gamma, atol=1e-10)
+    np.testing.assert_allclose(loop.fields("p2", [0.7]).gamma, loop.fields("p1", [0.7]).gamma, atol=1e-10)
+
+
+def test_cross_with_two_s_arms_equals_t_with_double_conductance():
+    # PHYSICS.md section 7: a cross with two S arms of g_S each is a T with one arm of 2 g_S.
+    energies = np.array([0.05, 0.6, 1.4])
+    t = t_junction(r=4.0, length_n=6.0, length_s=4.0, mesh=uniform(16))
+    s_arm = t.wire("s_arm")
+    cross = Geometry(
+        mesh=t.mesh, nodes=t.nodes + (Node("s_end2", FREE),),
+        wires=(t.wires[0], t.wires[1],
+               Wire("s_arm", "center", "s_end", 4.0, gap=1.0, conductance=s_arm.conductance / 2, mesh=uniform(16)),
+               Wire("s_arm2", "center", "s_end2", 4.0, gap=1.0, conductance=s_arm.conductance / 2, mesh=uniform(16))))
+    a, b = solve_spectral(t, energies), solve_spectral(cross, energies)
+    np.testing.assert_allclose(b.fields("left_arm", [2.0]).gamma, a.fields("left_arm", [2.0]).gamma, atol=1e-10)
+
+
+def test_y_junction_with_phase_obeys_kirchhoff_and_symmetry():
+    # Y: an N wire to a normal reservoir and two equal arms to S reservoirs at +-phi/2.
+    # Mirror symmetry (swap arms, phi -> -phi, gamma <-> gamma~) holds exactly; the
+    # spectral current balance sum g gamma'_out = 0 at the degree-3 node holds to the
+    # discretization error of FE derivatives (~1e-4 here on 24 P2 elements per wire).
+    nodes = (Node("N", N_RES), Node("C", CLEAN), Node("S1", S_RES, gap=1.0, phase=0.6),
+             Node("S2", S_RES, gap=1.0, phase=-0.6))
+    wires = (Wire("n", "C", "N", 4.0, mesh=uniform(24)), Wire("a1", "C", "S1", 1.5, mesh=uniform(24)),
+             Wire("a2", "C", "S2", 1.5, mesh=uniform(24)))
+    sol = solve_spectral(Geometry(nodes=nodes, wires=wires), np.array([0.1, 0.5]))
+    f1, f2 = sol.fields("a1", [0.5]), sol.fields("a2", [0.5])
+    np.testing.assert_allclose(f1.gamma, f2.gamma_tilde, atol=1e-10)
+    outflow = sum(sol.fields(w, [0.0]).dgamma for w in ("n", "a1", "a2"))
+    scale = np.abs(sol.fields("a1", [0.0]).dgamma)
+    assert np.all(np.abs(outflow) < 1e-3 * scale)
+
+
+# -- mesh convergence ----------------------------------------------------------------------
+
+def l2_error(coarse, fine, wire, length):
+    """L2 norm over the wire of gamma_coarse - gamma_fine (fine evaluated at the coarse
+    mesh's quadrature points)."""
+    q = coarse.mesh.quadrature
+    k = [w.name for w in coarse.geometry.wires].index(wire)
+    on_wire = q.wire_index == k
+    gamma_coarse = (q.values @ coarse.gamma.T)[on_wire]
+    gamma_fine = fine.fields(wire, q.position[on_wire]).gamma.T
+    return np.sqrt(np.sum(q.weights[on_wire, None] * np.abs(gamma_coarse - gamma_fine) ** 2, axis=0))
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_mesh_convergence_rate_matches_element_order(order):
+    # Smooth solution, uniform meshes: the L2 error falls as h^(p+1). The measured rate must
+    # lie within 0.25 of p + 1 (pre-asymptotic effects at the coarsest mesh are smaller).
+    energies = np.array([0.1, 0.7, 1.5])
+    reference = solve_spectral(ns_chain([5.0], [64]).with_wire("w0", mesh=uniform(64, order=4)), energies)
+    counts = [16, 32, 64]
+    errors = [l2_error(solve_spectral(ns_chain([5.0], [n]).with_wire("w0", mesh=uniform(n, order)), energies),
+                       reference, "w0", 5.0) for n in counts]
+    rates = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    np.testing.assert_allclose(rates, order + 1, atol=0.25)
+
+
+# -- failures are reported clearly --------------------------------------------------------
+
+def test_newton_failure_names_the_energies():
+    with pytest.raises(SpectralConvergenceError, match=r"did not converge for .* energies.*E=0\.5"):
+        solve_spectral(t_junction(), [0.5], max_iterations=1)
+
+
+def test_energy_at_the_gap_edge_is_rejected_with_a_reason():
+    with pytest.raises(ValueError, match="coincides with the gap of superconducting reservoir 'S1'"):
+        solve_spectral(sns_junction(length=1.0).with_node("S1", phase=0.0), [1.0])
+
+
+def test_mesh_order_and_refinement_options():
+    geometry = t_junction()
+    coarse, fine = build_mesh(geometry), build_mesh(geometry, refine=2.0, order=3)
+    assert fine.order == 3 and fine.n_elements == 2 * coarse.n_elements
+    with pytest.raises(ValueError, match="refine"):
+        build_mesh(geometry, refine=0.0)
