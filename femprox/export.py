@@ -1,0 +1,149 @@
+"""Field export: the graph mesh as line cells in 2D/3D, with point data, through meshio.
+
+The finite-element mesh lives in arc length (see :mod:`femprox.mesh`); for drawing and for
+ParaView each wire is laid along the straight segment between its end nodes' positions
+(``Node.position``, xi0). Nodes without a position get a deterministic automatic layout.
+Points are the mesh vertices, glued at the nodes, so every point has one value per field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import meshio
+import numpy as np
+
+from femprox.mesh import GraphMesh
+
+
+@dataclass(frozen=True)
+class NetworkPoints:
+    """Exported points of a graph mesh.
+
+    coordinates: (n_points, 3) positions in xi0.
+    cells: (n_elements, 2) point indices of each line cell, in mesh element order.
+    wire_index: (n_elements,) wire of each cell.
+    samples: per wire, (point indices, arc-length positions) of that wire's vertices, in
+        order from the wire's start to its end.
+    """
+
+    coordinates: np.ndarray
+    cells: np.ndarray
+    wire_index: np.ndarray
+    samples: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+
+def node_positions(mesh: GraphMesh) -> dict[str, np.ndarray]:
+    """3D position of every node: its own if all nodes have one, else an automatic layout."""
+    nodes = mesh.geometry.nodes
+    if all(n.position is not None for n in nodes):
+        return {n.name: np.pad(np.array(n.position, dtype=float), (0, 3 - len(n.position))) for n in nodes}
+    return _spectral_layout(mesh)
+
+
+def _spectral_layout(mesh: GraphMesh) -> dict[str, np.ndarray]:
+    """Nodes placed by the two lowest non-trivial eigenvectors of the wire-length Laplacian."""
+    geometry = mesh.geometry
+    index = {n.name: k for k, n in enumerate(geometry.nodes)}
+    n = len(index)
+    laplacian = np.zeros((n, n))
+    for w in geometry.wires:
+        i, j = index[w.start], index[w.end]
+        laplacian[i, j] -= 1 / w.length
+        laplacian[j, i] -= 1 / w.length
+        laplacian[i, i] += 1 / w.length
+        laplacian[j, j] += 1 / w.length
+    _, vectors = np.linalg.eigh(laplacian)
+    layout = np.zeros((n, 3))
+    columns = vectors[:, 1:3] if n > 2 else np.column_stack([np.arange(n), np.zeros(n)])
+    layout[:, : columns.shape[1]] = columns
+    total = sum(w.length for w in geometry.wires)
+    span = max(np.ptp(layout[:, 0]), np.ptp(layout[:, 1]), 1e-12)
+    layout *= total / span / 2
+    return {name: layout[k] for name, k in index.items()}
+
+
+def network_points(mesh: GraphMesh) -> NetworkPoints:
+    """Vertices of the graph mesh as points in space, glued at the nodes."""
+    geometry = mesh.geometry
+    positions = node_positions(mesh)
+    node_point = {n.name: k for k, n in enumerate(geometry.nodes)}
+    coordinates = [positions[n.name] for n in geometry.nodes]
+    cells, wire_index, samples = [], [], []
+    for k, wire in enumerate(geometry.wires):
+        x = mesh.wire_vertices(k)
+        start, end = positions[wire.start], positions[wire.end]
+        interior = x[1:-1]
+        first = len(coordinates)
+        coordinates.extend(start + (end - start) * (interior / wire.length)[:, None])
+        ids = np.concatenate([[node_point[wire.start]], first + np.arange(interior.size),
+                              [node_point[wire.end]]])
+        cells.append(np.column_stack([ids[:-1], ids[1:]]))
+        wire_index.append(np.full(ids.size - 1, k))
+        samples.append((ids, x))
+    return NetworkPoints(coordinates=np.array(coordinates), cells=np.vstack(cells),
+                         wire_index=np.concatenate(wire_index), samples=tuple(samples))
+
+
+def sample_field(mesh: GraphMesh, points: NetworkPoints, dof_values: np.ndarray) -> np.ndarray:
+    """Values of a finite-element field (global DOF vector) at the exported points."""
+    values = np.zeros(points.coordinates.shape[0], dtype=np.result_type(dof_values, float))
+    for k, (ids, x) in enumerate(points.samples):
+        V, _ = mesh.evaluation_matrices(k, x)
+        values[ids] = V @ dof_values
+    return values
+
+
+def write_network(path: str | Path, mesh: GraphMesh, point_data: dict[str, np.ndarray] | None = None,
+                  *, overwrite: bool = False) -> Path:
+    """Write the graph mesh with ``point_data`` (arrays over ``network_points(mesh)``).
+
+    The format follows the file extension (``.vtu``, ``.xdmf``, ... anything meshio
+    writes). Complex data is split into ``name_re`` and ``name_im``. An existing file is
+    not replaced unless ``overwrite`` is true.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
+    points = network_points(mesh)
+    data: dict[str, np.ndarray] = {}
+    for name, values in (point_data or {}).items():
+        values = np.asarray(values)
+        if values.shape[0] != points.coordinates.shape[0]:
+            raise ValueError(f"point data '{name}' has {values.shape[0]} values, "
+                             f"the network has {points.coordinates.shape[0]} points")
+        if np.iscomplexobj(values):
+            data[f"{name}_re"], data[f"{name}_im"] = values.real, values.imag
+        else:
+            data[name] = values.astype(float)
+    cell_data = {"wire": [points.wire_index.astype(np.int64)]}
+    meshio.write(path, meshio.Mesh(points.coordinates, [("line", points.cells)],
+                                   point_data=data, cell_data=cell_data))
+    return path
+
+
+def read_network(path: str | Path) -> meshio.Mesh:
+    """Read a file written by :func:`write_network` (points, line cells, point/cell data)."""
+    return meshio.read(Path(path))
+
+
+def spectral_point_data(solution, energy_indices, quantities=("dos", "d_l", "d_t")) -> dict[str, np.ndarray]:
+    """Point data of spectral quantities at selected energies, named like ``dos_E0.5``.
+
+    ``solution`` is a :class:`femprox.spectral.SpectralSolution`; quantities are ``dos``
+    and the kinetic coefficients ``d_l``, ``d_t``, ``t_cal``, ``j_s`` (see
+    :mod:`femprox.coefficients`).
+    """
+    mesh = solution.mesh
+    points = network_points(mesh)
+    n = points.coordinates.shape[0]
+    data = {f"{q}_E{solution.energies[i]:.6g}": np.zeros(n) for q in quantities for i in energy_indices}
+    for k, (ids, x) in enumerate(points.samples):
+        coefficients = solution.kinetic_coefficients(k, x)
+        dos = solution.dos(k, x)
+        for q in quantities:
+            values = dos if q == "dos" else getattr(coefficients, q)
+            for i in energy_indices:
+                data[f"{q}_E{solution.energies[i]:.6g}"][ids] = values[i]
+    return data
