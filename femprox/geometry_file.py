@@ -1,0 +1,653 @@
+"""Geometry files: a wire network described in TOML.
+
+Reads and writes the text form of a :class:`~femprox.geometry.Geometry` (first stage of the
+pipeline). Units are those of :mod:`femprox.geometry`: energies in Delta0, lengths in xi0,
+diffusion constants in Delta0 xi0^2 (the reference normal metal has D = 2), conductances per
+unit length in arbitrary common units. The format::
+
+    name = "T-junction"              # optional; defaults to the file's stem
+    description = "free text"        # optional; not part of the Geometry
+    [parameters]                     # optional named numbers, usable in expressions below
+    r = 1.0
+    g_s = "2 / sqrt(r)"              # a parameter may use parameters declared above it
+    [mesh]                           # optional defaults: MeshOptions(elements, order, grading, graded_ends)
+    order = 2
+    [nodes.left]                     # nodes in file order
+    kind = "normal_reservoir"        # clean | normal_reservoir | superconducting_reservoir | free_end
+    temperature = 0.1                # optional: temperature, potential, gap, phase, position
+    [wires.left_arm]                 # wires in file order
+    start = "left"
+    end = "center"
+    length = "length_n / 2"
+    diffusion = 2.0                  # OR coherence_length = 1.0 (then D = 2 xi^2), not both
+    [wires.left_arm.mesh]            # optional per-wire MeshOptions
+    elements = 20
+
+Every numeric field takes a number or a string holding an arithmetic expression in the
+parameters (see :func:`evaluate_expression`; the text is parsed with :mod:`ast`, never
+evaluated). Every error is a :class:`GeometryFileError` whose message starts with the file
+name and names the key at fault.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import keyword
+import math
+import numbers
+import operator
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from femprox.geometry import (
+    Geometry,
+    GeometryError,
+    MeshOptions,
+    Node,
+    NodeKind,
+    Wire,
+    diffusion_from_coherence_length,
+)
+
+__all__ = [
+    "CONSTANTS",
+    "FUNCTIONS",
+    "GeometryFileError",
+    "evaluate_expression",
+    "geometry_to_toml",
+    "load_geometry",
+    "parse_geometry",
+]
+
+KeyPath = tuple[str | int, ...]
+
+TOP_LEVEL_KEYS = ("name", "description", "parameters", "mesh", "nodes", "wires")
+NODE_KEYS = ("kind", "temperature", "potential", "gap", "phase", "dynes", "position")
+WIRE_KEYS = ("start", "end", "length", "conductance", "diffusion", "coherence_length",
+             "gap", "phase", "dynes", "mesh")
+MESH_KEYS = ("elements", "order", "grading", "graded_ends")
+_NODE_NUMBERS = ("temperature", "potential", "gap", "phase", "dynes")
+_WIRE_NUMBERS = ("conductance", "gap", "phase", "dynes")
+_EXCLUSIVE_DIFFUSION = ("diffusion", "coherence_length")
+
+
+class GeometryFileError(GeometryError):
+    """A geometry file (or its overrides) is invalid.
+
+    The message reads ``"<source>: <key>: <problem>"``; ``source`` is the file name (or the
+    label given to :func:`parse_geometry`) and ``key`` the dotted key at fault (None when
+    the problem is the network as a whole).
+    """
+
+    def __init__(self, source: str, message: str, key: str | None = None):
+        self.source = source
+        self.key = key
+        self.problem = message
+        text = f"{source}: {key}: {message}" if key else f"{source}: {message}"
+        super().__init__(text)
+
+    def __reduce__(self):
+        return (type(self), (self.source, self.problem, self.key))
+
+
+# -- safe arithmetic expressions --------------------------------------------------------
+
+FUNCTIONS: dict[str, Callable[[float], float]] = {
+    "sqrt": math.sqrt, "exp": math.exp, "log": math.log,
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "abs": abs,
+}
+"""Functions allowed in expressions (one argument each; log is the natural logarithm)."""
+
+CONSTANTS: dict[str, float] = {"pi": math.pi}
+"""Named constants allowed in expressions."""
+
+_BINARY_OPERATORS: dict[type, Callable[[float, float], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Pow: operator.pow,
+}
+_UNARY_OPERATORS: dict[type, Callable[[float], float]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_MAX_EXPRESSION_LENGTH = 500
+_ALLOWED = ("expressions may only use numbers, parameter names, pi, + - * / **, parentheses "
+            "and the functions " + ", ".join(FUNCTIONS))
+
+
+class _UnknownNameError(ValueError):
+    def __init__(self, name: str, message: str):
+        self.name = name
+        super().__init__(message)
+
+
+def evaluate_expression(expression: str, names: Mapping[str, float]) -> float:
+    """Value of a safe arithmetic expression such as ``"length_n / 2"`` or ``"2/sqrt(r)"``.
+
+    Allowed: numbers, the names in ``names`` (and :data:`CONSTANTS`), + - * / **, unary
+    minus and plus, parentheses and one-argument calls of :data:`FUNCTIONS`. All arithmetic
+    is in floating point. Raises ValueError with a readable reason for anything else, and
+    for results that are not finite real numbers.
+    """
+    if len(expression) > _MAX_EXPRESSION_LENGTH:
+        raise ValueError(f"the expression is longer than {_MAX_EXPRESSION_LENGTH} characters")
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise ValueError("not a valid arithmetic expression") from None
+    try:
+        value = _evaluate(tree.body, names)
+    except ZeroDivisionError:
+        raise ValueError("division by zero") from None
+    except OverflowError:
+        raise ValueError("the value overflows") from None
+    except RecursionError:
+        raise ValueError("the expression is nested too deeply") from None
+    if not math.isfinite(value):
+        raise ValueError(f"the value is {value}, not a finite number")
+    return value
+
+
+def _evaluate(node: ast.AST, names: Mapping[str, float]) -> float:
+    if isinstance(node, ast.Constant):
+        return _constant(node.value)
+    if isinstance(node, ast.Name):
+        return _lookup(node.id, names)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY_OPERATORS:
+        return _binary(node.op, _evaluate(node.left, names), _evaluate(node.right, names))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY_OPERATORS:
+        return _UNARY_OPERATORS[type(node.op)](_evaluate(node.operand, names))
+    if isinstance(node, ast.Call):
+        return _call(node, names)
+    raise ValueError(f"'{ast.unparse(node)}' is not allowed: {_ALLOWED}")
+
+
+def _constant(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"the constant {value!r} is not allowed: {_ALLOWED}")
+    return float(value)
+
+
+def _lookup(name: str, names: Mapping[str, float]) -> float:
+    if name in names:
+        return float(names[name])
+    if name in CONSTANTS:
+        return CONSTANTS[name]
+    if name in FUNCTIONS:
+        raise ValueError(f"'{name}' is a function: write {name}(x)")
+    if name.lower() in ("nan", "inf", "infinity"):
+        raise ValueError(f"'{name}' is not allowed: values must be finite")
+    known = list(names) + list(CONSTANTS)
+    raise _UnknownNameError(name, f"'{name}' is not a declared parameter{_suggestion(name, known)}")
+
+
+def _binary(op: ast.operator, left: float, right: float) -> float:
+    result = _BINARY_OPERATORS[type(op)](left, right)
+    if isinstance(result, complex):
+        raise ValueError(f"({left!r}) ** {right!r} is not a real number")
+    return result
+
+
+def _call(node: ast.Call, names: Mapping[str, float]) -> float:
+    if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+        raise ValueError(f"calling '{ast.unparse(node.func)}' is not allowed: {_ALLOWED}")
+    name = node.func.id
+    if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred):
+        raise ValueError(f"{name}() takes exactly one argument")
+    argument = _evaluate(node.args[0], names)
+    try:
+        return FUNCTIONS[name](argument)
+    except ValueError:
+        raise ValueError(f"{name}({argument!r}) is undefined") from None
+
+
+# -- reading --------------------------------------------------------------------------
+
+def load_geometry(path: str | os.PathLike[str],
+                  overrides: Mapping[str, object] | None = None) -> Geometry:
+    """Read a geometry from a TOML file (format: module docstring).
+
+    ``overrides`` maps dotted keys to raw values applied before interpretation, e.g.
+    ``{"parameters.r": 10, "wires.s_arm.length": 20, "nodes.S1.phase": "pi/2"}``.
+    Raises :class:`GeometryFileError`, whose message starts with ``path``.
+    """
+    source = os.fspath(path)
+    try:
+        text = Path(source).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise GeometryFileError(source, "no such file") from None
+    except UnicodeDecodeError as exc:
+        raise GeometryFileError(source, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise GeometryFileError(source, f"cannot read the file: {exc.strerror or exc}") from None
+    return parse_geometry(text, source=source, overrides=overrides)
+
+
+def parse_geometry(text: str, source: str = "<string>",
+                   overrides: Mapping[str, object] | None = None) -> Geometry:
+    """Geometry from TOML text; ``source`` labels error messages (usually the file name).
+
+    A file without ``name`` gets the stem of ``source`` (or Geometry's default "network"
+    when ``source`` is a ``<label>``). See :func:`load_geometry` for ``overrides``.
+    """
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise GeometryFileError(source, f"TOML syntax error: {exc}") from None
+    overridden = _apply_overrides(document, overrides or {}, source)
+    reader = _Reader(source, overridden)
+    return _read_geometry(reader, document, _default_name(source))
+
+
+def _default_name(source: str) -> str:
+    if source.startswith("<"):
+        return "network"
+    return Path(source).stem or "network"
+
+
+@dataclass
+class _Reader:
+    """Where errors point to, and the parameters known so far."""
+
+    source: str
+    overridden: frozenset[KeyPath]
+    parameters: dict[str, float] = field(default_factory=dict)
+
+    def error(self, path: KeyPath, message: str) -> GeometryFileError:
+        key = _format_path(path)
+        if path in self.overridden:
+            key += " (overridden)"
+        return GeometryFileError(self.source, message, key)
+
+
+@contextmanager
+def _located(reader: _Reader, path: KeyPath) -> Iterator[None]:
+    """Turn a GeometryError of a dataclass constructor into a located GeometryFileError."""
+    try:
+        yield
+    except GeometryFileError:
+        raise
+    except GeometryError as exc:
+        raise reader.error(path, str(exc)) from None
+
+
+def _read_geometry(reader: _Reader, document: dict, default_name: str) -> Geometry:
+    _check_keys(reader, document, (), TOP_LEVEL_KEYS)
+    name = _string(reader, document.get("name", default_name), ("name",))
+    _string(reader, document.get("description", ""), ("description",))
+    _read_parameters(reader, _table(reader, document.get("parameters", {}), ("parameters",)))
+    mesh = _read_mesh(reader, document.get("mesh", {}), ("mesh",))
+    nodes = _read_nodes(reader, _required_table(reader, document, "nodes"))
+    wires = _read_wires(reader, _required_table(reader, document, "wires"), [n.name for n in nodes])
+    try:
+        return Geometry(nodes=nodes, wires=wires, name=name, mesh=mesh)
+    except GeometryError as exc:
+        raise GeometryFileError(reader.source, str(exc)) from None
+
+
+def _read_parameters(reader: _Reader, table: dict) -> None:
+    """Evaluate the parameters in file order into ``reader.parameters``."""
+    for name, value in table.items():
+        path = ("parameters", name)
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise reader.error(path, "a parameter name must be a Python-style identifier")
+        if name in FUNCTIONS or name in CONSTANTS:
+            raise reader.error(path, f"'{name}' is reserved (a function or constant in expressions)")
+        try:
+            reader.parameters[name] = _number(reader, value, path)
+        except GeometryFileError:
+            _explain_forward_reference(reader, value, path, list(table))
+            raise
+
+
+def _explain_forward_reference(reader: _Reader, value: object, path: KeyPath,
+                               declared: list[str]) -> None:
+    if not isinstance(value, str):
+        return
+    try:
+        evaluate_expression(value, reader.parameters)
+    except _UnknownNameError as exc:
+        if exc.name in declared:
+            raise reader.error(path, f"'{exc.name}' is used before it is declared (a parameter "
+                                     "may only use parameters declared above it)") from None
+    except ValueError:
+        pass
+
+
+def _read_mesh(reader: _Reader, table: object, path: KeyPath) -> MeshOptions:
+    table = _table(reader, table, path)
+    _check_keys(reader, table, path, MESH_KEYS)
+    options: dict[str, Any] = {}
+    for key in ("elements", "order"):
+        if key in table:
+            options[key] = _integer(reader, table[key], path + (key,))
+    if "grading" in table:
+        options["grading"] = _number(reader, table["grading"], path + ("grading",))
+    if "graded_ends" in table:
+        options["graded_ends"] = _string(reader, table["graded_ends"], path + ("graded_ends",))
+    with _located(reader, path):
+        return MeshOptions(**options)
+
+
+def _read_nodes(reader: _Reader, table: dict) -> list[Node]:
+    return [_read_node(reader, name, entry) for name, entry in table.items()]
+
+
+def _read_node(reader: _Reader, name: str, entry: object) -> Node:
+    path: KeyPath = ("nodes", name)
+    entry = _table(reader, entry, path)
+    _check_keys(reader, entry, path, NODE_KEYS)
+    values: dict[str, Any] = {"kind": _node_kind(reader, _required(reader, entry, path, "kind"),
+                                                 path + ("kind",))}
+    for key in _NODE_NUMBERS:
+        if key in entry:
+            values[key] = _number(reader, entry[key], path + (key,))
+    if "position" in entry:
+        values["position"] = _position(reader, entry["position"], path + ("position",))
+    with _located(reader, path):
+        return Node(name=name, **values)
+
+
+def _node_kind(reader: _Reader, value: object, path: KeyPath) -> NodeKind:
+    text = _string(reader, value, path)
+    kinds = [k.value for k in NodeKind]
+    if text not in kinds:
+        hint = _suggestion(text, kinds) or f" (expected one of {', '.join(kinds)})"
+        raise reader.error(path, f"unknown node kind '{text}'{hint}")
+    return NodeKind(text)
+
+
+def _position(reader: _Reader, value: object, path: KeyPath) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise reader.error(path, f"expected an array of 2 or 3 coordinates, got {_describe(value)}")
+    return tuple(_number(reader, c, path + (i,)) for i, c in enumerate(value))
+
+
+def _read_wires(reader: _Reader, table: dict, node_names: Sequence[str]) -> list[Wire]:
+    return [_read_wire(reader, name, entry, node_names) for name, entry in table.items()]
+
+
+def _read_wire(reader: _Reader, name: str, entry: object, node_names: Sequence[str]) -> Wire:
+    path: KeyPath = ("wires", name)
+    entry = _table(reader, entry, path)
+    _check_keys(reader, entry, path, WIRE_KEYS)
+    values: dict[str, Any] = {}
+    for key in ("start", "end"):
+        values[key] = _node_reference(reader, _required(reader, entry, path, key), path + (key,),
+                                      node_names)
+    values["length"] = _number(reader, _required(reader, entry, path, "length"), path + ("length",))
+    for key in _WIRE_NUMBERS:
+        if key in entry:
+            values[key] = _number(reader, entry[key], path + (key,))
+    diffusion = _diffusion(reader, entry, path)
+    if diffusion is not None:
+        values["diffusion"] = diffusion
+    if "mesh" in entry:
+        values["mesh"] = _read_mesh(reader, entry["mesh"], path + ("mesh",))
+    with _located(reader, path):
+        return Wire(name=name, **values)
+
+
+def _node_reference(reader: _Reader, value: object, path: KeyPath, node_names: Sequence[str]) -> str:
+    name = _string(reader, value, path)
+    if name not in node_names:
+        raise reader.error(path, f"unknown node '{name}'{_suggestion(name, node_names)}")
+    return name
+
+
+def _diffusion(reader: _Reader, entry: dict, path: KeyPath) -> float | None:
+    """D from 'diffusion' or from 'coherence_length' (D = 2 xi^2); None if neither is given."""
+    if all(key in entry for key in _EXCLUSIVE_DIFFUSION):
+        raise reader.error(path, "give either 'diffusion' or 'coherence_length', not both")
+    if "diffusion" in entry:
+        return _number(reader, entry["diffusion"], path + ("diffusion",))
+    if "coherence_length" in entry:
+        xi_path = path + ("coherence_length",)
+        xi = _number(reader, entry["coherence_length"], xi_path)
+        if xi <= 0:
+            raise reader.error(xi_path, f"must be positive, got {xi!r}")
+        return diffusion_from_coherence_length(xi)
+    return None
+
+
+# -- typed values -----------------------------------------------------------------------
+
+def _check_keys(reader: _Reader, table: dict, path: KeyPath, allowed: Sequence[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            hint = _suggestion(key, allowed) or f" (allowed: {', '.join(allowed)})"
+            raise reader.error(path + (key,), f"unknown key{hint}")
+
+
+def _table(reader: _Reader, value: object, path: KeyPath) -> dict:
+    if not isinstance(value, dict):
+        raise reader.error(path, f"expected a table, got {_describe(value)}")
+    return value
+
+
+def _required_table(reader: _Reader, document: dict, key: str) -> dict:
+    if key not in document:
+        raise GeometryFileError(reader.source, f"missing the [{key}] table")
+    return _table(reader, document[key], (key,))
+
+
+def _required(reader: _Reader, table: dict, path: KeyPath, key: str) -> object:
+    if key not in table:
+        raise reader.error(path, f"missing required key '{key}'")
+    return table[key]
+
+
+def _string(reader: _Reader, value: object, path: KeyPath) -> str:
+    if not isinstance(value, str):
+        raise reader.error(path, f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _number(reader: _Reader, value: object, path: KeyPath) -> float:
+    """A finite float from a number or an expression string."""
+    if isinstance(value, str):
+        try:
+            return evaluate_expression(value, reader.parameters)
+        except ValueError as exc:
+            raise reader.error(path, f"expected a number, got {value!r}: {exc}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise reader.error(path, f"expected a number, got {_describe(value)}")
+    try:
+        result = float(value)
+    except OverflowError:
+        result = math.inf
+    if not math.isfinite(result):
+        raise reader.error(path, f"expected a finite number, got {value!r}")
+    return result
+
+
+def _integer(reader: _Reader, value: object, path: KeyPath) -> int:
+    """An int from an integer or an expression string with an integral value."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        result = _number(reader, value, path)
+        if result.is_integer():
+            return int(result)
+    raise reader.error(path, f"expected an integer, got {_describe(value)}")
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+def _suggestion(word: str, candidates: Sequence[str]) -> str:
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _format_path(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            key = part if _BARE_KEY.fullmatch(part) else _toml_string(part)
+            text += f".{key}" if text else key
+    return text
+
+
+# -- overrides --------------------------------------------------------------------------
+
+def _apply_overrides(document: dict, overrides: Mapping[str, object], source: str) -> frozenset[KeyPath]:
+    """Set each dotted key of ``overrides`` in the raw document; return the paths set."""
+    paths = set()
+    for key, value in overrides.items():
+        path = _override_path(document, key, source)
+        parent = _override_parent(document, path, key, source)
+        if path[0] == "wires" and path[-1] in _EXCLUSIVE_DIFFUSION:
+            for other in _EXCLUSIVE_DIFFUSION:
+                parent.pop(other, None)
+        parent[path[-1]] = value
+        paths.add(path)
+    return frozenset(paths)
+
+
+def _override_path(document: dict, key: object, source: str) -> tuple[str, ...]:
+    """Split a dotted override key along the schema (node and wire names may contain dots)."""
+    if not isinstance(key, str):
+        raise GeometryFileError(source, f"override keys must be dotted strings, got {key!r}")
+    section, _, rest = key.partition(".")
+    if key in ("name", "description"):
+        return (key,)
+    if section == "parameters":
+        return ("parameters", _declared(document, "parameters", rest, key, source, "parameter"))
+    if section == "mesh":
+        return ("mesh", _schema_field(rest, MESH_KEYS, key, source))
+    if section in ("nodes", "wires"):
+        return _item_override_path(document, section, rest, key, source)
+    hint = _suggestion(section, TOP_LEVEL_KEYS)
+    raise GeometryFileError(source, f"unknown key{hint}", f"override '{key}'")
+
+
+def _item_override_path(document: dict, section: str, rest: str, key: str,
+                        source: str) -> tuple[str, ...]:
+    declared = _declared_names(document, section)
+    owners = [name for name in declared if rest.startswith(name + ".")]
+    kind = section[:-1]
+    if rest in declared:
+        raise GeometryFileError(source, f"name a key of {kind} '{rest}', e.g. '{section}.{rest}."
+                                        f"{'kind' if section == 'nodes' else 'length'}'", f"override '{key}'")
+    if not owners:
+        guess = rest.split(".")[0]
+        raise GeometryFileError(source, f"no {kind} named '{guess}' in the file"
+                                        f"{_suggestion(guess, declared)}", f"override '{key}'")
+    name = max(owners, key=len)
+    leaf = rest[len(name) + 1:]
+    if section == "wires" and leaf.startswith("mesh."):
+        return ("wires", name, "mesh", _schema_field(leaf[len("mesh."):], MESH_KEYS, key, source))
+    allowed = NODE_KEYS if section == "nodes" else tuple(k for k in WIRE_KEYS if k != "mesh")
+    return (section, name, _schema_field(leaf, allowed, key, source))
+
+
+def _declared(document: dict, section: str, name: str, key: str, source: str, kind: str) -> str:
+    declared = _declared_names(document, section)
+    if name not in declared:
+        raise GeometryFileError(source, f"no {kind} '{name}' is declared in the file"
+                                        f"{_suggestion(name, declared)}", f"override '{key}'")
+    return name
+
+
+def _declared_names(document: dict, section: str) -> list[str]:
+    table = document.get(section)
+    return list(table) if isinstance(table, dict) else []
+
+
+def _schema_field(leaf: str, allowed: Sequence[str], key: str, source: str) -> str:
+    if leaf not in allowed:
+        hint = _suggestion(leaf, allowed) or f" (allowed: {', '.join(allowed)})"
+        raise GeometryFileError(source, f"unknown key '{leaf}'{hint}", f"override '{key}'")
+    return leaf
+
+
+def _override_parent(document: dict, path: tuple[str, ...], key: str, source: str) -> dict:
+    table = document
+    for part in path[:-1]:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise GeometryFileError(source, f"'{part}' is not a table in the file", f"override '{key}'")
+    return table
+
+
+# -- writing ----------------------------------------------------------------------------
+
+def geometry_to_toml(geometry: Geometry) -> str:
+    """TOML text of ``geometry`` with plain numbers; ``parse_geometry`` of it gives it back.
+
+    Floats are written with ``repr`` (shortest round-tripping form), so the round trip is
+    exact. Node fields equal to their defaults are left out; wires list every field.
+    """
+    lines = ["# Written by femprox.geometry_file.geometry_to_toml.",
+             "# Energies in Delta0, lengths in xi0, diffusion constants in Delta0 xi0^2.",
+             f"name = {_toml_string(geometry.name)}", "", "[mesh]", *_mesh_lines(geometry.mesh)]
+    for node in geometry.nodes:
+        lines += ["", f"[nodes.{_toml_key(node.name)}]", *_node_lines(node)]
+    for wire in geometry.wires:
+        lines += ["", f"[wires.{_toml_key(wire.name)}]", *_wire_lines(wire)]
+        if wire.mesh is not None:
+            lines += [f"[wires.{_toml_key(wire.name)}.mesh]", *_mesh_lines(wire.mesh)]
+    return "\n".join(lines) + "\n"
+
+
+def _mesh_lines(mesh: MeshOptions) -> list[str]:
+    lines = [] if mesh.elements is None else [f"elements = {int(mesh.elements)}"]
+    return lines + [f"order = {int(mesh.order)}", f"grading = {_toml_float(mesh.grading)}",
+                    f"graded_ends = {_toml_string(mesh.graded_ends)}"]
+
+
+def _node_lines(node: Node) -> list[str]:
+    defaults = {f.name: f.default for f in fields(Node)}
+    lines = [f"kind = {_toml_string(node.kind.value)}"]
+    for key in _NODE_NUMBERS:
+        value = getattr(node, key)
+        if value is not None and value != defaults[key]:
+            lines.append(f"{key} = {_toml_float(value)}")
+    if node.position is not None:
+        lines.append(f"position = [{', '.join(_toml_float(c) for c in node.position)}]")
+    return lines
+
+
+def _wire_lines(wire: Wire) -> list[str]:
+    lines = [f"start = {_toml_string(wire.start)}", f"end = {_toml_string(wire.end)}"]
+    for key in ("length", "diffusion", "conductance", "gap", "phase", "dynes"):
+        lines.append(f"{key} = {_toml_float(getattr(wire, key))}")
+    return lines
+
+
+def _toml_float(value: float) -> str:
+    return repr(float(value))
+
+
+def _toml_key(name: str) -> str:
+    return name if _BARE_KEY.fullmatch(name) else _toml_string(name)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    escaped = []
+    for char in text:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04X}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
