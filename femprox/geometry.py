@@ -18,6 +18,7 @@ Objects here are frozen dataclasses validated on construction; any inconsistency
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -46,7 +47,7 @@ class NodeKind(str, Enum):
 
 def _check_finite(owner: str, key: str, value: float, *, positive: bool = False,
                   nonnegative: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise GeometryError(f"{owner}: '{key}' must be a number, got {value!r}")
     if not math.isfinite(value):
         raise GeometryError(f"{owner}: '{key}' must be finite, got {value!r}")
@@ -133,10 +134,10 @@ class MeshOptions:
 
     def __post_init__(self) -> None:
         if self.elements is not None and (isinstance(self.elements, bool)
-                                          or not isinstance(self.elements, int)
+                                          or not isinstance(self.elements, numbers.Integral)
                                           or self.elements < 1):
             raise GeometryError(f"mesh: 'elements' must be a positive integer, got {self.elements!r}")
-        if isinstance(self.order, bool) or not isinstance(self.order, int) or not 1 <= self.order <= 10:
+        if isinstance(self.order, bool) or not isinstance(self.order, numbers.Integral) or not 1 <= self.order <= 10:
             raise GeometryError(f"mesh: 'order' must be an integer from 1 to 10, got {self.order!r}")
         _check_finite("mesh", "grading", self.grading)
         if self.grading < 1:
@@ -231,8 +232,13 @@ class Geometry:
     wires: tuple[Wire, ...]
     name: str = "network"
     mesh: MeshOptions = field(default_factory=MeshOptions)
+    description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise GeometryError(f"geometry name must be a string, got {self.name!r}")
+        if not isinstance(self.mesh, MeshOptions):
+            raise GeometryError(f"geometry mesh must be MeshOptions, got {self.mesh!r}")
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "wires", tuple(self.wires))
         _validate_network(self.nodes, self.wires)
@@ -302,13 +308,14 @@ def _validate_network(nodes: Sequence[Node], wires: Sequence[Wire]) -> None:
             degree[node_name] += 1
     for n in nodes:
         _validate_degree(n, degree[n.name])
-    for component in _components(nodes, wires):
+    components = _components(nodes, wires)
+    for component in components:
         if not any(by_name[name].kind.is_reservoir for name in component):
             listed = ", ".join(sorted(component))
             raise GeometryError(f"the part of the network made of nodes {listed} touches no reservoir "
                                 "(every connected part needs at least one reservoir)")
-    if len(_components(nodes, wires)) > 1:
-        parts = "; ".join(", ".join(sorted(c)) for c in _components(nodes, wires))
+    if len(components) > 1:
+        parts = "; ".join(", ".join(sorted(c)) for c in components)
         raise GeometryError(f"the network is disconnected: separate parts are {{{parts}}}")
 
 

@@ -6,7 +6,7 @@ diffusion constants in Delta0 xi0^2 (the reference normal metal has D = 2), cond
 unit length in arbitrary common units. The format::
 
     name = "T-junction"              # optional; defaults to the file's stem
-    description = "free text"        # optional; not part of the Geometry
+    description = "free text"        # optional; kept as Geometry.description
     [parameters]                     # optional named numbers, usable in expressions below
     r = 1.0
     g_s = "2 / sqrt(r)"              # a parameter may use parameters declared above it
@@ -278,13 +278,13 @@ def _located(reader: _Reader, path: KeyPath) -> Iterator[None]:
 def _read_geometry(reader: _Reader, document: dict, default_name: str) -> Geometry:
     _check_keys(reader, document, (), TOP_LEVEL_KEYS)
     name = _string(reader, document.get("name", default_name), ("name",))
-    _string(reader, document.get("description", ""), ("description",))
+    description = _string(reader, document.get("description", ""), ("description",))
     _read_parameters(reader, _table(reader, document.get("parameters", {}), ("parameters",)))
     mesh = _read_mesh(reader, document.get("mesh", {}), ("mesh",))
     nodes = _read_nodes(reader, _required_table(reader, document, "nodes"))
     wires = _read_wires(reader, _required_table(reader, document, "wires"), [n.name for n in nodes])
     try:
-        return Geometry(nodes=nodes, wires=wires, name=name, mesh=mesh)
+        return Geometry(nodes=nodes, wires=wires, name=name, mesh=mesh, description=description)
     except GeometryError as exc:
         raise GeometryFileError(reader.source, str(exc)) from None
 
