@@ -155,7 +155,7 @@ class GraphMesh:
         cols_all, rows_all = [], []
         for i in range(basis.Nbfun):
             field = basis.basis[i][0]
-            values.append(field.value.ravel())
+            values.append(np.asarray(field).ravel())
             derivatives.append(field.grad[0].ravel())
             cols_all.append(np.repeat(basis.element_dofs[i], n_qp))
             rows_all.append(rows.ravel())
@@ -244,12 +244,25 @@ def _common_order(geometry: Geometry) -> int:
     return orders.pop()
 
 
-def _line_element(order: int) -> skfem.AbstractBasis:
+class _UncachedElementLinePp(skfem.ElementLinePp):
+    """scikit-fem's hierarchical line element without its evaluation cache.
+
+    ``ElementLinePp.lbasis`` in scikit-fem 12 keeps the last evaluation and reuses it
+    whenever it is called with the same *number* of points, returning stale values for
+    different points (seen as wrong, asymmetric point evaluations of P3/P4 solutions).
+    """
+
+    def lbasis(self, X, i):
+        values, derivatives = self._reval_legendre(X[0, :], self.p)
+        return values[i], derivatives[i]
+
+
+def _line_element(order: int):
     if order == 1:
         return skfem.ElementLineP1()
     if order == 2:
         return skfem.ElementLineP2()
-    return skfem.ElementLinePp(order)
+    return _UncachedElementLinePp(order)
 
 
 def _broken_mesh(geometry: Geometry, refine: float):

@@ -1,0 +1,76 @@
+"""Graph mesh: gluing, grading, quadrature maps and point evaluation."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from femprox.devices import t_junction
+from femprox.geometry import MeshOptions
+from femprox.mesh import PointwiseForms, _graded_partition, build_mesh
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_dof_count_glues_wire_ends_at_nodes(order):
+    mesh = build_mesh(t_junction(mesh=MeshOptions(elements=5, order=order)))
+    # 3 wires x 5 elements: vertices shared at the 4 nodes, (order - 1) DOFs inside elements
+    vertices = 3 * 6 - 6 + 4
+    assert mesh.n_dofs == vertices + 15 * (order - 1)
+    assert sorted(mesh.dirichlet_dofs) == sorted([mesh.node_dof["left"], mesh.node_dof["right"]])
+
+
+def test_grading_ratio_and_direction():
+    edges = _graded_partition(10, 4.0, at_start=True, at_end=False)
+    sizes = np.diff(edges)
+    assert edges[0] == 0 and edges[-1] == pytest.approx(1.0)
+    assert sizes[-1] / sizes[0] == pytest.approx(4.0)
+    both = np.diff(_graded_partition(10, 4.0, True, True))
+    np.testing.assert_allclose(both, both[::-1])
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_point_evaluation_matches_quadrature_and_reflection_symmetry(order):
+    # Evaluating the same field at different point sets of equal size must not reuse
+    # stale basis values (scikit-fem 12's ElementLinePp caches them; see mesh.py).
+    mesh = build_mesh(t_junction(mesh=MeshOptions(elements=4, order=order, grading=1.0)))
+    q = mesh.quadrature
+    u = np.random.default_rng(1).normal(size=mesh.n_dofs)
+    for k in range(3):
+        on = q.wire_index == k
+        values, _ = mesh.evaluation_matrices(k, q.position[on])
+        np.testing.assert_allclose(values @ u, (q.values @ u)[on], atol=1e-12)
+    # Poisson problem -u'' = 1 with u = 0 at the normal reservoirs is mirror symmetric
+    forms = PointwiseForms(q, mesh.n_dofs)
+    stiffness = sp.csr_matrix((forms.derivative_derivative @ np.ones(q.weights.size), (forms.rows, forms.cols)),
+                              shape=(mesh.n_dofs,) * 2)
+    load = q.values.T @ q.weights
+    free = mesh.free_dofs
+    u = np.zeros(mesh.n_dofs)
+    u[free] = sp.linalg.spsolve(stiffness[free][:, free].tocsc(), load[free])
+    x = np.array([0.3, 1.7, 4.4])
+    left, _ = mesh.evaluation_matrices("left_arm", x)
+    right, _ = mesh.evaluation_matrices("right_arm", 5.0 - x)
+    np.testing.assert_allclose(left @ u, right @ u, rtol=1e-12)
+
+
+def test_kirchhoff_balance_is_natural():
+    # Poisson problem with unit source: the fluxes g u' out of the centre node sum to zero
+    # (the weak form imposes it; nothing is imposed explicitly at the node).
+    mesh = build_mesh(t_junction(mesh=MeshOptions(elements=8, order=3)))
+    q = mesh.quadrature
+    g = q.wire_parameter(mesh.geometry, "conductance")
+    stiffness = q.derivatives.T @ sp.diags(g * q.weights) @ q.derivatives
+    load = q.values.T @ (g * q.weights)
+    free = mesh.free_dofs
+    u = np.zeros(mesh.n_dofs)
+    u[free] = sp.linalg.spsolve(stiffness.tocsc()[free][:, free], load[free])
+    outflow = 0.0
+    for wire in mesh.geometry.wires:
+        _, d_start = mesh.evaluation_matrices(wire.name, [0.0])
+        _, d_end = mesh.evaluation_matrices(wire.name, [wire.length])
+        if wire.start == "center":
+            outflow += wire.conductance * (d_start @ u)[0]
+        else:
+            outflow -= wire.conductance * (d_end @ u)[0]
+    total_source = sum(w.conductance * w.length for w in mesh.geometry.wires)
+    # P3 reproduces the quadratic exact solution, so the balance holds to round-off
+    assert outflow == pytest.approx(0.0, abs=1e-10 * total_source)
