@@ -294,6 +294,7 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
     merit = _merit(r)
     active = np.flatnonzero(np.isfinite(merit))
     reason[~np.isfinite(merit)] = "initial guess gives a non-finite residual"
+    previous_size = np.full(n, np.inf)
     for iteration in range(max_iterations):
         if active.size == 0:
             break
@@ -307,7 +308,15 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
         active, step = active[~bad], step[..., ~bad]
         _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes)
         iterations[active] += 1
-        done = np.max(np.abs(step), axis=(0, 1)) < tol
+        size = np.max(np.abs(step), axis=(0, 1))
+        # In the quadratic regime step_k ~ C step_{k-1}^2, so the error left after this step
+        # is about step_k^3 / step_{k-1}^2: stop once that is below tol (saves the last
+        # iteration that would only confirm convergence).
+        earlier = previous_size[active]
+        quadratic = np.isfinite(earlier) & (size < 0.1 * earlier)
+        predicted = np.where(quadratic, size**3 / np.maximum(earlier, 1e-300) ** 2, np.inf)
+        done = (size < tol) | (quadratic & (predicted < tol))
+        previous_size[active] = size
         converged[active[done]] = True
         spurious = _not_retarded(problem, a[:, active], b[:, active], done, iteration)
         converged[active[done & spurious]] = False
