@@ -418,9 +418,13 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     problem = _UsadelProblem(mesh)
     notes: list[str] = []
     result = _start(problem, energies, _DYNES_PATH[0], max_iterations, notes)
+    earlier = None
     for previous, extra in zip(_DYNES_PATH[:-1], _DYNES_PATH[1:]):
         stage_tol = tol if extra == 0.0 else _PATH_TOLERANCE
-        result = _continue(problem, result, energies, previous, extra, stage_tol, max_iterations, notes)
+        guess = _extrapolate(earlier, result, extra)
+        earlier = (result.a, result.b, previous)
+        result = _continue(problem, result, energies, previous, extra, stage_tol, max_iterations, notes,
+                           guess=guess)
     _raise_if_failed(mesh, result, energies)
     _note_bound_violations(problem, result, energies, notes)
     return SpectralSolution(mesh=mesh, energies=energies, gamma=result.a.T.copy(),
@@ -448,14 +452,25 @@ def _start(problem, energies, eta, max_iterations, notes, depth=0) -> _NewtonRes
     return result
 
 
+def _extrapolate(earlier, result: _NewtonResult, eta_next: float):
+    """Secant predictor for the next Dynes stage from the last two stages, or None."""
+    if earlier is None:
+        return None
+    a_prev, b_prev, eta_prev = earlier
+    eta_now = _DYNES_PATH[_DYNES_PATH.index(eta_prev) + 1]
+    factor = (eta_next - eta_now) / (eta_now - eta_prev)
+    return result.a + factor * (result.a - a_prev), result.b + factor * (result.b - b_prev)
+
+
 def _continue(problem, start: _NewtonResult, energies, eta_from, eta_to, tol, max_iterations,
-              notes, depth=0) -> _NewtonResult:
+              notes, depth=0, guess=None) -> _NewtonResult:
     """Move converged energies from extra Dynes rate ``eta_from`` to ``eta_to``.
 
+    ``guess`` (a, b) replaces the state at ``eta_from`` as Newton's starting point.
     Energies that fail are retried through the intermediate rate (halfway on a log
     scale, or eta_from/5 toward zero) from their state at ``eta_from``.
     """
-    a, b = start.a.copy(), start.b.copy()
+    a, b = (start.a.copy(), start.b.copy()) if guess is None else (guess[0].copy(), guess[1].copy())
     problem.apply_reservoirs(a, b, energies, eta_to)
     result = _newton(problem, a, b, energies, tol=tol, max_iterations=max_iterations, extra_dynes=eta_to)
     result.iterations += start.iterations
