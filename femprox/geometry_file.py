@@ -651,3 +651,24 @@ def _toml_string(text: str) -> str:
         else:
             escaped.append(char)
     return '"' + "".join(escaped) + '"'
+
+
+def shipped_geometry_path(name: str) -> Path:
+    """Path of one of the geometry files shipped with femprox (``geometries/NAME.toml``).
+
+    Installed packages carry them as ``femprox.geometries`` package data; in a source
+    checkout (editable install) they are read from the repository's ``geometries/`` folder.
+    """
+    filename = name if name.endswith(".toml") else f"{name}.toml"
+    candidates = [Path(__file__).resolve().parent.parent / "geometries" / filename]
+    try:
+        from importlib.resources import files
+
+        candidates.insert(0, Path(str(files("femprox.geometries") / filename)))
+    except ModuleNotFoundError:
+        pass
+    for path in candidates:
+        if path.is_file():
+            return path
+    shipped = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "geometries").glob("*.toml"))
+    raise GeometryFileError(filename, f"no shipped geometry of that name (available: {', '.join(shipped)})")

@@ -384,3 +384,11 @@ def test_inset_segments():
     g = devices.inset(length_n=10.0, width=0.4)
     assert path_length(g, ["left_arm", "s_segment", "right_arm"]) == pytest.approx(10.0)
     assert g.wire("s_segment").is_superconducting and g.wire("s_segment").length == 0.4
+
+
+def test_shipped_geometries_are_found_by_name():
+    from femprox.geometry_file import shipped_geometry_path
+
+    assert shipped_geometry_path("t_junction").name == "t_junction.toml"
+    with pytest.raises(GeometryFileError, match="no shipped geometry"):
+        shipped_geometry_path("no_such_device")
