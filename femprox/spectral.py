@@ -421,7 +421,7 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     earlier = None
     for previous, extra in zip(_DYNES_PATH[:-1], _DYNES_PATH[1:]):
         stage_tol = tol if extra == 0.0 else _PATH_TOLERANCE
-        guess = _extrapolate(earlier, result, extra)
+        guess = _extrapolate(earlier, result, previous, extra)
         earlier = (result.a, result.b, previous)
         result = _continue(problem, result, energies, previous, extra, stage_tol, max_iterations, notes,
                            guess=guess)
@@ -452,12 +452,11 @@ def _start(problem, energies, eta, max_iterations, notes, depth=0) -> _NewtonRes
     return result
 
 
-def _extrapolate(earlier, result: _NewtonResult, eta_next: float):
+def _extrapolate(earlier, result: _NewtonResult, eta_now: float, eta_next: float):
     """Secant predictor for the next Dynes stage from the last two stages, or None."""
     if earlier is None:
         return None
     a_prev, b_prev, eta_prev = earlier
-    eta_now = _DYNES_PATH[_DYNES_PATH.index(eta_prev) + 1]
     factor = (eta_next - eta_now) / (eta_now - eta_prev)
     return result.a + factor * (result.a - a_prev), result.b + factor * (result.b - b_prev)
 
