@@ -61,6 +61,13 @@ def main() -> None:
           f"(max Newton iterations {solution.iterations.max()}, target < 1 s)")
     print(f"max |D_L - D_L(reference P4, 2x elements)| = {d_l_error(solution, reference):.2e} (target 1e-6)")
 
+    print("\nelement order vs accuracy and time (400 energies; reference as above):")
+    for elements, order in ((24, 2), (48, 2), (12, 3), (16, 3), (8, 4), (10, 4)):
+        m = build_mesh(t_junction(mesh=MeshOptions(elements=elements, order=order)))
+        t, s = best_time(lambda: solve_spectral(m, energies), repeats=2)
+        print(f"  P{order}, {elements:2d} elements per wire, {m.n_dofs:4d} DOFs: {t:.3f} s, "
+              f"D_L error {d_l_error(s, reference):.1e}")
+
     print("\nscaling with the number of energies (same mesh):")
     for count in (100, 200, 400, 800):
         t, _ = best_time(lambda: solve_spectral(mesh, energy_grid(count)), repeats=2)

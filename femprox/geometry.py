@@ -121,6 +121,7 @@ class MeshOptions:
     elements: number of finite elements along the wire (None: chosen from length and
         coherence length by :func:`femprox.mesh.build_mesh`).
     order: polynomial order of the elements (1 = P1, 2 = P2, >2 hierarchical ElementLinePp).
+        The default 3 gave the best accuracy per second in benchmarks/bench_spectral.py.
     grading: ratio of the largest to the smallest element (1 = uniform). Elements shrink
         geometrically toward the graded ends.
     graded_ends: "auto" (toward ends where normal metal meets superconductivity), "both",
@@ -128,7 +129,7 @@ class MeshOptions:
     """
 
     elements: int | None = None
-    order: int = 2
+    order: int = 3
     grading: float = 4.0
     graded_ends: str = "auto"
 

@@ -39,6 +39,7 @@ class BatchedBlockSolver:
         self.block_dofs = max(bandwidth, 1)
         self.n_blocks = -(-n // self.block_dofs)
         self.block_size = self.block_dofs * fields
+        self._buffers: dict[np.dtype, np.ndarray] = {}
         flat = self._scatter_indices(rows, cols)
         self._scatter_block, self._scatter_local = np.divmod(flat, self.block_size**2)
 
@@ -66,8 +67,7 @@ class BatchedBlockSolver:
         batch = data.shape[-1] if batch_last else data.shape[0]
         entries = data.reshape(-1, batch) if batch_last else data.reshape(batch, -1).T
         nb, s = self.n_blocks, self.block_size
-        # layout (band, block, batch, s, s): every block of the batch is contiguous for matmul
-        blocks = np.zeros((3 * nb, batch, s * s), dtype=data.dtype)
+        blocks = self._block_buffer(batch, data.dtype)
         blocks[self._scatter_block, :, self._scatter_local] = entries
         blocks = blocks.reshape(3, nb, batch, s, s)
         lower, diagonal, upper = blocks[0], blocks[1], blocks[2]
@@ -77,18 +77,36 @@ class BatchedBlockSolver:
             diagonal[-1][:, pad, pad] = 1.0
         return BlockLU(self, lower, diagonal, upper)
 
+    def _block_buffer(self, batch: int, dtype) -> np.ndarray:
+        """Zeroed storage (3 n_blocks, batch, s^2) for the blocks, reused between calls.
+
+        Layout (band, block, batch, s, s): every block of the batch is contiguous for matmul.
+        Entries outside the sparsity pattern are never written, so the buffer stays zero
+        there; allocating and zeroing tens of MB for every Newton step was the main cost.
+        A prefix of the batch axis of a larger buffer serves smaller batches.
+        """
+        buffer = self._buffers.get(np.dtype(dtype))
+        if buffer is None or buffer.shape[1] < batch:
+            buffer = np.zeros((3 * self.n_blocks, batch, self.block_size**2), dtype=dtype)
+            self._buffers[np.dtype(dtype)] = buffer
+        return buffer[:, :batch]
+
 
 class BlockLU:
-    """Block-tridiagonal LU factors of a batch of matrices (see :class:`BatchedBlockSolver`)."""
+    """Block-tridiagonal LU factors of a batch of matrices (see :class:`BatchedBlockSolver`).
+
+    With diagonal blocks D_k, lower L_k (row block k, column block k-1) and upper U_k, the
+    Schur complements are S_0 = D_0, S_k = D_k - L_k S_{k-1}^-1 U_{k-1}; stored are S_k^-1,
+    L_k S_{k-1}^-1 and S_k^-1 U_k (new arrays: the input blocks live in a reused buffer).
+    """
 
     def __init__(self, solver: BatchedBlockSolver, lower, diagonal, upper):
         self.solver = solver
-        nb = solver.n_blocks
-        self.inverse = np.empty_like(diagonal)
-        self.forward = np.empty_like(lower)   # L_k S_{k-1}^-1
-        self.backward = np.empty_like(upper)  # S_k^-1 U_k
+        self.inverse = np.empty(diagonal.shape, dtype=diagonal.dtype)
+        self.forward = np.empty(lower.shape, dtype=lower.dtype)    # L_k S_{k-1}^-1
+        self.backward = np.empty(upper.shape, dtype=upper.dtype)   # S_k^-1 U_k
         schur = diagonal[0]
-        for k in range(nb):
+        for k in range(solver.n_blocks):
             if k > 0:
                 self.forward[k] = lower[k] @ self.inverse[k - 1]
                 schur = diagonal[k] - self.forward[k] @ upper[k - 1]
