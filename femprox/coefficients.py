@@ -5,8 +5,15 @@ With a = gamma, b = gamma~ and den = |1 - a b|^2::
     D_L  = (1 - |a|^2)(1 - |b|^2) / den      energy-mode diffusion (paper's D_+)
     D_T  = (1 + |a|^2)(1 + |b|^2) / den      charge-mode diffusion (paper's D_-)
     Tcal = (|b|^2 - |a|^2) / den             cross term, nonzero only with phase gradients
-    j_S  = Re[-2 i (a b' - b a') / (1 - a b)^2]   spectral supercurrent
+    j_S  = -Re[2 (a b' - b a') / (1 - a b)^2]    spectral supercurrent
     c_TT, c_TL: charge-imbalance conversion inside wires with a pair potential.
+
+PHYSICS.md section 4 prints j_S = Re[-2i (a b' - b a')/(1 - a b)^2]; that quantity is even in
+E and nonzero inside a minigap. The expression used here is (1/4) Tr[tau3 (G^R dG^R - G^A
+dG^A)] in the Riccati parametrization: odd in E, zero in a minigap, it satisfies the
+equilibrium identity j_S' = c_TL / D inside S wires (so f_L = tanh(E/2T), f_T = 0 solves the
+kinetic equations), and it reproduces the Kulik-Omelyanchuk and Dubos et al. critical
+currents (tests/test_observables.py).
 
 All are dimensionless except j_S, c_TT, c_TL (1/xi0 for j_S; Delta0 for c's).
 """
@@ -45,7 +52,7 @@ def kinetic_coefficients(fields: SpectralFields, gap=0.0, phase=0.0) -> KineticC
     d_l = (1 - aa) * (1 - bb) / den
     d_t = (1 + aa) * (1 + bb) / den
     t_cal = (bb - aa) / den
-    j_s = np.real(-2j * (a * fields.dgamma_tilde - b * fields.dgamma) / one_minus**2)
+    j_s = -np.real(2 * (a * fields.dgamma_tilde - b * fields.dgamma) / one_minus**2)
     ep = np.exp(1j * np.asarray(phase))
     delta = np.asarray(gap)
     c_tt = 2 * np.real(1j * delta * (a * b * np.conj(b) / ep + ep * a * np.conj(a) * b + ep * b + a / ep) / den)

@@ -178,7 +178,7 @@ class GraphMesh:
         ``x`` is the arc length along ``wire`` (0 at its start, xi0). At an element boundary
         the derivative is taken from the element on the right (left at the wire's end).
         """
-        k = self._wire_index(wire)
+        k = self.wire_index(wire)
         length = self.geometry.wires[k].length
         x = np.atleast_1d(np.asarray(x, dtype=float))
         if np.any((x < -1e-12 * length) | (x > length * (1 + 1e-12))) or not np.all(np.isfinite(x)):
@@ -203,7 +203,8 @@ class GraphMesh:
         D = sp.csr_matrix((np.concatenate(ders), (r, c)), shape=shape) @ self.prolongation
         return V.tocsr(), D.tocsr()
 
-    def _wire_index(self, wire: str | int) -> int:
+    def wire_index(self, wire: str | int) -> int:
+        """Index into ``geometry.wires`` of a wire given by name (or already by index)."""
         if isinstance(wire, (int, np.integer)):
             return int(wire)
         for k, w in enumerate(self.geometry.wires):

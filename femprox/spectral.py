@@ -148,7 +148,7 @@ class SpectralSolution:
         """D_L, D_T, Tcal, j_S, c_TL, c_TT at points of ``wire`` (see :mod:`femprox.coefficients`)."""
         from femprox.coefficients import kinetic_coefficients
 
-        k = self.mesh._wire_index(wire)
+        k = self.mesh.wire_index(wire)
         w = self.geometry.wires[k]
         return kinetic_coefficients(self.fields(k, x), gap=w.gap, phase=w.phase)
 

@@ -1,0 +1,415 @@
+"""Kinetic stage: the linear kinetic equations for f_L and f_T on the graph mesh.
+
+Pipeline position: SpectralSolution -> kinetic coefficients -> **SpectralConductance** ->
+observables (:mod:`femprox.observables`).
+
+Equations (PHYSICS.md section 4), per energy E and wire::
+
+    j_L = D_L f_L' - Tcal f_T' + j_S f_T,        j_L' = 0
+    j_T = D_T f_T' + Tcal f_L' + j_S f_L,        j_T' = (c_TL f_L + c_TT f_T) / D
+
+Multiplied by ``g_w`` and a test function v and integrated by parts, the sum over wires gives
+the weak form (boundary terms cancel at clean nodes by Kirchhoff's rule, vanish at free ends)::
+
+    sum_w g_w int [ j_L v' ] dx = 0
+    sum_w g_w int [ j_T v' + (c_TL f_L + c_TT f_T) v / D ] dx = 0
+
+Both modes share one set of nodal DOFs, so the matrix is a 2x2 block per DOF pair and all
+energies are factored at once by :class:`~femprox.linalg.BatchedBlockSolver` (``fields=2``).
+One factorization per energy serves all ``2 n_terminals`` unit boundary data (the right-hand
+sides), which is what a spectral conductance matrix needs.
+
+Conventions
+-----------
+* **Terminal currents** are the reactions: the weak-form residual of a terminal's row,
+  evaluated with the solution. For a terminal at the end x = L of a wire this is exactly
+  ``g j(L)``: the spectral current leaving the network into the terminal, ``g j . n_out``.
+  Summed over all terminals the L reactions vanish to rounding (``j_L`` has no source),
+  and the T reactions add up to the charge converted into the condensate inside S wires
+  (see :attr:`SpectralConductance.condensate`). This is why reactions, not derivatives of the
+  FE solution, are used: they are exactly conservative.
+* **Physical currents** (PHYSICS.md section 5), all flowing *from terminal i into the
+  network*, with ``Gamma = SpectralConductance.matrix`` and terminal data f_{j,n}::
+
+      I_i   = (1/2) int_{-inf}^{inf}  sum_{j,n} Gamma[E, i, T, j, n] f_{j,n}(E) dE   (electric)
+      J_E,i = -(1/2) int_{-inf}^{inf} E sum_{j,n} Gamma[E, i, L, j, n] f_{j,n}(E) dE (energy)
+
+  The opposite signs are not a typo. With the reservoir distributions of PHYSICS.md
+  section 4 the electron distribution is n(E) = (1 - f_L - f_T)/2 = n_F(E + V): electrons sit
+  at chemical potential -eV, so ``j_T`` runs against the electric current. PHYSICS.md
+  section 5 writes ``I = (g/2) int j_T dE`` without fixing the direction; its own check
+  ``I = G_N (V_1 - V_2)`` for a normal wire needs the sign used here (see the tests).
+* **Supercurrent density** ``j_S = -Re[2 (a b' - b a') / (1 - a b)^2]`` (see
+  :mod:`femprox.coefficients` for why this differs from PHYSICS.md's printed form).
+
+Degenerate subgap regions (how they are handled)
+------------------------------------------------
+* Below the gap of a superconductor ``D_L`` vanishes: exactly at an S reservoir node (bulk
+  values, |gamma| = 1), exponentially small deep in long S wires, and the discretization
+  error (|gamma| leaves the unit circle by ~1e-4 on coarse meshes) can make it slightly
+  *negative*. A negative or zero energy-mode diffusion makes the problem ill-posed, so the
+  assembled ``D_L`` is ``max(D_L, SUBGAP_DIFFUSION_FLOOR)``: a spurious energy conductance
+  below 1e-9 of a normal wire, far below any tolerance we check. ``D_T = (1+|a|^2)(1+|b|^2)/
+  |1 - a b|^2 >= 1`` never degenerates (PHYSICS.md section 4 says it vanishes with D_L; it
+  does not: deep in a superconductor the charge mode is damped by c_TT instead).
+* An S reservoir below its gap (|E| < Delta_res) Andreev-reflects: no energy current, so its
+  f_L condition is *natural* (zero flux), not Dirichlet. Imposing f_L there as a Dirichlet
+  value would leak energy through the first element (D_L ~ x^2 near the contact, discrete
+  flux ~ h): an O(h) error. A region connected to S reservoirs only (an SNS junction) would
+  then have f_L undetermined, so the reservoir is linked to the node through a conductance
+  ``RESERVOIR_LINK * sum_w g_w`` (that of 1e-9 xi0 of the attached wires); it fixes f_L in
+  such regions to the (link-weighted) reservoir value, i.e. equilibrium, and carries at most
+  1e-9 of a normal current. Its flux is the reaction reported for that terminal, so the
+  L reactions stay exactly conservative.
+* f_T = 0 at S reservoirs at every energy (their potential is the reference); above the gap
+  f_L is fixed by the reservoir temperature.
+
+Symmetry E -> -E: with a(-E) = -conj(b(E)), b(-E) = -conj(a(E)) (exact symmetry of the
+Riccati equations and the bulk values), D_L, D_T, c_TT are even and Tcal, j_S, c_TL odd, so the
+solution at -E for data (f_L, f_T) is the solution at E for (-f_L, f_T), and
+``Gamma(-E)[i, m, j, n] = s_m s_n Gamma(E)[i, m, j, n]`` with s_L = -1, s_T = +1
+(:meth:`SpectralConductance.at_negative_energies`, checked in the tests).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from femprox.coefficients import KineticCoefficients, kinetic_coefficients
+from femprox.geometry import NodeKind
+from femprox.linalg import BatchedBlockSolver
+from femprox.mesh import GraphMesh, PointwiseForms
+from femprox.spectral import SpectralFields, SpectralSolution
+
+log = logging.getLogger(__name__)
+
+L, T = 0, 1
+"""Mode indices: energy mode f_L and charge mode f_T."""
+
+MODE_SIGN = np.array([-1.0, 1.0])
+"""Parity of each mode under E -> -E (f_L odd, f_T even)."""
+
+SUBGAP_DIFFUSION_FLOOR = 1e-9
+"""Lower bound of the assembled D_L (normal value 1); see the module docstring."""
+
+RESERVOIR_LINK = 1e-9
+"""Energy-mode link of an S reservoir below its gap, in units of sum_w g_w * xi0."""
+
+
+def coefficients_at_quadrature(solution: SpectralSolution) -> KineticCoefficients:
+    """All kinetic coefficients at the mesh quadrature points, arrays (n_energies, n_points)."""
+    mesh = solution.mesh
+    q = mesh.quadrature
+    fields = solution.fields_at_quadrature()
+    gap = q.wire_parameter(mesh.geometry, "gap")[None, :]
+    phase = q.wire_parameter(mesh.geometry, "phase")[None, :]
+    return kinetic_coefficients(fields, gap=gap, phase=phase)
+
+
+def normal_coefficients(n_points: int) -> KineticCoefficients:
+    """Coefficients of the normal state (one energy): D_L = D_T = 1, all others 0."""
+    one, zero = np.ones((1, n_points)), np.zeros((1, n_points))
+    return KineticCoefficients(d_l=one, d_t=one, t_cal=zero, j_s=zero, c_tl=zero, c_tt=zero)
+
+
+# ---------------------------------------------------------------------------------------
+# Terminals and boundary conditions
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Terminal:
+    """A reservoir as the kinetic problem sees it.
+
+    name: node name; dof: its global DOF; gap: Delta of an S reservoir (0 for normal);
+    link: conductance of the subgap energy-mode link (see module docstring).
+    """
+
+    name: str
+    dof: int
+    gap: float
+    link: float
+
+    @property
+    def superconducting(self) -> bool:
+        return self.gap > 0.0
+
+
+def _terminals(mesh: GraphMesh) -> tuple[Terminal, ...]:
+    geometry = mesh.geometry
+    terminals = []
+    for node in geometry.terminals:
+        gap = node.gap if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR else 0.0
+        conductance = sum(w.conductance for w in geometry.wires_at(node.name))
+        terminals.append(Terminal(node.name, mesh.node_dof[node.name], float(gap),
+                                  RESERVOIR_LINK * conductance))
+    return tuple(terminals)
+
+
+def dirichlet_modes(terminals: tuple[Terminal, ...], energies: np.ndarray) -> np.ndarray:
+    """(n_energies, n_terminals, 2) bool: True where the terminal fixes that mode's value.
+
+    Normal reservoirs fix both modes; S reservoirs fix f_T always and f_L above their gap.
+    """
+    fixed = np.ones((energies.size, len(terminals), 2), dtype=bool)
+    for k, terminal in enumerate(terminals):
+        if terminal.superconducting:
+            fixed[:, k, L] = np.abs(energies) > terminal.gap
+    return fixed
+
+
+# ---------------------------------------------------------------------------------------
+# The linear problem
+# ---------------------------------------------------------------------------------------
+
+class KineticProblem:
+    """Weak form of the kinetic equations on one mesh, for a batch of energies.
+
+    The matrix for all energies is ``(n_energies, n_entries, 2, 2)`` on the scalar pattern
+    ``forms.rows/cols`` of the mesh (all DOFs, terminals included). Terminal rows are then
+    replaced by their boundary conditions (identity rows for fixed values; the weak row plus
+    a link conductance for the natural subgap condition at S reservoirs).
+    """
+
+    def __init__(self, mesh: GraphMesh):
+        self.mesh = mesh
+        geometry = mesh.geometry
+        q = mesh.quadrature
+        conductance = q.wire_parameter(geometry, "conductance")
+        self.forms = PointwiseForms(replace(q, weights=q.weights * conductance), mesh.n_dofs)
+        self.inverse_diffusion = 1.0 / q.wire_parameter(geometry, "diffusion")
+        self.terminals = _terminals(mesh)
+        rows, cols = self.forms.rows, self.forms.cols
+        self.solver = BatchedBlockSolver(rows, cols, mesh.n_dofs, fields=2)
+        self.diagonal_entry = np.array([np.flatnonzero((rows == t.dof) & (cols == t.dof))[0]
+                                        for t in self.terminals], dtype=int)
+        self.row_entries = [np.flatnonzero(rows == t.dof) for t in self.terminals]
+        terminal_dofs = np.array([t.dof for t in self.terminals], dtype=int)
+        self.reaction_entries, self.reaction_rows, _ = self.forms.entries_between(
+            terminal_dofs, np.arange(mesh.n_dofs), mesh.n_dofs)
+
+    @property
+    def n_terminals(self) -> int:
+        return len(self.terminals)
+
+    def weak_form(self, c: KineticCoefficients) -> np.ndarray:
+        """Matrix entries (n_energies, n_entries, 2, 2) of the weak form (rows: test mode)."""
+        dd, dv, vv = self.forms.derivative_derivative, self.forms.derivative_value, self.forms.value_value
+        d_l = np.maximum(c.d_l, SUBGAP_DIFFUSION_FLOOR)
+        conversion_l = c.c_tl * self.inverse_diffusion
+        conversion_t = c.c_tt * self.inverse_diffusion
+        n_energies = d_l.shape[0]
+        A = np.empty((n_energies, self.forms.rows.size, 2, 2))
+        A[..., L, L] = (dd @ d_l.T).T
+        A[..., L, T] = (dd @ (-c.t_cal).T + dv @ c.j_s.T).T
+        A[..., T, L] = (dd @ c.t_cal.T + dv @ c.j_s.T + vv @ conversion_l.T).T
+        A[..., T, T] = (dd @ c.d_t.T + vv @ conversion_t.T).T
+        return A
+
+    def apply_boundary_rows(self, A: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+        """A copy of ``A`` whose terminal rows express the boundary conditions."""
+        B = A.copy()
+        for k, terminal in enumerate(self.terminals):
+            entries, diagonal = self.row_entries[k], self.diagonal_entry[k]
+            for mode in (L, T):
+                held = np.flatnonzero(fixed[:, k, mode])
+                linked = np.flatnonzero(~fixed[:, k, mode])
+                B[held[:, None], entries[None, :], mode, :] = 0.0
+                B[held, diagonal, mode, mode] = 1.0
+                B[linked, diagonal, mode, mode] += terminal.link
+        return B
+
+    def unit_right_hand_sides(self, fixed: np.ndarray) -> np.ndarray:
+        """(n_energies, n_dofs, 2, 2 n_terminals): unit value of terminal k, mode n in column 2k+n.
+
+        A fixed mode gets the value itself; a linked (subgap) mode gets link * value.
+        """
+        n_energies = fixed.shape[0]
+        rhs = np.zeros((n_energies, self.mesh.n_dofs, 2, 2 * self.n_terminals))
+        for k, terminal in enumerate(self.terminals):
+            for mode in (L, T):
+                rhs[:, terminal.dof, mode, 2 * k + mode] = np.where(fixed[:, k, mode], 1.0, terminal.link)
+        return rhs
+
+    def reactions(self, A: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Weak-form residuals at terminal rows: (n_energies, n_terminals, 2, n_rhs)."""
+        entries = self.reaction_entries
+        cols = self.forms.cols[entries]
+        per_entry = np.einsum("esmn,esnk->esmk", A[:, entries], u[:, cols])
+        gather = sp.csr_matrix((np.ones(entries.size), (self.reaction_rows, np.arange(entries.size))),
+                               shape=(self.n_terminals, entries.size))
+        n_energies, _, _, n_rhs = per_entry.shape
+        flat = per_entry.transpose(1, 0, 2, 3).reshape(entries.size, -1)
+        return (gather @ flat).reshape(self.n_terminals, n_energies, 2, n_rhs).transpose(1, 0, 2, 3)
+
+    def residual(self, B: np.ndarray, u: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """Max-norm residual of ``B u = rhs`` per energy, relative to ``|B| |u|``."""
+        rows, cols = self.forms.rows, self.forms.cols
+        n_energies = B.shape[0]
+        residual = np.empty(n_energies)
+        scatter = sp.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))),
+                                shape=(self.mesh.n_dofs, rows.size))
+        for e in range(n_energies):  # per energy keeps memory at one (n_entries, 2, 2, n_rhs) block
+            products = np.einsum("smn,snk->smk", B[e], u[e, cols])
+            magnitude = np.einsum("smn,snk->smk", np.abs(B[e]), np.abs(u[e, cols]))
+            Bu = (scatter @ products.reshape(rows.size, -1)).reshape(rhs[e].shape)
+            scale = (scatter @ magnitude.reshape(rows.size, -1)).max() + np.abs(rhs[e]).max()
+            residual[e] = np.abs(Bu - rhs[e]).max() / scale
+        return residual
+
+    def solve(self, c: KineticCoefficients, energies: np.ndarray, fixed: np.ndarray | None = None,
+              check: bool = True):
+        """Unit-data solutions and reactions for every energy.
+
+        Returns (u, reactions, residual): u (n_energies, n_dofs, 2, 2 n_terminals),
+        reactions (n_energies, n_terminals, 2, n_terminals, 2), residual (n_energies,) or None.
+        """
+        if fixed is None:
+            fixed = dirichlet_modes(self.terminals, energies)
+        A = self.weak_form(c)
+        B = self.apply_boundary_rows(A, fixed)
+        rhs = self.unit_right_hand_sides(fixed)
+        u = self.solver.factor(B).solve(rhs)
+        residual = self.residual(B, u, rhs) if check else None
+        R = self.reactions(A, u).reshape(energies.size, self.n_terminals, 2, self.n_terminals, 2)
+        return u, R, residual
+
+
+# ---------------------------------------------------------------------------------------
+# Result object
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpectralConductance:
+    """Spectral conductance matrices of a wire network, one per energy.
+
+    Attributes
+    ----------
+    energies: (n_energies,) E in Delta0.
+    terminals: names of the reservoirs, in geometry order.
+    terminal_gaps: (n_terminals,) Delta of each S reservoir, 0 for normal reservoirs.
+    matrix: (n_energies, n_terminals, 2, n_terminals, 2). ``matrix[e, i, m, j, n]`` is the
+        spectral current of mode m (0 = L, 1 = T) flowing out of the network into terminal i,
+        ``g j_m . n_out`` (conductance per length times 1/xi0 units of j, i.e. a conductance),
+        for f_n = 1 at terminal j and zero data at every other terminal/mode. Physical currents
+        follow from the formulas in the module docstring.
+    normal: (n_terminals, n_terminals) normal-state conductance matrix G_N (all gaps zero,
+        every reservoir normal): I_i = sum_j G_N[i, j] V_j, energy independent.
+    distributions: (n_energies, n_dofs, 2, n_terminals, 2) the unit-data solutions f_m at every
+        DOF, or None when not kept.
+    solve_residual: (n_energies,) relative residual of the batched linear solves.
+    mesh: the graph mesh.
+    """
+
+    energies: np.ndarray
+    terminals: tuple[str, ...]
+    terminal_gaps: np.ndarray
+    matrix: np.ndarray
+    normal: np.ndarray
+    distributions: np.ndarray | None
+    solve_residual: np.ndarray | None
+    mesh: GraphMesh
+
+    @property
+    def superconducting(self) -> np.ndarray:
+        """(n_terminals,) bool, True for S reservoirs."""
+        return self.terminal_gaps > 0
+
+    def terminal_index(self, name: str) -> int:
+        try:
+            return self.terminals.index(name)
+        except ValueError:
+            raise KeyError(f"no terminal named '{name}' (terminals: {', '.join(self.terminals)})") from None
+
+    @property
+    def condensate(self) -> np.ndarray:
+        """(n_energies, n_terminals, 2): charge-mode current into the condensate.
+
+        Minus the sum of the T-mode reactions over terminals, i.e. ``int g (c_TL f_L + c_TT
+        f_T)/D dx``: the charge converted into supercurrent that no terminal receives (a
+        non-self-consistent pair potential does not conserve charge). Zero without S wires.
+        """
+        return -self.matrix[:, :, T].sum(axis=1)
+
+    def spectral_charge_current(self, values: np.ndarray) -> np.ndarray:
+        """(n_energies, n_terminals): sum_{j,n} Gamma[e, i, T, j, n] values[e, j, n].
+
+        ``values`` (n_energies, n_terminals, 2) are the terminal (f_L, f_T). The electric
+        current from terminal i into the network is (1/2) int of this over all E.
+        """
+        return np.einsum("ejn,eijn->ei", values, self.matrix[:, :, T])
+
+    def spectral_energy_current(self, values: np.ndarray) -> np.ndarray:
+        """(n_energies, n_terminals): -E sum_{j,n} Gamma[e, i, L, j, n] values[e, j, n].
+
+        The energy current from terminal i into the network is (1/2) int of this over all E.
+        """
+        return -self.energies[:, None] * np.einsum("ejn,eijn->ei", values, self.matrix[:, :, L])
+
+    def distribution(self, values: np.ndarray, wire: str | int, x) -> np.ndarray:
+        """f_L and f_T along a wire for given terminal data: (n_energies, len(x), 2).
+
+        ``values`` (n_energies, n_terminals, 2) as in :meth:`spectral_charge_current`; ``x``
+        arc length along ``wire`` (xi0). Needs ``distributions`` (kept by default).
+        """
+        if self.distributions is None:
+            raise ValueError("distributions were not kept; call spectral_conductance(..., keep_distributions=True)")
+        V, _ = self.mesh.evaluation_matrices(wire, x)
+        u = np.einsum("edmjn,ejn->edm", self.distributions, values)
+        return np.einsum("pd,edm->epm", V.toarray(), u)
+
+    def at_negative_energies(self) -> "SpectralConductance":
+        """The same network at energies -E, from the E -> -E symmetry (module docstring)."""
+        sign = MODE_SIGN[:, None, None] * MODE_SIGN[None, None, :]  # (m, j, n)
+        matrix = self.matrix[::-1] * sign[None, None]
+        distributions = None
+        if self.distributions is not None:
+            distributions = self.distributions[::-1] * sign[None, None]
+        residual = None if self.solve_residual is None else self.solve_residual[::-1]
+        return replace(self, energies=-self.energies[::-1], matrix=matrix,
+                       distributions=distributions, solve_residual=residual)
+
+
+def normal_state_conductance(mesh: GraphMesh) -> np.ndarray:
+    """Normal-state conductance matrix (n_terminals, n_terminals): all gaps zero.
+
+    Every reservoir is treated as normal with its own potential; ``I_i = sum_j G[i, j] V_j``
+    with I_i flowing from terminal i into the network. Rows and columns sum to zero.
+    """
+    problem = KineticProblem(mesh)
+    energies = np.zeros(1)
+    fixed = np.ones((1, problem.n_terminals, 2), dtype=bool)
+    _, R, _ = problem.solve(normal_coefficients(mesh.quadrature.weights.size), energies, fixed, check=False)
+    return R[0, :, T, :, T]
+
+
+def spectral_conductance(solution: SpectralSolution, *, keep_distributions: bool = True,
+                         check: bool = True) -> SpectralConductance:
+    """Solve the kinetic equations at every energy of ``solution``.
+
+    ``keep_distributions`` stores the unit-data solutions (needed for
+    :meth:`SpectralConductance.distribution`; memory n_energies x n_dofs x 8 x n_terminals^2
+    x 8 bytes). ``check`` computes the relative residual of each linear solve (cheap) and
+    logs a warning above 1e-8, which would signal an ill-conditioned subgap system.
+    """
+    mesh = solution.mesh
+    problem = KineticProblem(mesh)
+    coefficients = coefficients_at_quadrature(solution)
+    u, R, residual = problem.solve(coefficients, solution.energies, check=check)
+    if residual is not None and np.max(residual) > 1e-8:
+        worst = int(np.argmax(residual))
+        log.warning("kinetic solve residual %.2e at E = %.6g", residual[worst], solution.energies[worst])
+    terminals = problem.terminals
+    return SpectralConductance(
+        energies=solution.energies.copy(),
+        terminals=tuple(t.name for t in terminals),
+        terminal_gaps=np.array([t.gap for t in terminals]),
+        matrix=R,
+        normal=normal_state_conductance(mesh),
+        distributions=u.reshape(u.shape[:3] + (problem.n_terminals, 2)) if keep_distributions else None,
+        solve_residual=residual,
+        mesh=mesh,
+    )
