@@ -304,10 +304,17 @@ def house_interferometer(phase: float = 0.0, length_n: float = 10.0, arm_length:
         Node("S2", _S_RES, temperature=temperature, gap=gap, phase=-phase / 2,
              position=(0.6 * arm_length, 0.8 * arm_length)),
     ]
+    # Without a mesh of the caller's, the N wire is graded steeply toward the proximitized
+    # centre (D_L ~ E (x + x0)^2 there, x0 ~ 0.1 xi0; see geometries/house_interferometer.toml).
+    left_mesh = right_mesh = arm_mesh = None
+    if mesh is None:
+        left_mesh = MeshOptions(elements=16, order=3, grading=50.0, graded_ends="end")
+        right_mesh = MeshOptions(elements=16, order=3, grading=50.0, graded_ends="start")
+        arm_mesh = MeshOptions(elements=6, order=3)
     wires = [
-        Wire("left_arm", "left", "center", length_n / 2, diffusion=D_N, conductance=G_N),
-        Wire("right_arm", "center", "right", length_n / 2, diffusion=D_N, conductance=G_N),
-        Wire("s1_arm", "center", "S1", arm_length, diffusion=D_N, conductance=arm_conductance),
-        Wire("s2_arm", "center", "S2", arm_length, diffusion=D_N, conductance=arm_conductance),
+        Wire("left_arm", "left", "center", length_n / 2, diffusion=D_N, conductance=G_N, mesh=left_mesh),
+        Wire("right_arm", "center", "right", length_n / 2, diffusion=D_N, conductance=G_N, mesh=right_mesh),
+        Wire("s1_arm", "center", "S1", arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
+        Wire("s2_arm", "center", "S2", arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
     ]
     return _geometry(name, nodes, wires, mesh)
