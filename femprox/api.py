@@ -1,0 +1,454 @@
+"""Python API mirroring the command line: computations written to files with provenance.
+
+=====================================  ===============================================================
+``femprox paper``                      :func:`paper_figures` (data only: :func:`figure3`, :func:`figure4`)
+``femprox solve``                      :func:`solve_to_files` (data only: :func:`sweep`)
+``femprox mesh --export/--draw``       :func:`export_mesh`, :func:`draw_network_to_file`
+``femprox convergence``                :func:`convergence_to_files` (data only: :func:`convergence_study`)
+=====================================  ===============================================================
+
+The data-only functions (re-exported from :mod:`femprox.figures`) return plain dataclasses
+of numbers and write nothing.
+
+Output folders are never overwritten silently: an existing, non-empty folder raises
+:class:`OutputExistsError` unless ``overwrite=True``. Every folder gets a ``run.json``
+record (geometry text and its sha256, all parameters, mesh and solver settings, package
+versions) from which the run can be repeated. CSV files start with ``#`` comment lines
+giving the columns and their units.
+
+Units: energies and temperatures in Delta0, lengths in xi0, phases in radians.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from femprox import figures
+from femprox.export import spectral_point_data, write_network
+from femprox.figures import (ConvergenceData, EnergyGridOptions, Figure3Data, Figure4Data, GeometryFile,
+                             MeshSettings, Progress, SweepResult, convergence_study, figure3, figure4, sweep)
+from femprox.geometry import Geometry
+from femprox.geometry_file import geometry_to_toml, load_geometry
+from femprox.mesh import build_mesh
+from femprox.paper_checks import checks_report
+from femprox.spectral import solve_spectral
+
+__all__ = ["OutputExistsError", "PaperResult", "convergence_study", "convergence_to_files", "draw_network_to_file",
+           "export_mesh", "figure3", "figure4", "package_versions", "paper_figures", "prepare_output_directory",
+           "solve_to_files", "sweep"]
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder (or file) exists and ``overwrite`` was not given."""
+
+
+# ---------------------------------------------------------------------------------------
+# Files and provenance
+# ---------------------------------------------------------------------------------------
+
+def prepare_output_directory(path: str | Path, overwrite: bool = False) -> Path:
+    """Create ``path``; refuse an existing non-empty folder unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise OutputExistsError(f"output folder {path} exists and is not empty; choose another one or pass "
+                                "--overwrite (overwrite=True) to replace its files")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _check_output_file(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of femprox and the numerical packages, and of Python."""
+    versions = {"python": platform.python_version()}
+    for name in ("femprox", "numpy", "scipy", "scikit-fem", "meshio", "matplotlib"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _geometry_record(source: GeometryFile | None, geometry: Geometry) -> dict:
+    record: dict = {"name": geometry.name, "resolved_toml": geometry_to_toml(geometry)}
+    if source is not None:
+        record.update(path=str(Path(source.path).resolve()), sha256=source.sha256, toml=source.text,
+                      overrides=dict(source.overrides), phase_key=source.phase_key)
+    return record
+
+
+def _write_json(path: Path, record: dict) -> None:
+    path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n", encoding="utf-8")
+
+
+def _json_default(value: object):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {value!r}")
+
+
+def _run_record(command: str, settings: dict, started: float) -> dict:
+    return {"command": command, "argv": sys.argv, "settings": settings, "versions": package_versions(),
+            "platform": platform.platform(), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _write_csv(path: Path, comments: Sequence[str], header: Sequence[str], rows: Iterable[Sequence]) -> Path:
+    """CSV with ``#`` comment lines, a header row and numbers that read back exactly."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        for line in comments:
+            handle.write(f"# {line}\n")
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow([_cell(v) for v in row])
+    return path
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))  # shortest text that reads back to the same float
+    return str(value)
+
+
+def _save(figure, path: Path) -> Path:
+    figure.savefig(path, dpi=150)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# femprox paper
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PaperResult:
+    """The reproduced figures: data, the checks report and the files written."""
+
+    figure3: Figure3Data
+    figure4: Figure4Data
+    slopes: Figure3Data
+    report: str
+    files: dict[str, Path]
+    seconds: float
+
+
+def paper_plans(quick: bool = False) -> dict[str, figures.Plan]:
+    """The computations of ``femprox paper`` (quick: coarse grids, few points)."""
+    grid = figures.QUICK_GRID if quick else figures.PAPER_GRID
+    slope_temperatures = figures.slope_study_temperatures(count=10 if quick else 25)
+    # the long-wire solve is the largest task: first in the queue keeps a pool balanced
+    return {"slopes": figures.slope_study_plan(temperatures=slope_temperatures, grid=grid),
+            "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick), grid=grid),
+            "figure3": figures.figure3_plan(temperatures=figures.figure3_temperatures(quick), grid=grid)}
+
+
+def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False, overwrite: bool = False,
+                  executor: Executor | None = None, progress: Progress | None = None) -> PaperResult:
+    """Reproduce the paper's Figs. 3 and 4 into ``out_dir``.
+
+    Writes figure3.png/csv (kappa/kappa_N and G/G_N against T, T-junction, r = 0.1, 1, 10),
+    figure4.png/csv (against phi, house interferometer, T = 0.05, 0.1, 0.2, 0.3),
+    long_wire_slopes.csv (L_N = 100 xi0, r = 0.01), paper_checks.txt and run.json.
+    """
+    started = time.perf_counter()
+    out = prepare_output_directory(out_dir, overwrite)
+    plans = paper_plans(quick)
+    slopes, fig4, fig3 = figures.run_plans(list(plans.values()), executor, progress)
+    report = checks_report(fig3, fig4, slopes)
+    files = {"figure3.png": _save(_figure3_figure(fig3), out / "figure3.png"),
+             "figure3.csv": write_figure3_csv(fig3, out / "figure3.csv"),
+             "figure4.png": _save(_figure4_figure(fig4), out / "figure4.png"),
+             "figure4.csv": write_figure4_csv(fig4, out / "figure4.csv"),
+             "long_wire_slopes.csv": write_slopes_csv(slopes, out / "long_wire_slopes.csv")}
+    files["paper_checks.txt"] = out / "paper_checks.txt"
+    files["paper_checks.txt"].write_text(report, encoding="utf-8")
+    grid = figures.QUICK_GRID if quick else figures.PAPER_GRID
+    settings = {"quick": quick, "energy_grid": asdict(grid), "figure3_mesh": figures.T_JUNCTION_MESH,
+                "geometries": {"t_junction": _file_record(figures.T_JUNCTION_FILE),
+                               "house_interferometer": _file_record(figures.HOUSE_FILE)},
+                "spectral_solves": {"figure3": fig3.spectral_solves, "figure4": fig4.spectral_solves,
+                                    "long_wire": slopes.spectral_solves}}
+    files["run.json"] = out / "run.json"
+    seconds = time.perf_counter() - started
+    _write_json(files["run.json"], _run_record("paper", settings, started))
+    return PaperResult(fig3, fig4, slopes, report, files, seconds)
+
+
+def _file_record(path: Path) -> dict:
+    data = Path(path).read_bytes()
+    return {"path": str(Path(path).resolve()), "sha256": hashlib.sha256(data).hexdigest(),
+            "toml": data.decode("utf-8-sig")}
+
+
+def _figure3_figure(data: Figure3Data):
+    from femprox.plotting import figure_with_axes, plot_conductance_vs_temperature, plot_kappa_vs_temperature
+
+    figure, (left, right) = figure_with_axes(2)
+    plot_kappa_vs_temperature(data, left)
+    plot_conductance_vs_temperature(data, right)
+    left.set_title("(a) " + left.get_title())
+    right.set_title("(b) " + right.get_title())
+    return figure
+
+
+def _figure4_figure(data: Figure4Data):
+    from femprox.plotting import figure_with_axes, plot_conductance_vs_phase, plot_kappa_vs_phase
+
+    figure, (left, right) = figure_with_axes(2, height=4.8)
+    plot_kappa_vs_phase(data, left)
+    plot_conductance_vs_phase(data, right)
+    left.set_title("(a) " + left.get_title())
+    right.set_title("(b) " + right.get_title())
+    return figure
+
+
+def write_figure3_csv(data: Figure3Data, path: str | Path) -> Path:
+    """Fig. 3 curves, one row per (r, T)."""
+    comments = [
+        f"Fig. 3: T-junction, L_N = {data.length_n:g} xi0, L_S = {data.length_s:g} xi0 (xi0 = sqrt(D_N/2 Delta0))",
+        "temperature and gap in Delta0; all other columns dimensionless ratios",
+        "kappa_ratio, conductance_ratio: full network solution (*_error: energy-integration estimate)",
+        "andreev_kappa_ratio: Andreev model (no transport below Delta(T)); semi_infinite_*: analytic "
+        "semi-infinite-lead model (paper Eqs. 8-10 in Eqs. 4, 6)"]
+    header = ["r", "temperature", "gap", "kappa_ratio", "kappa_ratio_error", "conductance_ratio",
+              "conductance_ratio_error", "andreev_kappa_ratio", "semi_infinite_kappa_ratio",
+              "semi_infinite_conductance_ratio"]
+    rows = []
+    for k, r in enumerate(data.r_values):
+        for j, t in enumerate(data.temperatures):
+            model_k = None if data.semi_infinite_kappa is None else data.semi_infinite_kappa[k, j]
+            model_g = None if data.semi_infinite_conductance is None else data.semi_infinite_conductance[k, j]
+            rows.append([r, t, data.gap[j], data.kappa[k, j], data.kappa_error[k, j], data.conductance[k, j],
+                         data.conductance_error[k, j], data.andreev_kappa[j], model_k, model_g])
+    return _write_csv(Path(path), comments, header, rows)
+
+
+def write_figure4_csv(data: Figure4Data, path: str | Path) -> Path:
+    """Fig. 4 curves, one row per (T, phi)."""
+    comments = [
+        f"Fig. 4: house interferometer, L_N = {data.length_n:g} xi0, arms {data.arm_length:g} xi0 with "
+        f"conductance {data.arm_conductance:g} g_N",
+        "temperature and gap in Delta0; phase in radians; all other columns dimensionless ratios",
+        "kappa_ratio, conductance_ratio: full network solution between the N reservoirs, S reservoirs floating",
+        "shortcut_*: the paper's shortcut model, a BCS-like barrier of gap Delta(T)|cos(phi/2)| at the contact",
+        "values for phase > pi mirrored from 2 pi - phase (exact symmetry)" if data.mirrored
+        else "every phase computed"]
+    header = ["temperature", "gap", "phase", "kappa_ratio", "kappa_ratio_error", "conductance_ratio",
+              "conductance_ratio_error", "shortcut_kappa_ratio", "shortcut_conductance_ratio"]
+    rows = [[t, data.gap[k], phi, data.kappa[k, j], data.kappa_error[k, j], data.conductance[k, j],
+             data.conductance_error[k, j], data.shortcut_kappa[k, j], data.shortcut_conductance[k, j]]
+            for k, t in enumerate(data.temperatures) for j, phi in enumerate(data.phases)]
+    return _write_csv(Path(path), comments, header, rows)
+
+
+def write_slopes_csv(data: Figure3Data, path: str | Path) -> Path:
+    """Long-wire kappa/kappa_N and its local log-slopes (network and semi-infinite model)."""
+    from femprox.paper_checks import log_slopes
+
+    comments = [f"T-junction with a long N wire: L_N = {data.length_n:g} xi0, r = {data.r_values[0]:g}, "
+                f"E_Th = {data.thouless_energy:.6g} Delta0, T0 = {data.t0[0]:.6g} Delta0",
+                "temperature in Delta0; slope = d ln(kappa/kappa_N) / d ln T (kappa ~ T^(1 + slope))"]
+    header = ["temperature", "kappa_ratio", "slope", "semi_infinite_kappa_ratio", "semi_infinite_slope"]
+    slopes = log_slopes(data.temperatures, data.kappa[0])
+    model = data.semi_infinite_kappa[0] if data.semi_infinite_kappa is not None else np.full_like(slopes, np.nan)
+    model_slopes = log_slopes(data.temperatures, model)
+    rows = zip(data.temperatures, data.kappa[0], slopes, model, model_slopes)
+    return _write_csv(Path(path), comments, header, rows)
+
+
+# ---------------------------------------------------------------------------------------
+# femprox solve
+# ---------------------------------------------------------------------------------------
+
+def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Sequence[float],
+                   overrides: Mapping[str, object] | None = None, phases: Sequence[float] | None = None,
+                   phase_key: str | None = None, between: tuple[str, str] | None = None,
+                   others: str = "floating", bcs_gaps: bool = True,
+                   grid: EnergyGridOptions = figures.FINE_GRID, mesh: MeshSettings = MeshSettings(),
+                   overwrite: bool = False, executor: Executor | None = None,
+                   progress: Progress | None = None) -> tuple[SweepResult, dict[str, Path]]:
+    """Sweep a geometry file over temperatures (and phases) and write the results.
+
+    Files: results.csv (G/G_N, kappa/kappa_N, thermopower between the two terminals),
+    matrices.csv (multi-terminal matrices, long format), sweep.png, run.json. ``phase_key``
+    is the dotted override key set to each phase (default ``parameters.phi`` if declared).
+    """
+    started = time.perf_counter()
+    source = GeometryFile.from_path(path, overrides, phase_key)
+    geometry = source.geometry()  # validates the file and the overrides before any work
+    if phases is not None and phase_key is None:
+        raise ValueError("phases need a phase key (e.g. parameters.phi or nodes.S1.phase)")
+    out = prepare_output_directory(out_dir, overwrite)
+    result = figures.sweep(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
+                           grid=grid, mesh=mesh, executor=executor, progress=progress)
+    files = {"results.csv": write_sweep_csv(result, out / "results.csv"),
+             "matrices.csv": write_matrices_csv(result, out / "matrices.csv")}
+    from femprox.plotting import figure_with_axes, plot_sweep
+
+    figure, (left, right) = figure_with_axes(2)
+    plot_sweep(result, "heat_conductance_ratio", left)
+    plot_sweep(result, "conductance_ratio", right)
+    files["sweep.png"] = _save(figure, out / "sweep.png")
+    settings = {"temperatures": list(temperatures), "phases": None if phases is None else list(phases),
+                "between": [result.points[0].a, result.points[0].b], "others": others, "bcs_gaps": bcs_gaps,
+                "gap_tolerance": result.gap_tolerance, "energy_grid": asdict(grid), "mesh": asdict(mesh),
+                "mesh_description": build_mesh(geometry, refine=mesh.refine, order=mesh.order).describe(),
+                "spectral_tolerance": 1e-10, "spectral_solves": result.spectral_solves,
+                "energies_per_solve": list(result.energies_per_solve), "notes": list(result.notes),
+                "geometry": _geometry_record(source, geometry)}
+    files["run.json"] = out / "run.json"
+    _write_json(files["run.json"], _run_record("solve", settings, started))
+    return result, files
+
+
+def write_sweep_csv(result: SweepResult, path: str | Path) -> Path:
+    """One row per (phase, T): two-terminal ratios, their error estimates, thermopower."""
+    point = result.points[0]
+    comments = [f"two-terminal response between '{point.a}' and '{point.b}', other terminals {result.others}",
+                "temperature and gap_factor (Delta/Delta0 of the solve) in Delta0 units; phase in radians "
+                "(empty: no phase sweep); ratios dimensionless; seebeck in k_B/e (V_a - V_b = -S (T_a - T_b))"]
+    header = ["temperature", "phase", "gap_factor", "conductance_ratio", "conductance_ratio_error",
+              "kappa_ratio", "kappa_ratio_error", "seebeck"]
+    rows = [[p.temperature, p.phase, p.gap_factor, p.conductance_ratio, p.conductance_ratio_error,
+             p.heat_conductance_ratio, p.heat_conductance_ratio_error, p.seebeck] for p in result.points]
+    return _write_csv(Path(path), comments, header, rows)
+
+
+_MATRIX_UNITS = {"charge": "dI_i/dV_j (G0)", "thermoelectric": "dI_i/dT_j (G0 k_B/e)",
+                 "peltier": "dQ_i/dV_j (G0 Delta0/e)", "heat": "dQ_i/dT_j (G0 Delta0 k_B/e^2)",
+                 "normal": "normal-state dI_i/dV_j (G0)"}
+
+
+def write_matrices_csv(result: SweepResult, path: str | Path) -> Path:
+    """Multi-terminal matrices in long format: one row per (phase, T, matrix, i, j)."""
+    comments = ["multi-terminal linear response; currents flow from terminal i into the network",
+                "units: G0 = the wires' conductance unit per xi0 (a normal wire has G = g/L); energies "
+                "and temperatures in Delta0",
+                "matrices: " + "; ".join(f"{k}: {v}" for k, v in _MATRIX_UNITS.items())]
+    header = ["temperature", "phase", "matrix", "row_terminal", "column_terminal", "value", "error"]
+    rows = []
+    for p in result.points:
+        for name, matrix in p.matrices.items():
+            errors = p.matrix_errors.get(name, np.zeros_like(matrix))
+            for i, a in enumerate(p.terminals):
+                for j, b in enumerate(p.terminals):
+                    rows.append([p.temperature, p.phase, name, a, b, matrix[i, j], errors[i, j]])
+    return _write_csv(Path(path), comments, header, rows)
+
+
+# ---------------------------------------------------------------------------------------
+# femprox mesh
+# ---------------------------------------------------------------------------------------
+
+def export_mesh(path: str | Path, export_file: str | Path, *, energies: Sequence[float] = (),
+                overrides: Mapping[str, object] | None = None, mesh: MeshSettings = MeshSettings(),
+                overwrite: bool = False) -> Path:
+    """Write the meshed network (VTU, XDMF, ... by extension) with the DOS and the kinetic
+    coefficients D_L, D_T at ``energies`` (Delta0) as point data (``dos_E0.5``, ...)."""
+    export_file = Path(export_file)
+    _check_output_file(export_file, overwrite)
+    geometry = load_geometry(path, overrides)
+    graph = build_mesh(geometry, refine=mesh.refine, order=mesh.order)
+    data = {}
+    if len(energies):
+        solution = solve_spectral(graph, list(energies))
+        data = spectral_point_data(solution, range(len(energies)), ("dos", "d_l", "d_t"))
+    return write_network(export_file, graph, data, overwrite=overwrite)
+
+
+def draw_network_to_file(path: str | Path, png: str | Path, *, overrides: Mapping[str, object] | None = None,
+                         overwrite: bool = False) -> Path:
+    """Sketch of the network (:func:`femprox.plotting.draw_network`) as an image file."""
+    from femprox.plotting import draw_network, figure_with_axes
+
+    png = Path(png)
+    _check_output_file(png, overwrite)
+    figure, (ax,) = figure_with_axes(1, width=6.5, height=5.0)
+    draw_network(load_geometry(path, overrides), ax)
+    return _save(figure, png)
+
+
+# ---------------------------------------------------------------------------------------
+# femprox convergence
+# ---------------------------------------------------------------------------------------
+
+def convergence_to_files(path: str | Path, out_dir: str | Path, *, observable: str = "kappa",
+                         temperature: float = 0.05, energy: float = 0.3, wire: str | None = None,
+                         position: float | None = None, between: tuple[str, str] | None = None,
+                         overrides: Mapping[str, object] | None = None,
+                         refinements: Sequence[float] = (1, 2, 4, 8), orders: Sequence[int] = (1, 2, 3, 4),
+                         grid: EnergyGridOptions = figures.PAPER_GRID, overwrite: bool = False,
+                         executor: Executor | None = None,
+                         progress: Progress | None = None) -> tuple[ConvergenceData, dict[str, Path]]:
+    """h- and p-refinement study of an observable; writes convergence.csv, .png, run.json."""
+    started = time.perf_counter()
+    source = GeometryFile.from_path(path, overrides)
+    geometry = source.geometry()
+    out = prepare_output_directory(out_dir, overwrite)
+    data = figures.convergence_study(geometry, observable, temperature=temperature, energy=energy, wire=wire,
+                                     position=position, between=between, refinements=refinements,
+                                     orders=orders, grid=grid, executor=executor, progress=progress)
+    files = {"convergence.csv": write_convergence_csv(data, out / "convergence.csv")}
+    from femprox.plotting import figure_with_axes, plot_convergence
+
+    figure, (ax,) = figure_with_axes(1)
+    plot_convergence(data, ax)
+    files["convergence.png"] = _save(figure, out / "convergence.png")
+    settings = {"observable": observable, "temperature": temperature, "energy": data.energy, "wire": data.wire,
+                "position": data.position, "between": data.between, "refinements": list(refinements),
+                "orders": list(orders), "energy_grid": asdict(grid), "h_rate": data.h_rate,
+                "geometry": _geometry_record(source, geometry)}
+    files["run.json"] = out / "run.json"
+    _write_json(files["run.json"], _run_record("convergence", settings, started))
+    return data, files
+
+
+def write_convergence_csv(data: ConvergenceData, path: str | Path) -> Path:
+    """One row per mesh: study, refine, order, DOFs, value, |value - reference|."""
+    what = (f"DOS N(E)/N_0 at E = {data.energy:g} Delta0, {data.position:g} xi0 along wire '{data.wire}'"
+            if data.observable == "dos" else
+            f"{data.observable} ratio between {data.between[0]} and {data.between[1]} at "
+            f"T = {data.temperature:g} Delta0")
+    comments = [f"mesh convergence of {what}",
+                f"reference: refine {2 * data.refinements.max():g}, order {max(data.orders.max(), data.h_order)}, "
+                f"{data.reference_dofs} DOFs, value {data.reference:.12g}",
+                f"fitted h-rate p (error ~ h^p): {data.h_rate:.3f}"]
+    header = ["study", "refine", "order", "dofs", "value", "error"]
+    rows = [["h", r, data.h_order, n, v, e] for r, n, v, e in
+            zip(data.refinements, data.h_dofs, data.h_values, data.h_errors)]
+    rows += [["p", 1, p, n, v, e] for p, n, v, e in zip(data.orders, data.p_dofs, data.p_values, data.p_errors)]
+    return _write_csv(Path(path), comments, header, rows)
+
+
+def convergence_table(data: ConvergenceData) -> str:
+    """The study as a text table (printed by the CLI)."""
+    lines = [f"{'study':<6}{'refine':>8}{'order':>7}{'DOFs':>8}{'value':>20}{'error':>12}"]
+    for r, n, v, e in zip(data.refinements, data.h_dofs, data.h_values, data.h_errors):
+        lines.append(f"{'h':<6}{r:>8g}{data.h_order:>7d}{n:>8d}{v:>20.12g}{e:>12.3e}")
+    for p, n, v, e in zip(data.orders, data.p_dofs, data.p_values, data.p_errors):
+        lines.append(f"{'p':<6}{1:>8g}{p:>7d}{n:>8d}{v:>20.12g}{e:>12.3e}")
+    lines.append(f"reference ({data.reference_dofs} DOFs): {data.reference:.12g}; "
+                 f"fitted h-rate p (error ~ h^p): {data.h_rate:.2f}")
+    return "\n".join(lines)

@@ -1,0 +1,241 @@
+"""Drawing: the paper's figures, sweeps, convergence studies and network sketches.
+
+Every function draws on ``ax`` (a new matplotlib Figure with one Axes when None; pyplot
+is never used, so nothing global changes) and returns the Axes. Styles are passed
+explicitly, never through rcParams. Axis labels carry units: temperatures and energies in
+Delta0, phases in radians, lengths in xi0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from femprox.export import node_positions
+from femprox.figures import ConvergenceData, Figure3Data, Figure4Data, SweepResult
+from femprox.geometry import Geometry, NodeKind
+from femprox.mesh import build_mesh
+
+__all__ = ["draw_network", "plot_conductance_vs_phase", "plot_conductance_vs_temperature", "plot_convergence",
+           "plot_kappa_vs_phase", "plot_kappa_vs_temperature", "plot_sweep"]
+
+_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
+_NORMAL_COLOR, _SUPER_COLOR = "tab:gray", "tab:blue"
+_NODE_STYLE = {
+    NodeKind.NORMAL_RESERVOIR: dict(marker="s", color="tab:gray", label="normal reservoir"),
+    NodeKind.SUPERCONDUCTING_RESERVOIR: dict(marker="s", color="tab:blue", label="S reservoir"),
+    NodeKind.CLEAN: dict(marker="o", color="black", label="clean node"),
+    NodeKind.FREE_END: dict(marker="x", color="black", label="free end"),
+}
+
+
+def _axes(ax: Axes | None) -> Axes:
+    return ax if ax is not None else Figure(figsize=(6.0, 4.2), layout="constrained").add_subplot()
+
+
+def _phase_axis(ax: Axes, phases: np.ndarray) -> None:
+    ticks = np.arange(0, math.floor(phases.max() / (math.pi / 2) + 1e-9) + 1) * math.pi / 2
+    names = {0: "0", 1: r"$\pi/2$", 2: r"$\pi$", 3: r"$3\pi/2$", 4: r"$2\pi$"}
+    ax.set_xticks(ticks, [names.get(k, f"{k}" + r"$\pi/2$") for k in range(ticks.size)])
+    ax.set_xlabel(r"phase difference $\varphi$ (rad)")
+
+
+# -- Fig. 3 ---------------------------------------------------------------------------
+
+def _style_legend(ax: Axes, colors: Sequence[tuple[str, str]], styles: Sequence[tuple[str, str]],
+                  **options) -> None:
+    """A compact legend: one colored line per curve family, one black line per line style."""
+    handles = [Line2D([], [], color=color, linestyle="-") for color, _ in colors]
+    handles += [Line2D([], [], color="black", linestyle=style) for style, _ in styles]
+    labels = [label for _, label in colors] + [label for _, label in styles]
+    ax.legend(handles, labels, fontsize="small", **options)
+
+
+def plot_kappa_vs_temperature(data: Figure3Data, ax: Axes | None = None, *, semi_infinite: bool = True,
+                              andreev: bool = True) -> Axes:
+    """Fig. 3a: kappa/kappa_N against T (log axis), one solid curve per r (full network);
+    the Andreev model dashed and the semi-infinite analytic model dotted."""
+    ax = _axes(ax)
+    colors, styles = [], [("-", "network")]
+    show_model = semi_infinite and data.semi_infinite_kappa is not None
+    for k, r in enumerate(data.r_values):
+        color = _COLORS[k % len(_COLORS)]
+        colors.append((color, f"r = {r:g}"))
+        ax.plot(data.temperatures, data.kappa[k], "-", color=color)
+        if show_model:
+            ax.plot(data.temperatures, data.semi_infinite_kappa[k], ":", color=color)
+    if show_model:
+        styles.append((":", "semi-infinite model"))
+    if andreev:
+        ax.plot(data.temperatures, data.andreev_kappa, "--", color="black")
+        styles.append(("--", "Andreev model"))
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(r"temperature $T$ ($\Delta_0$)")
+    ax.set_ylabel(r"$\kappa/\kappa_N$")
+    ax.set_title(rf"T-junction, $L_N = {data.length_n:g}\,\xi_0$")
+    _style_legend(ax, colors, styles, loc="upper left")
+    return ax
+
+
+def plot_conductance_vs_temperature(data: Figure3Data, ax: Axes | None = None, *,
+                                    semi_infinite: bool = False) -> Axes:
+    """Fig. 3b: G/G_N against T (linear axis), one curve per r (reentrance); optionally the
+    semi-infinite analytic model dotted."""
+    ax = _axes(ax)
+    colors, styles = [], [("-", "network")]
+    show_model = semi_infinite and data.semi_infinite_conductance is not None
+    for k, r in enumerate(data.r_values):
+        color = _COLORS[k % len(_COLORS)]
+        colors.append((color, f"r = {r:g}"))
+        ax.plot(data.temperatures, data.conductance[k], "-", color=color)
+        if show_model:
+            ax.plot(data.temperatures, data.semi_infinite_conductance[k], ":", color=color)
+    if show_model:
+        styles.append((":", "semi-infinite model"))
+    ax.axhline(1.0, color="black", linewidth=0.6)
+    ax.set_xlabel(r"temperature $T$ ($\Delta_0$)")
+    ax.set_ylabel(r"$G/G_N$")
+    ax.set_title(rf"T-junction, $L_N = {data.length_n:g}\,\xi_0$")
+    _style_legend(ax, colors, styles, loc="upper right")
+    return ax
+
+
+# -- Fig. 4 ---------------------------------------------------------------------------
+
+def _plot_vs_phase(data: Figure4Data, ax: Axes, values: np.ndarray, shortcut: np.ndarray | None) -> None:
+    colors = []
+    for k, t in enumerate(data.temperatures):
+        color = _COLORS[k % len(_COLORS)]
+        colors.append((color, rf"$T = {t:g}\,\Delta_0$"))
+        ax.plot(data.phases, values[k], "-", color=color)
+        if shortcut is not None:
+            ax.plot(data.phases, shortcut[k], "--", color=color)
+    _phase_axis(ax, data.phases)
+    ax.set_title(rf"house interferometer, $L_N = {data.length_n:g}\,\xi_0$")
+    styles = [("-", "network")] + ([("--", "shortcut model")] if shortcut is not None else [])
+    _style_legend(ax, colors, styles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def plot_kappa_vs_phase(data: Figure4Data, ax: Axes | None = None, *, shortcut: bool = True) -> Axes:
+    """Fig. 4a: kappa/kappa_N against phi, one curve per T; the shortcut model dashed."""
+    ax = _axes(ax)
+    _plot_vs_phase(data, ax, data.kappa, data.shortcut_kappa if shortcut else None)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(r"$\kappa/\kappa_N$")
+    return ax
+
+
+def plot_conductance_vs_phase(data: Figure4Data, ax: Axes | None = None, *, shortcut: bool = True) -> Axes:
+    """Fig. 4b: G/G_N against phi, one curve per T; the shortcut model dashed."""
+    ax = _axes(ax)
+    _plot_vs_phase(data, ax, data.conductance, data.shortcut_conductance if shortcut else None)
+    ax.set_ylabel(r"$G/G_N$")
+    return ax
+
+
+# -- sweeps and convergence -------------------------------------------------------------
+
+_QUANTITY_LABELS = {"heat_conductance_ratio": r"$\kappa/\kappa_N$", "conductance_ratio": r"$G/G_N$",
+                    "seebeck": r"thermopower $S$ ($k_B/e$)"}
+
+
+def plot_sweep(result: SweepResult, quantity: str = "heat_conductance_ratio", ax: Axes | None = None, *,
+               against: str | None = None) -> Axes:
+    """A sweep's ``quantity`` (a TransportPoint attribute) against temperature or phase.
+
+    ``against``: "temperature" or "phase" (default: phase if the sweep has several phases
+    and a single temperature, else temperature); one curve per value of the other one.
+    """
+    ax = _axes(ax)
+    temperature, phase = result.column("temperature"), result.column("phase")
+    values = result.column(quantity)
+    if against is None:
+        against = "phase" if np.unique(phase[~np.isnan(phase)]).size > 1 and np.unique(temperature).size == 1 \
+            else "temperature"
+    x, other = (temperature, phase) if against == "temperature" else (phase, temperature)
+    for k, value in enumerate(np.unique(other) if not np.all(np.isnan(other)) else [np.nan]):
+        rows = np.isnan(other) if np.isnan(value) else other == value
+        order = np.argsort(x[rows])
+        label = None if np.isnan(value) else (f"phi = {value:.3g} rad" if against == "temperature"
+                                              else f"T = {value:g}")
+        ax.plot(x[rows][order], values[rows][order], "o-", color=_COLORS[k % len(_COLORS)], markersize=3,
+                label=label)
+    if against == "temperature":
+        ax.set_xlabel(r"temperature $T$ ($\Delta_0$)")
+    else:
+        _phase_axis(ax, phase[~np.isnan(phase)])
+    ax.set_ylabel(_QUANTITY_LABELS.get(quantity, quantity))
+    point = result.points[0]
+    ax.set_title(f"between {point.a} and {point.b} (others {result.others})")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def plot_convergence(data: ConvergenceData, ax: Axes | None = None) -> Axes:
+    """Error against the reference value, log-log over DOFs per field, h- and p-studies."""
+    ax = _axes(ax)
+    for dofs, errors, marker, label in ((data.h_dofs, data.h_errors, "o-", f"h-refinement (order {data.h_order}), "
+                                         f"rate {data.h_rate:.2f}"),
+                                        (data.p_dofs, data.p_errors, "s-", "p-refinement (order 1..)")):
+        keep = errors > 0
+        ax.loglog(dofs[keep], errors[keep], marker, label=label)
+    ax.set_xlabel("degrees of freedom per field")
+    ax.set_ylabel(f"|error| of {data.observable}")
+    ax.set_title(f"convergence of {data.observable} (reference: {data.reference_dofs} DOFs)")
+    ax.legend(fontsize="small")
+    return ax
+
+
+# -- network sketch --------------------------------------------------------------------
+
+def draw_network(geometry: Geometry, ax: Axes | None = None, *, names: bool = True) -> Axes:
+    """The network in the plane: wires as lines (blue: superconducting, gray: normal),
+    nodes marked by kind, names written next to them. Coordinates in xi0; nodes without
+    positions are laid out automatically (as in :mod:`femprox.export`)."""
+    ax = _axes(ax)
+    positions = node_positions(build_mesh(geometry))
+    points = np.array([p[:2] for p in positions.values()])
+    extent = max(float(np.ptp(points[:, 0])), float(np.ptp(points[:, 1])), 1e-12)
+    for wire in geometry.wires:
+        start, end = positions[wire.start][:2], positions[wire.end][:2]
+        color = _SUPER_COLOR if wire.is_superconducting else _NORMAL_COLOR
+        ax.plot([start[0], end[0]], [start[1], end[1]], "-", color=color, linewidth=3 if wire.is_superconducting else 2)
+        if names and np.linalg.norm(end - start) > 0.08 * extent:  # short wires: name would overlap
+            middle = 0.5 * (start + end)
+            ax.annotate(wire.name, middle, fontsize="x-small", color=color, ha="center", va="bottom")
+    _draw_nodes(geometry, positions, ax, names)
+    ax.plot([], [], "-", color=_SUPER_COLOR, linewidth=3, label="S wire")
+    ax.plot([], [], "-", color=_NORMAL_COLOR, linewidth=2, label="N wire")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel(r"$x$ ($\xi_0$)")
+    ax.set_ylabel(r"$y$ ($\xi_0$)")
+    ax.set_title(geometry.name)
+    ax.legend(fontsize="small", loc="best")
+    return ax
+
+
+def _draw_nodes(geometry: Geometry, positions: dict, ax: Axes, names: bool) -> None:
+    seen: set[NodeKind] = set()
+    for node in geometry.nodes:
+        style = dict(_NODE_STYLE[node.kind])
+        kind_label = style.pop("label")
+        label = kind_label if node.kind not in seen else None
+        seen.add(node.kind)
+        x, y = positions[node.name][:2]
+        ax.plot([x], [y], linestyle="none", markersize=8, label=label, **style)
+        if names:
+            ax.annotate(node.name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
+
+
+def figure_with_axes(count: int = 1, *, width: float = 6.0, height: float = 4.2) -> tuple[Figure, Sequence[Axes]]:
+    """A new Figure (no pyplot) with ``count`` Axes side by side."""
+    figure = Figure(figsize=(width * count, height), layout="constrained")
+    axes = figure.subplots(1, count, squeeze=False)[0]
+    return figure, list(axes)
