@@ -32,7 +32,7 @@ import numpy as np
 from femprox import analytic, bcs
 from femprox import observables as _observables
 from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
-from femprox.geometry_file import load_geometry
+from femprox.geometry_file import load_geometry, shipped_geometry_path
 from femprox.mesh import build_mesh
 from femprox.spectral import SpectralConvergenceError, solve_spectral
 from femprox.temperature import DEFAULT_GAP_TOLERANCE, at_temperature, gap_groups
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 """progress(done, total): called after each finished task."""
 
-GEOMETRY_DIRECTORY = Path(__file__).resolve().parent.parent / "geometries"
+GEOMETRY_DIRECTORY = shipped_geometry_path("t_junction").parent
 """The geometry files shipped with the source tree (t_junction.toml, ...)."""
 
 T_JUNCTION_FILE = GEOMETRY_DIRECTORY / "t_junction.toml"
@@ -172,11 +172,7 @@ RETRY_REFINE = 1.25
 
 
 class SolveFailedError(SpectralConvergenceError):
-    """A spectral solve failed, also on the refined retry mesh. Picklable (unlike its base
-    class, whose extra constructor argument breaks unpickling), so it crosses process pools."""
-
-    def __reduce__(self):
-        return (type(self), (str(self), self.energies))
+    """A spectral solve failed, also on the refined retry mesh."""
 
 
 def _solve_retrying(solve: Callable, geometry: Geometry, settings: MeshSettings, retry: bool = True):

@@ -1192,26 +1192,3 @@ def _bias_currents(conductance: SpectralConductance, W: np.ndarray) -> tuple[np.
     charge = np.einsum("ejn,eijn->i", w[:, :, 0, :], conductance.matrix[:, :, T])
     energy = -np.einsum("ejn,eijn->i", w[:, :, 1, :], conductance.matrix[:, :, L])
     return charge, energy
-
-
-# ---------------------------------------------------------------------------------------
-# Temperature-dependent gaps
-# ---------------------------------------------------------------------------------------
-
-def bcs_geometry(geometry: Geometry, temperature: float) -> Geometry:
-    """A copy of ``geometry`` with every gap replaced by its BCS value at ``temperature``.
-
-    Each superconductor keeps its own T_c (proportional to its zero-temperature gap, the
-    value in ``geometry``): Delta(T) = Delta_0 * bcs.gap(T / Delta_0). S reservoirs above their
-    T_c become normal reservoirs at potential 0; S wires become normal wires.
-    """
-    wires = tuple(replace(w, gap=w.gap * bcs.gap(temperature / w.gap)) if w.gap > 0 else w
-                  for w in geometry.wires)
-    nodes = []
-    for node in geometry.nodes:
-        if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
-            gap = node.gap * bcs.gap(temperature / node.gap)
-            node = (replace(node, gap=gap) if gap > 0 else
-                    Node(node.name, NodeKind.NORMAL_RESERVOIR, temperature=node.temperature, position=node.position))
-        nodes.append(node)
-    return replace(geometry, nodes=tuple(nodes), wires=wires)

@@ -43,6 +43,10 @@ class SpectralConvergenceError(RuntimeError):
         super().__init__(message)
         self.energies = energies
 
+    def __reduce__(self):
+        # picklable, so that the error crosses process pools (parallel sweeps)
+        return type(self), (str(self), self.energies)
+
 
 def bulk_riccati(energy: np.ndarray, gap: float, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(gamma, gamma~) of a bulk BCS superconductor, retarded branch (|gamma| <= 1).
@@ -309,11 +313,12 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
         _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes)
         iterations[active] += 1
         size = np.max(np.abs(step), axis=(0, 1))
-        # In the quadratic regime step_k ~ C step_{k-1}^2, so the error left after this step
-        # is about step_k^3 / step_{k-1}^2: stop once that is below tol (saves the last
-        # iteration that would only confirm convergence).
+        # Deep in the quadratic regime (step < _QUADRATIC_STEP and shrinking fast),
+        # step_k ~ C step_{k-1}^2, so the error left after this step is about
+        # step_k^3 / step_{k-1}^2: stop once that is below tol (saves the iteration that
+        # would only confirm convergence).
         earlier = previous_size[active]
-        quadratic = np.isfinite(earlier) & (size < 0.1 * earlier)
+        quadratic = np.isfinite(earlier) & (size < 0.1 * earlier) & (size < _QUADRATIC_STEP)
         predicted = np.where(quadratic, size**3 / np.maximum(earlier, 1e-300) ** 2, np.inf)
         done = (size < tol) | (quadratic & (predicted < tol))
         previous_size[active] = size
@@ -396,6 +401,7 @@ def _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes, a
 _DYNES_PATH = (0.3, 0.03, 0.0)
 _PATH_TOLERANCE = 1e-3   # Newton step accepted on intermediate stages of the path
 _MAX_BISECTIONS = 6
+_QUADRATIC_STEP = 1e-4  # Newton steps below this count as the quadratic regime
 _EDGE_DYNES = 1e-5  # extra Dynes rate accepted at gap edges (see _keep_broadened)
 
 

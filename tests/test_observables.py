@@ -10,7 +10,8 @@ import pytest
 from femprox.devices import sns_junction, t_junction
 from femprox.geometry import Geometry, Node, NodeKind, Wire
 from femprox.mesh import build_mesh
-from femprox.observables import (EnergyGrid, bcs_geometry, energy_grid, linear_response,
+from femprox.temperature import at_temperature
+from femprox.observables import (EnergyGrid, energy_grid, linear_response,
                                  matsubara_supercurrent, nonlinear_currents, paper_ratios,
                                  path_resistances, reservoir_distributions, solve_on_grid,
                                  supercurrent, terminal_values)
@@ -108,13 +109,13 @@ def test_energy_error_estimate_bounds_refined_grid_difference():
 
 
 def test_kappa_is_normal_above_tc():
-    geometry = bcs_geometry(t_junction(), 0.6)  # T > T_c = 0.567: every gap vanishes
+    geometry = at_temperature(t_junction(), 0.6)  # T > T_c = 0.567: every gap vanishes
     assert all(w.gap == 0 for w in geometry.wires)
     tt = response(geometry, 0.6).two_terminal("left", "right")
     # a normal network: exact up to rounding (measured 5e-15)
     assert tt.heat_conductance_ratio == pytest.approx(1.0, abs=1e-10)
     assert tt.conductance_ratio == pytest.approx(1.0, abs=1e-10)
-    just_below = response(bcs_geometry(t_junction(), 0.56), 0.56).two_terminal("left", "right")
+    just_below = response(at_temperature(t_junction(), 0.56), 0.56).two_terminal("left", "right")
     # Delta(0.56) = 0.19: kappa within 1e-3 of kappa_N (measured 0.99949), G enhanced
     assert 0.999 < just_below.heat_conductance_ratio < 1.0
     assert just_below.conductance_ratio > 1.0
