@@ -909,120 +909,7 @@ def supercurrent(solution: SpectralSolution, grid: EnergyGrid, wire: str, temper
 # and for T -> 0 the sum becomes -2 g int_0^inf Im X(i omega) d omega. On the imaginary axis
 # the Riccati amplitudes are smooth and bounded away from the unit circle: no edges, Newton
 # converges from the bulk/normal guess. femprox.spectral solves real energies only, so the
-# imaginary-axis problem is solved here with the same weak form (see the final report: this
-# belongs in spectral.py once it accepts complex energies).
-
-class _MatsubaraProblem:
-    """Riccati weak form at energies z = i omega (omega > 0), all frequencies batched."""
-
-    def __init__(self, mesh: GraphMesh):
-        from femprox.linalg import BatchedBlockSolver
-        from femprox.mesh import PointwiseForms
-
-        self.mesh = mesh
-        geometry = mesh.geometry
-        q = mesh.quadrature
-        self.q = q
-        g = q.wire_parameter(geometry, "conductance")
-        self.diffusion = q.wire_parameter(geometry, "diffusion")
-        self.gap = q.wire_parameter(geometry, "gap")
-        self.phase_factor = np.exp(1j * q.wire_parameter(geometry, "phase"))
-        self.dynes = q.wire_parameter(geometry, "dynes")
-        self.test_values = (q.values.T @ sp.diags(g * q.weights)).tocsr()
-        self.test_derivatives = (q.derivatives.T @ sp.diags(g * q.weights)).tocsr()
-        self.forms = PointwiseForms(replace(q, weights=q.weights * g), mesh.n_dofs)
-        free = mesh.free_dofs
-        self.selection, rows, cols = self.forms.entries_between(free, free, mesh.n_dofs)
-        self.solver = BatchedBlockSolver(rows, cols, free.size, fields=2)
-        self.stiffness = -(self.forms.derivative_derivative @ np.ones(q.weights.size))[self.selection]
-
-    def initial(self, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Bulk values in S wires and at S reservoirs (exact there), zero elsewhere."""
-        from femprox.spectral import bulk_riccati
-
-        mesh, geometry = self.mesh, self.mesh.geometry
-        a = np.zeros((omega.size, mesh.n_dofs), dtype=complex)
-        b = np.zeros_like(a)
-        for k, wire in enumerate(geometry.wires):
-            if wire.is_superconducting:
-                dofs = np.unique(mesh.element_dofs[:, mesh.wire_elements(k)])
-                ga, gb = bulk_riccati(1j * (omega + wire.dynes), wire.gap, wire.phase)
-                a[:, dofs], b[:, dofs] = ga[:, None], gb[:, None]
-        for node in geometry.nodes:
-            dof = mesh.node_dof[node.name]
-            if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
-                a[:, dof], b[:, dof] = bulk_riccati(1j * omega, node.gap, node.phase)
-            elif node.kind is NodeKind.NORMAL_RESERVOIR:
-                a[:, dof] = b[:, dof] = 0.0
-        return a, b
-
-    def _points(self, a, b):
-        q = self.q
-        return (q.values @ a.T).T, (q.values @ b.T).T, (q.derivatives @ a.T).T, (q.derivatives @ b.T).T
-
-    def residual(self, a, b, omega) -> np.ndarray:
-        av, bv, ad, bd = self._points(a, b)
-        z = 1j * (omega[:, None] + self.dynes[None, :])
-        s = 1 - av * bv
-        D, gap, ph = self.diffusion, self.gap, self.phase_factor
-        f_a = 2 * bv * ad**2 / s + (2j * z * av - 1j * gap * (ph + av**2 / ph)) / D
-        f_b = 2 * av * bd**2 / s + (2j * z * bv - 1j * gap * (1 / ph + ph * bv**2)) / D
-        free = self.mesh.free_dofs
-        r_a = (self.test_values @ f_a.T - self.test_derivatives @ ad.T)[free]
-        r_b = (self.test_values @ f_b.T - self.test_derivatives @ bd.T)[free]
-        return np.stack([r_a.T, r_b.T], axis=-1)
-
-    def jacobian(self, a, b, omega) -> np.ndarray:
-        av, bv, ad, bd = self._points(a, b)
-        z = 1j * (omega[:, None] + self.dynes[None, :])
-        s = 1 - av * bv
-        D, gap, ph = self.diffusion, self.gap, self.phase_factor
-        vv, vd, sel = self.forms.value_value, self.forms.value_derivative, self.selection
-
-        def entries(form, coefficient):
-            return (form @ coefficient.T)[sel].T
-
-        J = np.empty((omega.size, sel.size, 2, 2), dtype=complex)
-        J[..., 0, 0] = (self.stiffness + entries(vv, 2 * bv**2 * ad**2 / s**2 + (2j * z - 2j * gap * av / ph) / D)
-                        + entries(vd, 4 * bv * ad / s))
-        J[..., 0, 1] = entries(vv, 2 * ad**2 / s**2)
-        J[..., 1, 0] = entries(vv, 2 * bd**2 / s**2)
-        J[..., 1, 1] = (self.stiffness + entries(vv, 2 * av**2 * bd**2 / s**2 + (2j * z - 2j * gap * ph * bv) / D)
-                        + entries(vd, 4 * av * bd / s))
-        return J
-
-    def solve(self, omega: np.ndarray, *, tol: float = 1e-11, max_iterations: int = 60):
-        """Damped Newton (backtracking on the residual norm), all frequencies together."""
-        a, b = self.initial(omega)
-        free = self.mesh.free_dofs
-        r = self.residual(a, b, omega)
-        merit = np.sqrt(np.sum(np.abs(r) ** 2, axis=(1, 2)))
-        active = np.arange(omega.size)
-        for _ in range(max_iterations):
-            if active.size == 0:
-                break
-            step = self.solver.factor(self.jacobian(a[active], b[active], omega[active])).solve(-r[active])
-            lam = np.ones(active.size)
-            for _ in range(30):
-                a_try, b_try = a[active].copy(), b[active].copy()
-                a_try[:, free] += lam[:, None] * step[..., 0]
-                b_try[:, free] += lam[:, None] * step[..., 1]
-                r_try = self.residual(a_try, b_try, omega[active])
-                m_try = np.sqrt(np.sum(np.abs(r_try) ** 2, axis=(1, 2)))
-                worse = ~(m_try <= (1 - 1e-4 * lam) * merit[active])
-                worse &= lam > 1e-6  # accept tiny steps rather than stall
-                if not worse.any():
-                    break
-                lam[worse] *= 0.5
-            a[active], b[active], r[active], merit[active] = a_try, b_try, r_try, m_try
-            done = np.max(np.abs(lam[:, None, None] * step), axis=(1, 2)) < tol
-            active = active[~done]
-        if active.size:
-            raise SpectralConvergenceError(
-                f"Matsubara solver did not converge at {active.size} frequencies "
-                f"(e.g. omega = {omega[active][0]:.4g})", 1j * omega[active])
-        return a, b
-
+# imaginary-axis problem is the same weak form, solved by femprox.spectral at E = i omega.
 
 @dataclass(frozen=True)
 class MatsubaraSum:
@@ -1091,8 +978,9 @@ def matsubara_supercurrent(system: Geometry | GraphMesh, wire: str, temperature:
     geometry = mesh.geometry
     scale = min(min(gaps_of(geometry), default=1.0), min(w.thouless_energy for w in geometry.wires))
     rule = matsubara_sum(temperature, scale, explicit=explicit)
-    a, b = _MatsubaraProblem(mesh).solve(rule.frequencies)
-    x = _end_spectral_currents(mesh, wire, a, b, 1j * rule.frequencies)  # 2X at (start, end)
+    solution = solve_spectral(mesh, 1j * rule.frequencies)
+    x = _end_spectral_currents(mesh, wire, solution.gamma, solution.gamma_tilde,
+                               1j * rule.frequencies)  # 2X at (start, end)
     g = geometry.wire(wire).conductance
     per_end = -g * (rule.weights @ np.imag(x))  # -2 g sum c Im X = -g sum c Im 2X
     spectral = -np.imag(x).mean(axis=1)

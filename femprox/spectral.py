@@ -409,6 +409,9 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
                    max_iterations: int = 30) -> SpectralSolution:
     """Solve the retarded Usadel equation at every energy of ``energies`` (Delta0).
 
+    Energies are real, or complex in the upper half plane (e.g. Matsubara frequencies
+    i omega_n, where the retarded functions continue analytically).
+
     ``system`` is a geometry (meshed with its own mesh options) or a prepared GraphMesh.
     ``tol`` is the final Newton step size (max over DOFs of |delta gamma|) that counts as
     converged; Newton converges quadratically, so the final error is far below ``tol``.
@@ -423,9 +426,13 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     energies = _check_energies(mesh.geometry, energies)
     problem = _UsadelProblem(mesh)
     notes: list[str] = []
-    result = _start(problem, energies, _DYNES_PATH[0], max_iterations, notes)
+    # Off the real axis (e.g. Matsubara frequencies) the solution is smooth and unique:
+    # Newton goes there directly from the bulk/normal guess.
+    path = _DYNES_PATH if np.isrealobj(energies) else (0.0,)
+    result = _start(problem, energies, path[0], tol if len(path) == 1 else _PATH_TOLERANCE,
+                    max_iterations, notes)
     earlier = None
-    for previous, extra in zip(_DYNES_PATH[:-1], _DYNES_PATH[1:]):
+    for previous, extra in zip(path[:-1], path[1:]):
         stage_tol = tol if extra == 0.0 else _PATH_TOLERANCE
         guess = _extrapolate(earlier, result, previous, extra)
         earlier = (result.a, result.b, previous)
@@ -439,21 +446,21 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
                             tolerance=tol, notes=notes)
 
 
-def _start(problem, energies, eta, max_iterations, notes, depth=0) -> _NewtonResult:
+def _start(problem, energies, eta, tol, max_iterations, notes, depth=0) -> _NewtonResult:
     """Solve at extra Dynes rate ``eta`` from the bulk/normal guess.
 
     Energies that fail start over at a three times stronger rate and are continued down.
     """
     a, b = problem.initial_guess(energies, eta)
-    result = _newton(problem, a, b, energies, tol=_PATH_TOLERANCE, max_iterations=max_iterations,
-                     extra_dynes=eta)
+    result = _newton(problem, a, b, energies, tol=tol, max_iterations=max_iterations, extra_dynes=eta)
     failed = np.flatnonzero(~result.converged)
     if failed.size and depth < 3:
-        sub = _start(problem, energies[failed], 3 * eta, max_iterations, notes, depth + 1)
-        sub = _continue(problem, sub, energies[failed], 3 * eta, eta, _PATH_TOLERANCE,
+        start_eta = 3 * eta if eta > 0 else _DYNES_PATH[0]
+        sub = _start(problem, energies[failed], start_eta, _PATH_TOLERANCE, max_iterations, notes, depth + 1)
+        sub = _continue(problem, sub, energies[failed], start_eta, eta, tol,
                         max_iterations, notes, depth + 1)
         _merge(result, sub, failed)
-        notes.append(f"{sub.converged.sum()} of {failed.size} energies started at Dynes rate {3 * eta:g}")
+        notes.append(f"{sub.converged.sum()} of {failed.size} energies started at Dynes rate {start_eta:g}")
         log.info(notes[-1])
     return result
 
@@ -520,11 +527,17 @@ def _subset(result: _NewtonResult, index: np.ndarray) -> _NewtonResult:
 
 
 def _check_energies(geometry: Geometry, energies) -> np.ndarray:
-    energies = np.atleast_1d(np.asarray(energies, dtype=float))
+    energies = np.atleast_1d(np.asarray(energies))
     if energies.ndim != 1 or energies.size == 0:
         raise ValueError("energies must be a non-empty 1D array")
     if not np.all(np.isfinite(energies)):
         raise ValueError(f"energies must be finite; got {energies[~np.isfinite(energies)][:5]}")
+    if np.iscomplexobj(energies):
+        if np.any(energies.imag <= 0):
+            raise ValueError("complex energies must lie in the upper half plane (Im E > 0) "
+                             "where the retarded functions are analytic")
+        return energies.astype(complex)
+    energies = energies.astype(float)
     for node in geometry.nodes:
         if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
             hit = np.isclose(np.abs(energies), node.gap, rtol=0, atol=1e-12 * node.gap)

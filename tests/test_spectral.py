@@ -266,3 +266,15 @@ def test_every_geometry_file_loads_and_solves(path):
             wire = solution.geometry.wires_at(node.name)[0]
             x = 0.0 if wire.start == node.name else wire.length
             np.testing.assert_allclose(solution.dos(wire.name, [x]), 1.0, atol=1e-12)
+
+
+def test_matsubara_energies_give_the_analytic_continuation():
+    # On the imaginary axis the bulk BCS function is g(i omega) = omega / sqrt(omega^2 + Delta^2)
+    # (real); an S wire between S reservoirs is bulk, so exact to round-off.
+    geometry = Geometry(nodes=(Node("S1", S_RES, gap=1.0), Node("S2", S_RES, gap=1.0)),
+                        wires=(Wire("s", "S1", "S2", 2.0, gap=1.0),))
+    omega = np.array([0.01, 0.5, 3.0])
+    g = solve_spectral(geometry, 1j * omega).fields("s", [1.0]).green[:, 0]
+    np.testing.assert_allclose(g, omega / np.sqrt(omega**2 + 1), atol=1e-10)
+    with pytest.raises(ValueError, match="upper half plane"):
+        solve_spectral(geometry, [0.5 - 0.1j])
