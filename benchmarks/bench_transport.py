@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 from femprox.devices import house_interferometer, t_junction  # noqa: E402
 from femprox.geometry import Geometry, MeshOptions  # noqa: E402
 from femprox.mesh import build_mesh  # noqa: E402
-from femprox.observables import (adaptive_transport, energy_grid, linear_response,  # noqa: E402
-                                 solve_on_grid)
+from femprox.energy_grid import adaptive_transport, energy_grid, solve_on_grid  # noqa: E402
+from femprox.observables import linear_response  # noqa: E402
 
 T_JUNCTION_TEMPERATURES = np.geomspace(0.005, 0.5, 40)
 HOUSE_TEMPERATURES = (0.05, 0.1, 0.2, 0.4)

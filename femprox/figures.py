@@ -4,7 +4,8 @@ Pipeline position: the last stage. Geometry -> (BCS gaps at T, :mod:`femprox.tem
 -> energy grid -> spectral solve -> spectral conductance -> linear response at each T ->
 two-terminal ratios G/G_N and kappa/kappa_N and the multi-terminal matrices.
 
-This module is the only one that talks to :mod:`femprox.observables` (and through it to
+This module is the only one that talks to :mod:`femprox.observables` and
+:mod:`femprox.energy_grid` (and through them to
 :mod:`femprox.kinetic`): the private functions under "Adapter" are the whole contact
 surface. Drawing is in :mod:`femprox.plotting`, files in :mod:`femprox.api`.
 
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from femprox import analytic, bcs
+from femprox import energy_grid as _energy_grid
 from femprox import observables as _observables
 from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry_file import load_geometry, shipped_geometry_path
@@ -66,7 +68,7 @@ T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa withi
 
 @dataclass(frozen=True)
 class EnergyGridOptions:
-    """Keyword options of the energy grid (see ``femprox.observables.energy_grid``).
+    """Keyword options of the energy grid (see ``femprox.energy_grid.energy_grid``).
 
     order: Gauss nodes per panel; ratio: panel growth away from E = 0; edge_ratio,
     edge_distance: grading on both sides of every gap edge (first panel edge_distance *
@@ -159,7 +161,7 @@ GeometrySource = Geometry | Callable[[float], Geometry]
 
 def _grid(geometry: Geometry, temperatures: Sequence[float], options: EnergyGridOptions,
           breakpoints: Iterable[float] = ()):
-    return _observables.energy_grid(geometry, temperatures, breakpoints=tuple(breakpoints),
+    return _energy_grid.energy_grid(geometry, temperatures, breakpoints=tuple(breakpoints),
                                     **options.as_kwargs())
 
 
@@ -205,7 +207,7 @@ def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
     """Energy grid, spectral solution, spectral conductance serving ``temperatures``, notes."""
     grid = _grid(geometry, temperatures, grid_options)
     (solution, conductance), retry_note = _solve_retrying(
-        lambda mesh: _observables.solve_on_grid(mesh, grid, keep_distributions=False), geometry, mesh_settings,
+        lambda mesh: _energy_grid.solve_on_grid(mesh, grid, keep_distributions=False), geometry, mesh_settings,
         retry)
     notes = list(solution.notes) + ([retry_note] if retry_note else [])
     for note in solution.notes:

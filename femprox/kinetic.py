@@ -83,7 +83,7 @@ from femprox.coefficients import KineticCoefficients, kinetic_coefficients
 from femprox.geometry import NodeKind
 from femprox.linalg import BatchedBlockSolver
 from femprox.mesh import GraphMesh, PointwiseForms
-from femprox.spectral import SpectralFields, SpectralSolution
+from femprox.spectral import SpectralSolution
 
 log = logging.getLogger(__name__)
 

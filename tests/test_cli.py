@@ -181,7 +181,7 @@ def test_non_convergence_gives_one_line(tmp_path, capsys, monkeypatch):
         raise SpectralConvergenceError("Usadel solver did not converge for 1 of 3 energies:\nE=0.5",
                                        np.array([0.5]))
 
-    monkeypatch.setattr(figures._observables, "solve_on_grid", fail)
+    monkeypatch.setattr(figures._energy_grid, "solve_on_grid", fail)
     status, _, err = run(["solve", T_JUNCTION, "-o", tmp_path / "out", "--no-progress", "--jobs", "1"], capsys)
     assert_one_line_error(status, err, "did not converge", "also after refining")
 

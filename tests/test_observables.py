@@ -1,4 +1,5 @@
-"""Tests of femprox.observables: energy integration, linear response, supercurrents, bias."""
+"""Energy integration, linear response, supercurrents and finite bias (energy_grid, observables,
+supercurrent modules)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 from femprox.devices import sns_junction, t_junction
 from femprox.geometry import Geometry, Node, NodeKind, Wire
 from femprox.mesh import build_mesh
+from femprox.energy_grid import EnergyGrid, energy_grid, reservoir_distributions, solve_on_grid
+from femprox.observables import (linear_response, nonlinear_currents, paper_ratios, path_resistances,
+                                 terminal_values)
+from femprox.supercurrent import matsubara_supercurrent, supercurrent
 from femprox.temperature import at_temperature
-from femprox.observables import (EnergyGrid, energy_grid, linear_response,
-                                 matsubara_supercurrent, nonlinear_currents, paper_ratios,
-                                 path_resistances, reservoir_distributions, solve_on_grid,
-                                 supercurrent, terminal_values)
 from femprox.spectral import solve_spectral
 
 N_RES, S_RES, CLEAN = NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR, NodeKind.CLEAN
