@@ -30,7 +30,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor  # noqa: E402
 import numpy as np  # noqa: E402
 
 from femprox.devices import house_interferometer, t_junction  # noqa: E402
-from femprox.geometry import Geometry, MeshOptions  # noqa: E402
+from femprox.geometry import Geometry  # noqa: E402
 from femprox.mesh import build_mesh  # noqa: E402
 from femprox.energy_grid import adaptive_transport, energy_grid, solve_on_grid  # noqa: E402
 from femprox.observables import linear_response  # noqa: E402
