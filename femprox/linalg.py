@@ -113,6 +113,17 @@ class BlockLU:
             self.inverse[k] = np.linalg.inv(schur)
             self.backward[k] = self.inverse[k] @ upper[k]
 
+    def subset(self, index: np.ndarray) -> "BlockLU":
+        """The factors of the matrices ``index`` of the batch (for solves on fewer systems)."""
+        if index.size == self.inverse.shape[1] and np.array_equal(index, np.arange(index.size)):
+            return self
+        part = object.__new__(BlockLU)
+        part.solver = self.solver
+        part.inverse = self.inverse[:, index]
+        part.forward = self.forward[:, index]
+        part.backward = self.backward[:, index]
+        return part
+
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve for right-hand sides of shape (batch, n, fields) or (batch, n, fields, m)."""
         sv = self.solver

@@ -283,12 +283,35 @@ class _NewtonResult:
     reason: np.ndarray
 
 
+def _remaining_error(size: np.ndarray, earlier: np.ndarray, chord: bool) -> np.ndarray:
+    """Estimated error left after a step of ``size`` that followed one of ``earlier``.
+
+    Newton, deep in the quadratic regime (step < _QUADRATIC_STEP and shrinking fast):
+    step_k ~ C step_{k-1}^2, so about step_k^3 / step_{k-1}^2 remains. Chord iterations
+    converge linearly with rate q = step_k / step_{k-1}: about step_k q / (1 - q) remains.
+    Stopping on the estimate saves the iteration that would only confirm convergence.
+    """
+    with np.errstate(all="ignore"):
+        rate = np.where(np.isfinite(earlier), size / earlier, np.inf)
+        if chord:
+            return np.where(rate < _CHORD_RATE, size * rate / (1 - rate), np.inf)
+        quadratic = (rate < 0.1) & (size < _QUADRATIC_STEP)
+        return np.where(quadratic, size * rate**2, np.inf)
+
+
 def _merit(r: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum(np.abs(r) ** 2, axis=(0, 1)))
 
 
-def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, extra_dynes=0.0):
-    """Damped Newton for all energies together; converged energies drop out of the batch."""
+def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, extra_dynes=0.0,
+            reuse_jacobian=False):
+    """Damped Newton for all energies together; converged energies drop out of the batch.
+
+    With ``reuse_jacobian`` (a good starting point, as on the later stages of the Dynes
+    path) the factorization is kept while every energy's step still shrinks by _CHORD_RATE
+    per iteration (chord iterations, linear convergence, a fraction of the cost), and
+    refactored otherwise.
+    """
     n = energies.size
     iterations = np.zeros(n, dtype=int)
     converged = np.zeros(n, dtype=bool)
@@ -299,13 +322,16 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
     active = np.flatnonzero(np.isfinite(merit))
     reason[~np.isfinite(merit)] = "initial guess gives a non-finite residual"
     previous_size = np.full(n, np.inf)
+    lu, members, chord = None, None, False
     for iteration in range(max_iterations):
         if active.size == 0:
             break
         with np.errstate(all="ignore"):
-            J = problem.jacobian(a[:, active], b[:, active], energies[active], extra_dynes)
-            lu = problem.solver.factor(J, batch_last=True)
-            step = lu.solve(-np.moveaxis(r[:, :, active], -1, 0))
+            if not (reuse_jacobian and chord):
+                J = problem.jacobian(a[:, active], b[:, active], energies[active], extra_dynes)
+                lu, members = problem.solver.factor(J, batch_last=True), active.copy()
+            factors = lu.subset(np.searchsorted(members, active))
+            step = factors.solve(-np.moveaxis(r[:, :, active], -1, 0))
         step = np.moveaxis(step, 0, -1)  # (n_free, 2, n_active)
         bad = ~np.all(np.isfinite(step), axis=(0, 1))
         reason[active[bad]] = "singular Jacobian"
@@ -313,20 +339,16 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
         _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes)
         iterations[active] += 1
         size = np.max(np.abs(step), axis=(0, 1))
-        # Deep in the quadratic regime (step < _QUADRATIC_STEP and shrinking fast),
-        # step_k ~ C step_{k-1}^2, so the error left after this step is about
-        # step_k^3 / step_{k-1}^2: stop once that is below tol (saves the iteration that
-        # would only confirm convergence).
         earlier = previous_size[active]
-        quadratic = np.isfinite(earlier) & (size < 0.1 * earlier) & (size < _QUADRATIC_STEP)
-        predicted = np.where(quadratic, size**3 / np.maximum(earlier, 1e-300) ** 2, np.inf)
-        done = (size < tol) | (quadratic & (predicted < tol))
+        done = (size < tol) | (_remaining_error(size, earlier, chord) < tol)
         previous_size[active] = size
         converged[active[done]] = True
         spurious = _not_retarded(problem, a[:, active], b[:, active], done, iteration)
         converged[active[done & spurious]] = False
         reason[active[spurious]] = "far from a retarded solution (|gamma| > 1.5 or DOS < -0.5)"
-        active = active[~(done | spurious)]
+        keep = ~(done | spurious)
+        chord = bool(np.all(size[keep] < _CHORD_RATE * earlier[keep])) if chord else True
+        active = active[keep]
     residual = np.max(np.abs(r), axis=(0, 1))
     return _NewtonResult(a, b, converged, iterations, residual, reason)
 
@@ -402,6 +424,7 @@ _DYNES_PATH = (0.3, 0.03, 0.0)
 _PATH_TOLERANCE = 1e-3   # Newton step accepted on intermediate stages of the path
 _MAX_BISECTIONS = 6
 _QUADRATIC_STEP = 1e-4  # Newton steps below this count as the quadratic regime
+_CHORD_RATE = 0.15  # chord iterations continue while every step shrinks at least this fast
 _EDGE_DYNES = 1e-5  # extra Dynes rate accepted at gap edges (see _keep_broadened)
 
 
@@ -484,7 +507,8 @@ def _continue(problem, start: _NewtonResult, energies, eta_from, eta_to, tol, ma
     """
     a, b = (start.a.copy(), start.b.copy()) if guess is None else (guess[0].copy(), guess[1].copy())
     problem.apply_reservoirs(a, b, energies, eta_to)
-    result = _newton(problem, a, b, energies, tol=tol, max_iterations=max_iterations, extra_dynes=eta_to)
+    result = _newton(problem, a, b, energies, tol=tol, max_iterations=max_iterations, extra_dynes=eta_to,
+                     reuse_jacobian=True)
     result.iterations += start.iterations
     failed = np.flatnonzero(~result.converged & start.converged)
     if failed.size and depth < _MAX_BISECTIONS:

@@ -35,3 +35,14 @@ def test_solutions_match_dense_linear_algebra(fields, batch_last):
         # well-conditioned random matrices: agreement to a few ulps times the size
         np.testing.assert_allclose(x[e].reshape(n * fields, 3), expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(lu.solve(rhs[..., 1]), x[..., 1], rtol=1e-13)
+
+
+def test_subset_of_factors_solves_the_selected_systems():
+    n, batch = 30, 6
+    pattern = graph_pattern(n)
+    rng = np.random.default_rng(5)
+    data = rng.normal(size=(batch, pattern.nnz, 2, 2)) + 10 * (pattern.row == pattern.col)[None, :, None, None] * np.eye(2)
+    lu = BatchedBlockSolver(pattern.row, pattern.col, n, 2).factor(data)
+    rhs = rng.normal(size=(batch, n, 2))
+    pick = np.array([1, 4])
+    np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), lu.solve(rhs)[pick], rtol=1e-13)
