@@ -38,7 +38,7 @@ def test_solutions_match_dense_linear_algebra(fields, batch_last):
 
 
 def test_subset_of_factors_solves_the_selected_systems():
-    n, batch = 30, 6
+    n, batch = 50, 6
     pattern = graph_pattern(n)
     rng = np.random.default_rng(5)
     data = rng.normal(size=(batch, pattern.nnz, 2, 2)) + 10 * (pattern.row == pattern.col)[None, :, None, None] * np.eye(2)
