@@ -17,24 +17,9 @@ from femprox.observables import (linear_response, nonlinear_currents, paper_rati
 from femprox.supercurrent import matsubara_supercurrent, supercurrent
 from femprox.temperature import at_temperature
 from femprox.spectral import solve_spectral
+from networks import asymmetric_house, star_network
 
 N_RES, S_RES, CLEAN = NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR, NodeKind.CLEAN
-
-
-def star_network() -> Geometry:
-    return Geometry(
-        nodes=(Node("A", N_RES), Node("B", N_RES), Node("C", N_RES), Node("m", CLEAN)),
-        wires=(Wire("a", "A", "m", length=2.0, conductance=1.0),
-               Wire("b", "m", "B", length=3.0, conductance=2.0),
-               Wire("c", "m", "C", length=1.0, conductance=0.5)))
-
-
-def asymmetric_house(phase: float) -> Geometry:
-    return Geometry(
-        nodes=(Node("left", N_RES), Node("right", N_RES), Node("c", CLEAN),
-               Node("S1", S_RES, gap=1.0, phase=phase / 2), Node("S2", S_RES, gap=1.0, phase=-phase / 2)),
-        wires=(Wire("la", "left", "c", 4.0), Wire("ra", "c", "right", 6.0),
-               Wire("s1", "c", "S1", 0.5, conductance=10.0), Wire("s2", "c", "S2", 0.8, conductance=7.0)))
 
 
 def response(geometry, temperature, mesh=None, **grid_options):
