@@ -320,14 +320,29 @@ def _graded_ends(geometry: Geometry, wire: Wire, options: MeshOptions) -> tuple[
 
 
 def _touches_ns_boundary(geometry: Geometry, node_name: str) -> bool:
-    """True where normal metal meets superconductivity (the proximity effect varies on xi)."""
+    """True where normal metal meets superconductivity (the proximity effect varies on xi).
+
+    A short normal arm (shorter than its coherence length) that leads to a superconductor
+    proximitizes its far node almost like a direct contact (the house interferometer's
+    centre), so it counts as superconducting there.
+    """
     node = geometry.node(node_name)
-    kinds = {w.is_superconducting for w in geometry.wires_at(node_name)}
-    if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
-        kinds.add(True)
-    elif node.kind is NodeKind.NORMAL_RESERVOIR:
-        kinds.add(False)
-    return len(kinds) == 2
+    superconducting = _has_superconductor(geometry, node_name)
+    normal = node.kind is NodeKind.NORMAL_RESERVOIR
+    for wire in geometry.wires_at(node_name):
+        other = wire.end if wire.start == node_name else wire.start
+        short_arm = (not wire.is_superconducting and wire.length < wire.coherence_length
+                     and _has_superconductor(geometry, other))
+        superconducting |= short_arm
+        normal |= not wire.is_superconducting and not short_arm
+    return superconducting and normal
+
+
+def _has_superconductor(geometry: Geometry, node_name: str) -> bool:
+    """An S reservoir or an S wire at the node."""
+    if geometry.node(node_name).kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
+        return True
+    return any(w.is_superconducting for w in geometry.wires_at(node_name))
 
 
 class PointwiseForms:

@@ -74,3 +74,17 @@ def test_kirchhoff_balance_is_natural():
     total_source = sum(w.conductance * w.length for w in mesh.geometry.wires)
     # P3 reproduces the quadratic exact solution, so the balance holds to round-off
     assert outflow == pytest.approx(0.0, abs=1e-10 * total_source)
+
+
+def test_auto_grading_finds_ns_junctions_and_short_arms_to_superconductors():
+    from femprox.devices import house_interferometer
+    from femprox.mesh import _graded_ends
+
+    t = t_junction()
+    options = MeshOptions()
+    assert _graded_ends(t, t.wire("left_arm"), options) == (False, True)   # toward the S arm
+    assert _graded_ends(t, t.wire("s_arm"), options) == (True, False)
+    # the house's centre reaches the S reservoirs through 0.5 xi0 normal arms
+    house = house_interferometer(mesh=options)
+    assert _graded_ends(house, house.wire("left_arm"), options) == (False, True)
+    assert _graded_ends(house, house.wire("right_arm"), options) == (True, False)
