@@ -1,7 +1,21 @@
-"""femprox: finite-element Usadel solver for superconductor/normal-metal wire networks."""
+"""femprox: finite-element Usadel solver for superconductor/normal-metal wire networks.
+
+The pipeline, one module per stage (see README.md):
+geometry (``Geometry``, ``load_geometry``) -> mesh (``build_mesh``) -> spectral solution
+(``solve_spectral``) -> kinetic coefficients -> spectral conductances (``spectral_conductance``)
+-> energy integrals (``femprox.energy_grid``) -> observables (``linear_response``). Figures, files and
+the command line live in ``femprox.api``, ``femprox.figures``, ``femprox.cli``.
+"""
 
 from femprox.geometry import Geometry, GeometryError, MeshOptions, Node, NodeKind, Wire
+from femprox.geometry_file import load_geometry, parse_geometry
+from femprox.kinetic import spectral_conductance
+from femprox.mesh import build_mesh
+from femprox.observables import linear_response
+from femprox.spectral import SpectralConvergenceError, solve_spectral
 
 __version__ = "0.1.0"
 
-__all__ = ["Geometry", "GeometryError", "MeshOptions", "Node", "NodeKind", "Wire", "__version__"]
+__all__ = ["Geometry", "GeometryError", "MeshOptions", "Node", "NodeKind", "SpectralConvergenceError", "Wire",
+           "__version__", "build_mesh", "linear_response", "load_geometry", "parse_geometry", "solve_spectral",
+           "spectral_conductance"]
