@@ -56,21 +56,28 @@ def _style_legend(ax: Axes, colors: Sequence[tuple[str, str]], styles: Sequence[
     ax.legend(handles, labels, fontsize="small", **options)
 
 
+def _curves_per_r(ax: Axes, data: Figure3Data, values, model_values):
+    """One solid curve per r (network) and, if ``model_values`` is given, a dotted one
+    (semi-infinite model) in the same colour; returns the legend entries."""
+    colors, styles = [], [("-", "network")]
+    for k, r in enumerate(data.r_values):
+        color = _COLORS[k % len(_COLORS)]
+        colors.append((color, f"r = {r:g}"))
+        ax.plot(data.temperatures, values[k], "-", color=color)
+        if model_values is not None:
+            ax.plot(data.temperatures, model_values[k], ":", color=color)
+    if model_values is not None:
+        styles.append((":", "semi-infinite model"))
+    return colors, styles
+
+
 def plot_kappa_vs_temperature(data: Figure3Data, ax: Axes | None = None, *, semi_infinite: bool = True,
                               andreev: bool = True) -> Axes:
     """Fig. 3a: kappa/kappa_N against T (log axis), one solid curve per r (full network);
     the Andreev model dashed and the semi-infinite analytic model dotted."""
     ax = _axes(ax)
-    colors, styles = [], [("-", "network")]
-    show_model = semi_infinite and data.semi_infinite_kappa is not None
-    for k, r in enumerate(data.r_values):
-        color = _COLORS[k % len(_COLORS)]
-        colors.append((color, f"r = {r:g}"))
-        ax.plot(data.temperatures, data.kappa[k], "-", color=color)
-        if show_model:
-            ax.plot(data.temperatures, data.semi_infinite_kappa[k], ":", color=color)
-    if show_model:
-        styles.append((":", "semi-infinite model"))
+    model = data.semi_infinite_kappa if semi_infinite else None
+    colors, styles = _curves_per_r(ax, data, data.kappa, model)
     if andreev:
         ax.plot(data.temperatures, data.andreev_kappa, "--", color="black")
         styles.append(("--", "Andreev model"))
@@ -88,16 +95,8 @@ def plot_conductance_vs_temperature(data: Figure3Data, ax: Axes | None = None, *
     """Fig. 3b: G/G_N against T (linear axis), one curve per r (reentrance); optionally the
     semi-infinite analytic model dotted."""
     ax = _axes(ax)
-    colors, styles = [], [("-", "network")]
-    show_model = semi_infinite and data.semi_infinite_conductance is not None
-    for k, r in enumerate(data.r_values):
-        color = _COLORS[k % len(_COLORS)]
-        colors.append((color, f"r = {r:g}"))
-        ax.plot(data.temperatures, data.conductance[k], "-", color=color)
-        if show_model:
-            ax.plot(data.temperatures, data.semi_infinite_conductance[k], ":", color=color)
-    if show_model:
-        styles.append((":", "semi-infinite model"))
+    model = data.semi_infinite_conductance if semi_infinite else None
+    colors, styles = _curves_per_r(ax, data, data.conductance, model)
     ax.axhline(1.0, color="black", linewidth=0.6)
     ax.set_xlabel(r"temperature $T$ ($\Delta_0$)")
     ax.set_ylabel(r"$G/G_N$")
