@@ -24,6 +24,7 @@ extra Dynes rate that is lowered to zero.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -429,7 +430,7 @@ _EDGE_DYNES = 1e-5  # extra Dynes rate accepted at gap edges (see _keep_broadene
 
 
 def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10,
-                   max_iterations: int = 30) -> SpectralSolution:
+                   max_iterations: int = 30, threads: int = 1) -> SpectralSolution:
     """Solve the retarded Usadel equation at every energy of ``energies`` (Delta0).
 
     Energies are real, or complex in the upper half plane (e.g. Matsubara frequencies
@@ -441,12 +442,37 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
 
     All energies are solved together. Each follows a path in an extra Dynes rate
     ``_DYNES_PATH`` down to the wires' own rate; a stage that fails for some energies is
-    split into smaller steps for those energies only.
+    split into smaller steps for those energies only. ``threads`` > 1 splits the energies
+    into that many interleaved batches solved in parallel threads (numpy's batched linear
+    algebra releases the GIL: 1.5x faster on 2 cores for a few hundred energies); leave it
+    at 1 inside process pools.
 
     Raises :class:`SpectralConvergenceError` naming the energies that failed.
     """
     mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
     energies = _check_energies(mesh.geometry, energies)
+    mesh.quadrature  # computed once here, not concurrently by the threads
+    parts = [np.arange(k, energies.size, threads) for k in range(max(1, min(threads, energies.size)))]
+    if len(parts) == 1:
+        batches = [_solve_batch(mesh, energies, tol, max_iterations)]
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            batches = list(pool.map(lambda part: _solve_batch(mesh, energies[part], tol, max_iterations), parts))
+    result = _gather([b[0] for b in batches], parts, energies.size)
+    notes = [note for batch in batches for note in batch[1]]
+    _raise_if_failed(mesh, result, energies)
+    _note_bound_violations(_UsadelProblem(mesh), result, energies, notes)
+    return SpectralSolution(mesh=mesh, energies=energies, gamma=result.a.T.copy(),
+                            gamma_tilde=result.b.T.copy(),
+                            iterations=result.iterations, residual=result.residual,
+                            tolerance=tol, notes=notes)
+
+
+def _solve_batch(mesh: GraphMesh, energies: np.ndarray, tol: float, max_iterations: int):
+    """Path-following solve of one batch of energies; returns (result, notes), no raising.
+
+    Each batch has its own problem object: the block solver reuses buffers.
+    """
     problem = _UsadelProblem(mesh)
     notes: list[str] = []
     # Off the real axis (e.g. Matsubara frequencies) the solution is smooth and unique:
@@ -461,12 +487,21 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
         earlier = (result.a, result.b, previous)
         result = _continue(problem, result, energies, previous, extra, stage_tol, max_iterations, notes,
                            guess=guess)
-    _raise_if_failed(mesh, result, energies)
-    _note_bound_violations(problem, result, energies, notes)
-    return SpectralSolution(mesh=mesh, energies=energies, gamma=result.a.T.copy(),
-                            gamma_tilde=result.b.T.copy(),
-                            iterations=result.iterations, residual=result.residual,
-                            tolerance=tol, notes=notes)
+    return result, notes
+
+
+def _gather(results: list[_NewtonResult], parts: list[np.ndarray], n: int) -> _NewtonResult:
+    """One result for all energies from the results of the batches ``parts``."""
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    whole = _NewtonResult(np.empty((first.a.shape[0], n), dtype=complex), np.empty((first.a.shape[0], n), dtype=complex),
+                          np.empty(n, dtype=bool), np.empty(n, dtype=int), np.empty(n), np.empty(n, dtype=object))
+    for result, part in zip(results, parts):
+        whole.a[:, part], whole.b[:, part] = result.a, result.b
+        whole.converged[part], whole.iterations[part] = result.converged, result.iterations
+        whole.residual[part], whole.reason[part] = result.residual, result.reason
+    return whole
 
 
 def _start(problem, energies, eta, tol, max_iterations, notes, depth=0) -> _NewtonResult:

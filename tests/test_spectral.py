@@ -278,3 +278,14 @@ def test_matsubara_energies_give_the_analytic_continuation():
     np.testing.assert_allclose(g, omega / np.sqrt(omega**2 + 1), atol=1e-10)
     with pytest.raises(ValueError, match="upper half plane"):
         solve_spectral(geometry, [0.5 - 0.1j])
+
+
+def test_threads_give_identical_results_and_collect_failures():
+    # Energies are independent; the interleaved batches run the same arithmetic.
+    geometry = t_junction()
+    energies = np.linspace(0.05, 2.0, 12)
+    serial = solve_spectral(geometry, energies)
+    threaded = solve_spectral(geometry, energies, threads=2)
+    np.testing.assert_array_equal(threaded.gamma, serial.gamma)
+    with pytest.raises(SpectralConvergenceError, match="did not converge for 12 of 12"):
+        solve_spectral(geometry, energies, threads=2, max_iterations=1)
