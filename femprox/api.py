@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from femprox import figures
-from femprox.export import spectral_point_data, write_network
+from femprox.export import check_export_path, spectral_point_data, write_network
 from femprox.figures import (ConvergenceData, EnergyGridOptions, Figure3Data, Figure4Data, GeometryFile,
                              MeshSettings, Progress, SweepResult, convergence_study, figure3, figure4, sweep)
 from femprox.geometry import Geometry
@@ -367,7 +367,7 @@ def export_mesh(path: str | Path, export_file: str | Path, *, energies: Sequence
                 overwrite: bool = False) -> Path:
     """Write the meshed network (VTU, XDMF, ... by extension) with the DOS and the kinetic
     coefficients D_L, D_T at ``energies`` (Delta0) as point data (``dos_E0.5``, ...)."""
-    export_file = Path(export_file)
+    export_file = check_export_path(export_file)
     _check_output_file(export_file, overwrite)
     geometry = load_geometry(path, overrides)
     graph = build_mesh(geometry, refine=mesh.refine, order=mesh.order)

@@ -95,6 +95,19 @@ def sample_field(mesh: GraphMesh, points: NetworkPoints, dof_values: np.ndarray)
     return values
 
 
+EXPORT_FORMATS = {".vtu": "VTK XML", ".vtk": "legacy VTK", ".xdmf": "XDMF", ".xmf": "XDMF"}
+"""File extensions :func:`write_network` accepts (formats with line cells and point data)."""
+
+
+def check_export_path(path: str | Path) -> Path:
+    """The path, if its extension names a supported format; ValueError otherwise."""
+    path = Path(path)
+    if path.suffix.lower() not in EXPORT_FORMATS:
+        known = ", ".join(f"{ext} ({name})" for ext, name in EXPORT_FORMATS.items())
+        raise ValueError(f"{path}: unknown export format '{path.suffix}'; use one of {known}")
+    return path
+
+
 def write_network(path: str | Path, mesh: GraphMesh, point_data: dict[str, np.ndarray] | None = None,
                   *, overwrite: bool = False) -> Path:
     """Write the graph mesh with ``point_data`` (arrays over ``network_points(mesh)``).
@@ -103,7 +116,7 @@ def write_network(path: str | Path, mesh: GraphMesh, point_data: dict[str, np.nd
     writes). Complex data is split into ``name_re`` and ``name_im``. An existing file is
     not replaced unless ``overwrite`` is true.
     """
-    path = Path(path)
+    path = check_export_path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
     points = network_points(mesh)

@@ -166,6 +166,9 @@ def test_every_bad_geometry_file_gives_one_line(path, tmp_path, capsys):
     (["convergence", T_JUNCTION, "--orders", "1.5", "-o", "{out}"], "--orders"),
     (["convergence", T_JUNCTION, "--observable", "dos", "--wire", "nope", "-o", "{out}"], "nope"),
     (["mesh", T_JUNCTION], "--export"),
+    (["mesh", T_JUNCTION, "--export", "{out}.foo", "--energies", "0.5"], "unknown export format"),
+    (["mesh", ROOT / "geometries" / "ns_wire.toml", "--export", "{out}.vtu", "--energies", "1.0"],
+     "coincides with the gap"),
     (["teleport"], "invalid choice"),
     ([], "required"),
 ])

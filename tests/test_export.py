@@ -54,3 +54,8 @@ def test_automatic_layout_without_positions():
     assert np.all(np.isfinite(points.coordinates))
     node_xy = points.coordinates[:4]
     assert min(np.linalg.norm(node_xy[i] - node_xy[j]) for i in range(4) for j in range(i)) > 0
+
+
+def test_unknown_export_format_is_rejected_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown export format '\.foo'; use one of \.vtu"):
+        write_network(tmp_path / "m.foo", build_mesh(t_junction()))
