@@ -36,11 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from femprox import figures
-from femprox.export import check_export_path, spectral_point_data, write_network
+from femprox.export import check_export_path, distribution_point_data, spectral_point_data, write_network
 from femprox.figures import (ConvergenceData, EnergyGridOptions, Figure3Data, Figure4Data, GeometryFile,
                              MeshSettings, Progress, SweepResult, convergence_study, figure3, figure4, sweep)
 from femprox.geometry import Geometry
 from femprox.geometry_file import geometry_to_toml, load_geometry
+from femprox.kinetic import spectral_conductance
 from femprox.mesh import build_mesh
 from femprox.paper_checks import checks_report
 from femprox.spectral import solve_spectral
@@ -365,8 +366,10 @@ def write_matrices_csv(result: SweepResult, path: str | Path) -> Path:
 def export_mesh(path: str | Path, export_file: str | Path, *, energies: Sequence[float] = (),
                 overrides: Mapping[str, object] | None = None, mesh: MeshSettings = MeshSettings(),
                 overwrite: bool = False) -> Path:
-    """Write the meshed network (VTU, XDMF, ... by extension) with the DOS and the kinetic
-    coefficients D_L, D_T at ``energies`` (Delta0) as point data (``dos_E0.5``, ...)."""
+    """Write the meshed network (VTU, XDMF, ... by extension) with the DOS, the kinetic
+    coefficients D_L, D_T and the distribution functions f_L, f_T (reservoirs at the
+    temperatures and potentials of the geometry file) at ``energies`` (Delta0) as point data
+    (``dos_E0.5``, ``f_L_E0.5``, ...)."""
     export_file = check_export_path(export_file)
     _check_output_file(export_file, overwrite)
     geometry = load_geometry(path, overrides)
@@ -375,6 +378,8 @@ def export_mesh(path: str | Path, export_file: str | Path, *, energies: Sequence
     if len(energies):
         solution = solve_spectral(graph, list(energies))
         data = spectral_point_data(solution, range(len(energies)), ("dos", "d_l", "d_t"))
+        reservoirs = {n.name: (n.temperature, n.potential) for n in geometry.terminals}
+        data |= distribution_point_data(solution, spectral_conductance(solution), reservoirs)
     return write_network(export_file, graph, data, overwrite=overwrite)
 
 

@@ -160,3 +160,24 @@ def spectral_point_data(solution, energy_indices, quantities=("dos", "d_l", "d_t
             for i in energy_indices:
                 data[f"{q}_E{solution.energies[i]:.6g}"][ids] = values[i]
     return data
+
+
+def distribution_point_data(solution, conductance, reservoirs) -> dict[str, np.ndarray]:
+    """Point data f_L and f_T at every energy of ``solution``, named like ``f_L_E0.5``.
+
+    ``conductance`` is :func:`femprox.kinetic.spectral_conductance` of ``solution`` (with
+    distributions kept); ``reservoirs`` maps terminal names to (temperature, potential)
+    in Delta0 (see :func:`femprox.observables.terminal_values`).
+    """
+    from femprox.observables import terminal_values
+
+    values = terminal_values(conductance, reservoirs)
+    points = network_points(solution.mesh)
+    n = points.coordinates.shape[0]
+    data = {f"f_{mode}_E{e:.6g}": np.zeros(n) for e in solution.energies for mode in ("L", "T")}
+    for k, (ids, x) in enumerate(points.samples):
+        f = conductance.distribution(values, k, x)  # (energies, points, mode)
+        for i, e in enumerate(solution.energies):
+            data[f"f_L_E{e:.6g}"][ids] = f[i, :, 0]
+            data[f"f_T_E{e:.6g}"][ids] = f[i, :, 1]
+    return data

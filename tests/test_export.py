@@ -59,3 +59,26 @@ def test_automatic_layout_without_positions():
 def test_unknown_export_format_is_rejected_before_any_work(tmp_path):
     with pytest.raises(ValueError, match=r"unknown export format '\.foo'; use one of \.vtu"):
         write_network(tmp_path / "m.foo", build_mesh(t_junction()))
+
+
+def test_distribution_point_data_in_equilibrium_and_with_a_temperature_drop():
+    from femprox.devices import ns_wire
+    from femprox.export import distribution_point_data
+    from femprox.kinetic import spectral_conductance
+
+    # Equilibrium (both reservoirs at T = 0.1): f_L = tanh(E/2T) and f_T = 0 everywhere, also
+    # inside the proximity region, up to the kinetic solver's subgap regularization (1e-9).
+    solution = solve_spectral(ns_wire(length=3.0, temperature=0.1), [0.05, 0.5, 1.5])
+    data = distribution_point_data(solution, spectral_conductance(solution), {"N": (0.1, 0.0), "S": (0.1, 0.0)})
+    for e in (0.05, 0.5, 1.5):
+        np.testing.assert_allclose(data[f"f_L_E{e:.6g}"], np.tanh(e / 0.2), atol=1e-7)
+        np.testing.assert_allclose(data[f"f_T_E{e:.6g}"], 0.0, atol=1e-7)
+    # Normal wire with a temperature drop: f_L is linear in x between the reservoir values
+    normal = Geometry(nodes=(Node("A", "normal_reservoir"), Node("B", "normal_reservoir")),
+                      wires=(Wire("w", "A", "B", 2.0),))
+    solution = solve_spectral(normal, [0.3])
+    data = distribution_point_data(solution, spectral_conductance(solution), {"A": (0.1, 0.0), "B": (0.3, 0.0)})
+    points = network_points(solution.mesh)
+    ids, x = points.samples[0]
+    f_a, f_b = np.tanh(0.3 / 0.2), np.tanh(0.3 / 0.6)
+    np.testing.assert_allclose(data["f_L_E0.3"][ids], f_a + (f_b - f_a) * x / 2.0, atol=1e-12)
