@@ -16,9 +16,9 @@ vanish at free ends; reservoirs are Dirichlet values (bulk BCS or zero).
 Newton's method with the exact Jacobian runs on every energy of the grid together: the
 residual and Jacobian entries for all energies are sparse products with the precomputed
 quadrature maps of :mod:`femprox.mesh`, and the linear systems are solved by the batched
-block solver of :mod:`femprox.linalg`. Energies that do not converge from the bulk/normal
-initial guess are retried from converged neighbouring energies, then by continuation in an
-extra Dynes rate that is lowered to zero.
+block solver of :mod:`femprox.linalg`. Every real energy is reached by path-following in an
+extra Dynes rate lowered to zero (``_DYNES_PATH``; why: see there), with smaller steps for
+energies that fail; complex energies in the upper half plane are solved directly.
 """
 
 from __future__ import annotations
