@@ -81,6 +81,15 @@ def _geometry(name: str, nodes: list[Node], wires: list[Wire], mesh: MeshOptions
                     mesh=mesh if mesh is not None else MeshOptions())
 
 
+def _n_wire_with_centre(length_n: float, temperature: float) -> list[Node]:
+    """Normal reservoirs "left"/"right" at -+length_n/2 and the clean node "center" between."""
+    return [
+        Node("left", _N_RES, temperature=temperature, position=(-length_n / 2, 0.0)),
+        Node("center", NodeKind.CLEAN, position=(0.0, 0.0)),
+        Node("right", _N_RES, temperature=temperature, position=(length_n / 2, 0.0)),
+    ]
+
+
 # -- builders -------------------------------------------------------------------------------
 
 def t_junction(r: float = 1.0, length_n: float = 10.0, length_s: float = 10.0,
@@ -102,9 +111,7 @@ def t_junction(r: float = 1.0, length_n: float = 10.0, length_s: float = 10.0,
     temperature = _nonnegative(name, "temperature", temperature)
     gap = _positive(name, "gap", gap)
     nodes = [
-        Node("left", _N_RES, temperature=temperature, position=(-length_n / 2, 0.0)),
-        Node("center", NodeKind.CLEAN, position=(0.0, 0.0)),
-        Node("right", _N_RES, temperature=temperature, position=(length_n / 2, 0.0)),
+        *_n_wire_with_centre(length_n, temperature),
         Node("s_end", NodeKind.FREE_END, position=(0.0, length_s)),
     ]
     wires = [
@@ -296,9 +303,7 @@ def house_interferometer(phase: float = 0.0, length_n: float = 10.0, arm_length:
     gap = _positive(name, "gap", gap)
     temperature = _nonnegative(name, "temperature", temperature)
     nodes = [
-        Node("left", _N_RES, temperature=temperature, position=(-length_n / 2, 0.0)),
-        Node("center", NodeKind.CLEAN, position=(0.0, 0.0)),
-        Node("right", _N_RES, temperature=temperature, position=(length_n / 2, 0.0)),
+        *_n_wire_with_centre(length_n, temperature),
         Node("S1", _S_RES, temperature=temperature, gap=gap, phase=phase / 2,
              position=(-0.6 * arm_length, 0.8 * arm_length)),
         Node("S2", _S_RES, temperature=temperature, gap=gap, phase=-phase / 2,
