@@ -183,7 +183,7 @@ class KineticProblem:
         self.inverse_diffusion = 1.0 / q.wire_parameter(geometry, "diffusion")
         self.terminals = _terminals(mesh)
         rows, cols = self.forms.rows, self.forms.cols
-        self.solver = BatchedBlockSolver(rows, cols, mesh.n_dofs, fields=2)
+        self.solver = BatchedBlockSolver(rows, cols, mesh.n_dofs, fields=2, separators=mesh.junction_dofs)
         self.diagonal_entry = np.array([np.flatnonzero((rows == t.dof) & (cols == t.dof))[0]
                                         for t in self.terminals], dtype=int)
         self.row_entries = [np.flatnonzero(rows == t.dof) for t in self.terminals]

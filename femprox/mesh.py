@@ -19,6 +19,7 @@ once the values and derivatives of all basis functions at all quadrature points
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -77,6 +78,8 @@ class GraphMesh:
     node_dof: {node name: global DOF}.
     element_dofs: (n_basis_functions, n_elements) global DOF of each local basis function.
     dirichlet_dofs / free_dofs: global DOFs at reservoirs / all others.
+    junction_dofs: global DOFs of the free nodes where three or more wire ends meet (the
+        linear solvers eliminate them last, see :mod:`femprox.linalg`).
     """
 
     def __init__(self, geometry: Geometry, *, refine: float = 1.0, order: int | None = None):
@@ -92,6 +95,9 @@ class GraphMesh:
         reservoir_dofs = [self.node_dof[n.name] for n in geometry.nodes if n.kind.is_reservoir]
         self.dirichlet_dofs = np.array(sorted(reservoir_dofs), dtype=int)
         self.free_dofs = np.setdiff1d(np.arange(self.n_dofs), self.dirichlet_dofs)
+        ends = Counter(name for wire in geometry.wires for name in (wire.start, wire.end))
+        self.junction_dofs = np.array(sorted(self.node_dof[n.name] for n in geometry.nodes
+                                             if ends[n.name] >= 3 and not n.kind.is_reservoir), dtype=int)
 
     # -- sizes --------------------------------------------------------------------
     @property

@@ -191,7 +191,8 @@ class _UsadelProblem:
         self.value_value = forms.value_value[selection]
         self.value_derivative = forms.value_derivative[selection]
         self.stiffness = -(forms.derivative_derivative[selection] @ np.ones(q.weights.size))[:, None]
-        self.solver = BatchedBlockSolver(rows, cols, free.size, fields=2)
+        self.solver = BatchedBlockSolver(rows, cols, free.size, fields=2,
+                                         separators=np.searchsorted(free, mesh.junction_dofs))
 
     def complex_energy(self, energies: np.ndarray, extra_dynes: float) -> np.ndarray:
         """E + i (eta_wire + extra) at every quadrature point, shape (n_points, n_energies)."""

@@ -46,3 +46,60 @@ def test_subset_of_factors_solves_the_selected_systems():
     rhs = rng.normal(size=(batch, n, 2))
     pick = np.array([1, 4])
     np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), lu.solve(rhs)[pick], rtol=1e-13)
+
+
+def star_pattern(arms: int = 4, length: int = 12) -> tuple[sp.coo_matrix, int]:
+    """Chains joined at one junction unknown (index 0), like wires meeting at a node."""
+    n = 1 + arms * length
+    pattern = sp.lil_matrix((n, n))
+    pattern[0, 0] = 1
+    for arm in range(arms):
+        chain = 1 + arm * length + np.arange(length)
+        pattern[0, chain[0]] = pattern[chain[0], 0] = 1
+        for i, j in zip(chain[:-1], chain[1:]):
+            pattern[i, j] = pattern[j, i] = 1
+        for i in chain:
+            pattern[i, i] = 1
+    return pattern.tocoo(), n
+
+
+def dense_matrix(pattern, data_e, n, fields):
+    dense = np.zeros((n * fields, n * fields), dtype=complex)
+    for k, (r, c) in enumerate(zip(pattern.row, pattern.col)):
+        dense[r * fields:(r + 1) * fields, c * fields:(c + 1) * fields] += data_e[k]
+    return dense
+
+
+@pytest.mark.parametrize("batch_last", [False, True])
+def test_junction_separators_match_dense_linear_algebra(batch_last):
+    pattern, n = star_pattern()
+    fields, batch = 2, 4
+    rng = np.random.default_rng(7)
+    data = rng.normal(size=(batch, pattern.nnz, fields, fields)) + 1j * rng.normal(size=(batch, pattern.nnz, fields, fields))
+    data[:, pattern.row == pattern.col] += 6 * np.eye(fields)
+    plain = BatchedBlockSolver(pattern.row, pattern.col, n, fields)
+    split = BatchedBlockSolver(pattern.row, pattern.col, n, fields, separators=[0])
+    # RCM enters through one arm; beyond the junction the other three run side by side in
+    # one band. Split off at the junction, every arm is a chain.
+    assert plain.block_size == 3 * fields and split.block_size == fields
+    lu = split.factor(np.moveaxis(data, 0, -1) if batch_last else data, batch_last=batch_last)
+    rhs = rng.normal(size=(batch, n, fields, 2)) + 1j * rng.normal(size=(batch, n, fields, 2))
+    x = lu.solve(rhs)
+    for e in range(batch):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, fields), rhs[e].reshape(n * fields, 2))
+        np.testing.assert_allclose(x[e].reshape(n * fields, 2), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lu.solve(rhs[..., 0]), x[..., 0], rtol=1e-13)
+    pick = np.array([3, 1])
+    np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-13)
+
+
+def test_too_many_separators_fall_back_to_one_band():
+    from femprox.linalg import MAX_SEPARATORS
+
+    pattern, n = star_pattern(arms=3, length=MAX_SEPARATORS + 2)
+    solver = BatchedBlockSolver(pattern.row, pattern.col, n, 1, separators=np.arange(MAX_SEPARATORS + 1))
+    assert solver.separators.size == 0
+    data = np.ones((1, pattern.nnz, 1, 1)) + 4 * (pattern.row == pattern.col)[None, :, None, None]
+    rhs = np.arange(n, dtype=float).reshape(1, n, 1)
+    expected = np.linalg.solve(dense_matrix(pattern, data[0], n, 1), rhs[0])
+    np.testing.assert_allclose(solver.factor(data).solve(rhs)[0], expected, rtol=1e-10)
