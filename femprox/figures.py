@@ -668,7 +668,7 @@ def figure4_phases(quick: bool = False) -> np.ndarray:
     return np.pi * (1.0 - (1.0 - u) ** 2)
 
 
-def barrier_geometry(gap: float, length_n: float = 10.0) -> Geometry:
+def barrier_geometry(gap: float, length_n: float = 10.0, half: bool = False) -> Geometry:
     """The paper's shortcut model of the interferometer's contact (PHYSICS.md section 7).
 
     The N wire (D_N = 2, g_N = 1) of length ``length_n`` (xi0) runs from normal reservoir
@@ -676,7 +676,8 @@ def barrier_geometry(gap: float, length_n: float = 10.0) -> Geometry:
     bulk superconducting reservoir of gap ``gap`` (Delta0): a rigid BCS-like spectrum with
     E_g = Delta |cos(phi/2)| that the N wire does not perturb (the paper's limit of short,
     highly conducting arms; the r -> 0 limit of a T-junction). With ``gap`` = 0 the contact
-    is a clean node of a plain normal wire.
+    is a clean node of a plain normal wire. ``half``: only "left" and "left_arm" (with a gap,
+    the reservoir decouples the two mirror-image halves, which have equal averages).
     """
     if not (math.isfinite(gap) and gap >= 0):
         raise ValueError(f"gap must be finite and >= 0 (Delta0), got {gap!r}")
@@ -685,6 +686,10 @@ def barrier_geometry(gap: float, length_n: float = 10.0) -> Geometry:
     nodes = (Node("left", NodeKind.NORMAL_RESERVOIR, position=(-length_n / 2, 0.0)), contact,
              Node("right", NodeKind.NORMAL_RESERVOIR, position=(length_n / 2, 0.0)))
     wires = (Wire("left_arm", "left", "contact", length_n / 2), Wire("right_arm", "contact", "right", length_n / 2))
+    if half:
+        if gap == 0:
+            raise ValueError("half=True needs a gap: without it the halves are one normal wire")
+        nodes, wires = nodes[:2], wires[:1]
     # graded toward the contact like the figures' other meshes (see T_JUNCTION_MESH)
     return Geometry(nodes=nodes, wires=wires, name="barrier_model", mesh=MeshOptions(elements=16, grading=30))
 
@@ -706,10 +711,10 @@ def _run_shortcut_task(task: _ShortcutTask):
     """Shortcut model: Eq. 4 above E_g only (impenetrable barrier below), Eq. 6 at all E."""
     if task.gap < _CLOSED_GAP:
         return task.phase, task.temperatures, [(1.0, 1.0)] * len(task.temperatures)
-    geometry = barrier_geometry(task.gap, task.length_n)
+    geometry = barrier_geometry(task.gap, task.length_n, half=True)
     grid = _grid(geometry, task.temperatures, task.grid)
     solution, _ = _solve_retrying(lambda mesh: solve_spectral(mesh, grid.nodes), geometry, task.mesh)
-    rows = _path_ratios(solution, grid, ("left_arm", "right_arm"), task.temperatures, blocked_below=task.gap)
+    rows = _path_ratios(solution, grid, ("left_arm",), task.temperatures, blocked_below=task.gap)
     return task.phase, task.temperatures, rows
 
 

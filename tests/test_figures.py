@@ -16,6 +16,7 @@ from femprox.geometry import Geometry, Node, NodeKind, Wire
 from femprox.geometry_file import load_geometry
 from femprox.paper_checks import figure3_checks, figure4_checks, log_slopes, slope_at
 from femprox.temperature import at_temperature, gap_groups
+from femprox.spectral import solve_spectral
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
@@ -256,3 +257,18 @@ def test_example_custom_geometry(quick_examples):
 def test_example_mesh_convergence(quick_examples):
     study = run_example("mesh_convergence.py")["study"]
     assert study.h_errors[-1] < study.h_errors[0]
+
+
+def test_half_barrier_model_has_the_ratios_of_the_whole():
+    # the S reservoir at the contact decouples the mirror-image halves of the N wire
+    gap, temperatures = 0.5, (0.05, 0.2)
+    ratios = {}
+    for half, wires in ((False, ("left_arm", "right_arm")), (True, ("left_arm",))):
+        geometry = figures.barrier_geometry(gap, half=half)
+        grid = figures._grid(geometry, temperatures, QUICK_GRID)
+        solution = solve_spectral(geometry, grid.nodes)
+        ratios[half] = np.array(figures._path_ratios(solution, grid, wires, temperatures, blocked_below=gap))
+    assert np.all(ratios[True][:, 0] < 1)  # kappa/kappa_N
+    np.testing.assert_allclose(ratios[True], ratios[False], rtol=1e-10)
+    with pytest.raises(ValueError, match="needs a gap"):
+        figures.barrier_geometry(0.0, half=True)
