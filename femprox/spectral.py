@@ -286,24 +286,52 @@ class _NewtonResult:
     reason: np.ndarray
 
 
-def _remaining_error(size: np.ndarray, earlier: np.ndarray, chord: bool) -> np.ndarray:
+def _remaining_error(size: np.ndarray, earlier: np.ndarray, chord: np.ndarray) -> np.ndarray:
     """Estimated error left after a step of ``size`` that followed one of ``earlier``.
 
     Newton, deep in the quadratic regime (step < _QUADRATIC_STEP and shrinking fast):
     step_k ~ C step_{k-1}^2, so about step_k^3 / step_{k-1}^2 remains. Chord iterations
-    converge linearly with rate q = step_k / step_{k-1}: about step_k q / (1 - q) remains.
-    Stopping on the estimate saves the iteration that would only confirm convergence.
+    (``chord``, per energy) converge linearly with rate q = step_k / step_{k-1}: about
+    step_k q / (1 - q) remains. Stopping on the estimate saves the iteration that would only
+    confirm convergence.
     """
     with np.errstate(all="ignore"):
         rate = np.where(np.isfinite(earlier), size / earlier, np.inf)
-        if chord:
-            return np.where(rate < _CHORD_RATE, size * rate / (1 - rate), np.inf)
-        quadratic = (rate < 0.1) & (size < _QUADRATIC_STEP)
-        return np.where(quadratic, size * rate**2, np.inf)
+        linear = np.where(rate < _CHORD_RATE, size * rate / (1 - rate), np.inf)
+        quadratic = np.where((rate < 0.1) & (size < _QUADRATIC_STEP), size * rate**2, np.inf)
+        # a Newton step converges at least as fast as the linear model says
+        return np.where(chord, linear, np.minimum(linear, quadratic))
 
 
 def _merit(r: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum(np.abs(r) ** 2, axis=(0, 1)))
+
+
+class _Factorizations:
+    """Jacobian factorizations of a Newton batch; each energy uses the latest one made for it."""
+
+    def __init__(self, problem: _UsadelProblem, n: int):
+        self.problem = problem
+        self.groups: list = []           # (BlockLU, sorted energy indices) or None when unused
+        self.owner = np.full(n, -1)
+
+    def refactor(self, a, b, energies, extra_dynes, which: np.ndarray) -> None:
+        J = self.problem.jacobian(a[:, which], b[:, which], energies[which], extra_dynes)
+        self.groups.append((self.problem.solver.factor(J, batch_last=True), which.copy()))
+        self.owner[which] = len(self.groups) - 1
+
+    def solve(self, r: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """Newton steps (n_free, 2, n_active) for the residuals r of the ``active`` energies."""
+        step = np.empty(r.shape[:2] + (active.size,), dtype=complex)
+        owners = self.owner[active]
+        for g in np.unique(owners):
+            lu, members = self.groups[g]
+            mine = np.flatnonzero(owners == g)
+            factors = lu.subset(np.searchsorted(members, active[mine]))
+            step[:, :, mine] = np.moveaxis(factors.solve(-np.moveaxis(r[:, :, active[mine]], -1, 0)), 0, -1)
+        for g in set(range(len(self.groups))) - set(owners.tolist()):
+            self.groups[g] = None  # release factors no energy uses any more
+        return step
 
 
 def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, extra_dynes=0.0,
@@ -311,9 +339,9 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
     """Damped Newton for all energies together; converged energies drop out of the batch.
 
     With ``reuse_jacobian`` (a good starting point, as on the later stages of the Dynes
-    path) the factorization is kept while every energy's step still shrinks by _CHORD_RATE
-    per iteration (chord iterations, linear convergence, a fraction of the cost), and
-    refactored otherwise.
+    path) an energy keeps its factorization while its step still shrinks by _CHORD_RATE per
+    iteration (chord iterations, linear convergence, a fraction of the cost); only the
+    energies that slow down are refactored.
     """
     n = energies.size
     iterations = np.zeros(n, dtype=int)
@@ -325,33 +353,37 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
     active = np.flatnonzero(np.isfinite(merit))
     reason[~np.isfinite(merit)] = "initial guess gives a non-finite residual"
     previous_size = np.full(n, np.inf)
-    lu, members, chord = None, None, False
+    needs_jacobian = np.ones(n, dtype=bool)
+    factorizations = _Factorizations(problem, n)
     for iteration in range(max_iterations):
         if active.size == 0:
             break
+        fresh = needs_jacobian[active] | (not reuse_jacobian)
         with np.errstate(all="ignore"):
-            if not (reuse_jacobian and chord):
-                J = problem.jacobian(a[:, active], b[:, active], energies[active], extra_dynes)
-                lu, members = problem.solver.factor(J, batch_last=True), active.copy()
-            factors = lu.subset(np.searchsorted(members, active))
-            step = factors.solve(-np.moveaxis(r[:, :, active], -1, 0))
-        step = np.moveaxis(step, 0, -1)  # (n_free, 2, n_active)
+            if np.any(fresh):
+                factorizations.refactor(a, b, energies, extra_dynes, active[fresh])
+            step = factorizations.solve(r, active)
         bad = ~np.all(np.isfinite(step), axis=(0, 1))
         reason[active[bad]] = "singular Jacobian"
-        active, step = active[~bad], step[..., ~bad]
+        active, step, fresh = active[~bad], step[..., ~bad], fresh[~bad]
         _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes)
         iterations[active] += 1
         size = np.max(np.abs(step), axis=(0, 1))
         earlier = previous_size[active]
-        done = (size < tol) | (_remaining_error(size, earlier, chord) < tol)
+        done = (size < tol) | (_remaining_error(size, earlier, ~fresh) < tol)
         previous_size[active] = size
         converged[active[done]] = True
         spurious = _not_retarded(problem, a[:, active], b[:, active], done, iteration)
         converged[active[done & spurious]] = False
         reason[active[spurious]] = "far from a retarded solution (|gamma| > 1.5 or DOS < -0.5)"
-        keep = ~(done | spurious)
-        chord = bool(np.all(size[keep] < _CHORD_RATE * earlier[keep])) if chord else True
-        active = active[keep]
+        # a chord step that shrank too slowly asks for a new Jacobian: slower than _CHORD_RATE,
+        # or so slowly that more than _CHORD_STEPS further chord steps would be needed (each
+        # iteration costs the whole batch a pass, so stragglers are expensive)
+        with np.errstate(all="ignore"):
+            rate = size / earlier
+            chord_steps = np.log(tol / size) / np.log(rate)
+        needs_jacobian[active] = ~fresh & ~((rate < _CHORD_RATE) & (chord_steps <= _CHORD_STEPS))
+        active = active[~(done | spurious)]
     residual = np.max(np.abs(r), axis=(0, 1))
     return _NewtonResult(a, b, converged, iterations, residual, reason)
 
@@ -429,6 +461,7 @@ _MAX_BISECTIONS = 6
 _COARSE_SPACING = 1 / 3  # energy spacing of the first stage's coarse subset, in units of its rate
 _QUADRATIC_STEP = 1e-4  # Newton steps below this count as the quadratic regime
 _CHORD_RATE = 0.15  # chord iterations continue while every step shrinks at least this fast
+_CHORD_STEPS = 2  # ... and while that rate reaches the tolerance in this many more steps
 _EDGE_DYNES = 1e-5  # extra Dynes rate accepted at gap edges (see _keep_broadened)
 
 
