@@ -161,8 +161,9 @@ def paper_plans(quick: bool = False) -> dict[str, figures.Plan]:
     slope_temperatures = figures.slope_study_temperatures(count=10 if quick else 25)
     # the long-wire solve is the largest task: first in the queue keeps a pool balanced
     return {"slopes": figures.slope_study_plan(temperatures=slope_temperatures, grid=grid),
-            "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick), grid=grid,
-                                            mesh=figures.FIGURE4_MESH),
+            "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick),
+                                            grid=grid if quick else figures.ADAPTIVE_GRID,
+                                            shortcut_grid=grid, mesh=figures.FIGURE4_MESH),
             "figure3": figures.figure3_plan(temperatures=figures.figure3_temperatures(quick),
                                             grid=figures.QUICK_GRID if quick else figures.FIGURE3_GRID,
                                             mesh=figures.FIGURE3_MESH)}
@@ -191,6 +192,7 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
     grid = figures.QUICK_GRID if quick else figures.PAPER_GRID
     settings = {"quick": quick, "energy_grid": asdict(grid),
                 "figure3_energy_grid": asdict(figures.QUICK_GRID if quick else figures.FIGURE3_GRID),
+                "figure4_energy_grid": asdict(grid if quick else figures.ADAPTIVE_GRID),
                 "figure3_mesh": {"overrides": figures.T_JUNCTION_MESH, **asdict(figures.FIGURE3_MESH)},
                 "figure4_mesh": asdict(figures.FIGURE4_MESH),
                 "geometries": {"t_junction": _file_record(figures.T_JUNCTION_FILE),

@@ -41,7 +41,8 @@ from femprox.spectral import SpectralConvergenceError
 EXIT_USAGE = 2
 """Exit status for bad input and failed computations."""
 
-GRIDS = {"fine": figures.FINE_GRID, "paper": figures.PAPER_GRID, "quick": figures.QUICK_GRID}
+GRIDS = {"fine": figures.FINE_GRID, "paper": figures.PAPER_GRID, "quick": figures.QUICK_GRID,
+         "adaptive": figures.ADAPTIVE_GRID}
 
 
 class UsageError(ValueError):
@@ -405,7 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--others", choices=("floating", "grounded"), default="floating",
                        help="the other terminals (default floating)")
     solve.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
-    solve.add_argument("--grid", choices=tuple(GRIDS), default="fine", help="energy grid (default fine)")
+    solve.add_argument("--grid", choices=tuple(GRIDS), default="fine",
+                       help="energy grid (default fine; adaptive refines where the spectral data need it, "
+                       "the most accurate near minigap edges)")
     _mesh_arguments(solve)
     _common(solve, output="")
     solve.set_defaults(run=run_solve)

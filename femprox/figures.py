@@ -73,6 +73,9 @@ class EnergyGridOptions:
     order: Gauss nodes per panel; ratio: panel growth away from E = 0; edge_ratio,
     edge_distance: grading on both sides of every gap edge (first panel edge_distance *
     Delta); low_fraction: first panel [0, low_fraction * min(T, E_Th)].
+    adaptive_tolerance: if set, this grid is only the start, refined by
+    :func:`femprox.energy_grid.adaptive_transport` with this tolerance (the estimated share
+    of each panel in the error, relative).
     """
 
     order: int = 8
@@ -80,24 +83,30 @@ class EnergyGridOptions:
     edge_ratio: float = 3.0
     edge_distance: float = 1e-6
     low_fraction: float = 0.02
+    adaptive_tolerance: float | None = None
 
     def as_kwargs(self) -> dict[str, float]:
+        """Keyword arguments of :func:`femprox.energy_grid.energy_grid` (the starting grid)."""
         return {"order": self.order, "ratio": self.ratio, "edge_ratio": self.edge_ratio,
                 "edge_distance": self.edge_distance, "low_fraction": self.low_fraction}
 
 
 # Accuracy of the grids, measured as the largest absolute error of kappa/kappa_N and G/G_N
-# against a grid of 12-point panels with growth ratio 1.3 (T-junction r = 0.1, 10 at
-# T = 0.005..0.4; house interferometer at phi = 0..0.97 pi, T = 0.05..0.3). The worst case is
-# always the house near phi = 0.9 pi, where the minigap edge (a square-root singularity that
-# is not a panel boundary) lies inside the thermal window; elsewhere errors are 10-100 times
-# smaller. The built-in error estimates (half-grid differences) miss part of that edge error.
+# against a grid of 16-point panels with growth ratio 1.2 (house interferometer at phi = 0, 2,
+# 2.6, 2.83, 3.0, T = 0.05..0.3, where the fixed grids do worst). Between phi ~ 0.6 pi and pi
+# the spectral functions have a sharp cusp at the local minigap edge of the centre node; it
+# moves with phi, so it is no panel boundary, and the half-grid error estimates of fixed grids
+# miss most of its error (they report 7e-4 where the error is 6e-3). Adaptive refinement finds
+# the cusp; its estimates are conservative.
 FINE_GRID = EnergyGridOptions()
-"""Default grid: errors <= 1.1e-3 (kappa/kappa_N) and 8e-4 (G/G_N)."""
+"""Fixed grid, order 8: errors <= 1.3e-3 (kappa/kappa_N) and 4.3e-3 (G/G_N)."""
 PAPER_GRID = EnergyGridOptions(order=6, ratio=2.0, edge_ratio=4.0, edge_distance=1e-4)
-"""Grid of ``femprox paper``, half the energies of FINE_GRID: errors <= 2.2e-3 and 3.7e-3."""
+"""Fixed grid, 0.6 of FINE_GRID's energies: errors <= 2.6e-3 and 1.1e-2."""
 QUICK_GRID = EnergyGridOptions(order=4, ratio=3.0, edge_ratio=4.0, edge_distance=1e-4)
 """Coarse grid for tests and --quick, a third of FINE_GRID: errors <= 2e-2 and 5e-2."""
+ADAPTIVE_GRID = replace(QUICK_GRID, adaptive_tolerance=1e-2)
+"""QUICK_GRID refined adaptively: errors <= 1e-5 (phi = 0..3.05, T = 0.05, 0.1), 100-200
+energies, but each refinement round is a separate (small) spectral solve."""
 FIGURE3_GRID = EnergyGridOptions(order=5, ratio=2.5, edge_ratio=4.0, edge_distance=1e-4)
 """Grid of Fig. 3 in ``femprox paper``: the T-junction has no minigap edge inside the thermal
 window, and this grid is within 1e-6 of FINE_GRID there (r = 0.1, 1, 10; T = 0.005..0.5)."""
@@ -217,10 +226,16 @@ def _solve_retrying(solve: Callable, geometry: Geometry, settings: MeshSettings,
 def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
                           grid_options: EnergyGridOptions, mesh_settings: MeshSettings, retry: bool = True):
     """Energy grid, spectral solution, spectral conductance serving ``temperatures``, notes."""
-    grid = _grid(geometry, temperatures, grid_options)
-    (solution, conductance), retry_note = _solve_retrying(
-        lambda mesh: _energy_grid.solve_on_grid(mesh, grid, keep_distributions=False), geometry, mesh_settings,
-        retry)
+    if grid_options.adaptive_tolerance is None:
+        grid = _grid(geometry, temperatures, grid_options)
+
+        def solve(mesh):
+            return (grid,) + _energy_grid.solve_on_grid(mesh, grid, keep_distributions=False)
+    else:
+        def solve(mesh):
+            return _energy_grid.adaptive_transport(mesh, temperatures, tol=grid_options.adaptive_tolerance,
+                                                   **grid_options.as_kwargs())
+    (grid, solution, conductance), retry_note = _solve_retrying(solve, geometry, mesh_settings, retry)
     notes = list(solution.notes) + ([retry_note] if retry_note else [])
     for note in solution.notes:
         log.debug("%s: %s", geometry.name, note)
@@ -675,7 +690,7 @@ FIGURE4_TEMPERATURES = (0.05, 0.1, 0.2, 0.3)
 def figure4_phases(quick: bool = False) -> np.ndarray:
     """Phases on [0, pi] (radians), denser toward pi where kappa peaks sharply:
     phi_k = pi (1 - (1 - k/n)^2), spacing ~2 pi/n at 0 and pi/n^2 next to pi."""
-    n = 4 if quick else 8
+    n = 4 if quick else 12
     u = np.linspace(0.0, 1.0, n + 1)
     return np.pi * (1.0 - (1.0 - u) ** 2)
 
@@ -768,8 +783,10 @@ def _mirror(phases: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FIGURE4_TEMPERATURES,
                  phases: Iterable[float] | None = None, length_n: float = 10.0, mirror: bool = True,
-                 grid: EnergyGridOptions = PAPER_GRID, mesh: MeshSettings = MeshSettings()) -> Plan:
-    """:func:`figure4` as a :class:`Plan`."""
+                 grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
+                 shortcut_grid: EnergyGridOptions = PAPER_GRID) -> Plan:
+    """:func:`figure4` as a :class:`Plan`. ``shortcut_grid``: the shortcut model's grid (its
+    only edge, the barrier's gap, is a panel boundary, so a fixed grid suffices)."""
     phase_list = np.array(sorted(figure4_phases() if phases is None else [float(p) for p in phases]))
     if mirror and (phase_list[0] < 0 or not np.isclose(phase_list[-1], np.pi, rtol=0, atol=1e-12)):
         raise ValueError("with mirror=True the phases must lie in [0, pi] and end at pi")
@@ -777,7 +794,7 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
     source = GeometryFile.from_path(path, {"parameters.length_n": float(length_n)}, "parameters.phi")
     network = sweep_tasks(source, temps, phase_list, between=("left", "right"), grid=grid, mesh=mesh)
     shortcut = [_ShortcutTask(task.gap_factor * abs(math.cos(task.phase / 2)), task.temperatures, task.phase,
-                              float(length_n), grid, mesh) for task in network]
+                              float(length_n), shortcut_grid, mesh) for task in network]
     house = source.geometry(0.0)
 
     def assemble(outputs: list) -> Figure4Data:
@@ -809,7 +826,7 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
 
 def figure4(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FIGURE4_TEMPERATURES,
             phases: Iterable[float] | None = None, length_n: float = 10.0, mirror: bool = True,
-            grid: EnergyGridOptions = PAPER_GRID, mesh: MeshSettings = MeshSettings(),
+            grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
             executor: Executor | None = None, progress: Progress | None = None) -> Figure4Data:
     """kappa/kappa_N and G/G_N of the house-interferometer file against phi (paper Fig. 4).
 
