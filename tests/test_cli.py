@@ -107,6 +107,17 @@ def test_solve_sweeps_the_phase_parameter_and_overwrites_only_when_asked(tmp_pat
     assert run(args + ["--overwrite"], capsys)[0] == 0
 
 
+def test_solve_with_the_adaptive_grid_records_its_tolerance(tmp_path, capsys):
+    out = tmp_path / "adaptive"
+    args = ["solve", HOUSE, "--temperatures", "0.1", "--phases", "2.6", "--grid", "adaptive", "-o", out,
+            "--no-progress", "--jobs", "1"]
+    assert run(args, capsys)[0] == 0
+    rows = read_csv(out / "results.csv")
+    # estimates of the adaptive grid are conservative and small here (1e-5 measured)
+    assert float(rows[0]["conductance_ratio_error"]) < 1e-4
+    assert json.loads((out / "run.json").read_text())["settings"]["energy_grid"]["adaptive_tolerance"] == 1e-2
+
+
 # -- femprox mesh and convergence ---------------------------------------------------------------
 
 def test_mesh_exports_point_data_and_draws(tmp_path, capsys):
