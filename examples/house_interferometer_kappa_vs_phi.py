@@ -14,14 +14,14 @@ import os
 
 import numpy as np
 
-from femprox.figures import FINE_GRID, HOUSE_FILE, QUICK_GRID, GeometryFile, sweep
+from femprox.figures import ADAPTIVE_GRID, HOUSE_FILE, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 
 temperatures = [0.05] if QUICK else [0.05, 0.1, 0.2]
 phases = np.linspace(0, 2 * np.pi, 5 if QUICK else 25)
 house = GeometryFile.from_path(HOUSE_FILE, phase_key="parameters.phi")  # sweeps the file's parameter phi
-result = sweep(house, temperatures, phases, between=("left", "right"), grid=QUICK_GRID if QUICK else FINE_GRID)
+result = sweep(house, temperatures, phases, between=("left", "right"), grid=QUICK_GRID if QUICK else ADAPTIVE_GRID)
 
 kappa = result.column("heat_conductance_ratio").reshape(len(phases), len(temperatures)).T
 conductance = result.column("conductance_ratio").reshape(len(phases), len(temperatures)).T
