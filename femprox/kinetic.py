@@ -394,11 +394,20 @@ def normal_state_conductance(mesh: GraphMesh) -> np.ndarray:
     Every reservoir is treated as normal with its own potential; ``I_i = sum_j G[i, j] V_j``
     with I_i flowing from terminal i into the network. Rows and columns sum to zero.
     """
-    problem = KineticProblem(mesh)
-    energies = np.zeros(1)
-    fixed = np.ones((1, problem.n_terminals, 2), dtype=bool)
-    _, R, _ = problem.solve(normal_coefficients(mesh.quadrature.weights.size), energies, fixed, check=False)
-    return R[0, :, T, :, T]
+    if "normal_conductance" not in mesh.stage_cache:
+        problem = kinetic_problem(mesh)
+        energies = np.zeros(1)
+        fixed = np.ones((1, problem.n_terminals, 2), dtype=bool)
+        _, R, _ = problem.solve(normal_coefficients(mesh.quadrature.weights.size), energies, fixed, check=False)
+        mesh.stage_cache["normal_conductance"] = R[0, :, T, :, T]
+    return mesh.stage_cache["normal_conductance"].copy()
+
+
+def kinetic_problem(mesh: GraphMesh) -> KineticProblem:
+    """The mesh's :class:`KineticProblem`, built once and kept in ``mesh.stage_cache``."""
+    if "kinetic_problem" not in mesh.stage_cache:
+        mesh.stage_cache["kinetic_problem"] = KineticProblem(mesh)
+    return mesh.stage_cache["kinetic_problem"]
 
 
 def spectral_conductance(solution: SpectralSolution, *, keep_distributions: bool = True,
@@ -411,7 +420,7 @@ def spectral_conductance(solution: SpectralSolution, *, keep_distributions: bool
     logs a warning above 1e-8, which would signal an ill-conditioned subgap system.
     """
     mesh = solution.mesh
-    problem = KineticProblem(mesh)
+    problem = kinetic_problem(mesh)
     coefficients = coefficients_at_quadrature(solution)
     u, R, residual = problem.solve(coefficients, solution.energies, check=check)
     if residual is not None and np.max(residual) > 1e-8:

@@ -80,6 +80,10 @@ class GraphMesh:
     dirichlet_dofs / free_dofs: global DOFs at reservoirs / all others.
     junction_dofs: global DOFs of the free nodes where three or more wire ends meet (the
         linear solvers eliminate them last, see :mod:`femprox.linalg`).
+    stage_cache: objects that later stages derive from the mesh alone (assembly maps,
+        solver orderings, the normal-state conductance), built on first use and kept here
+        so that repeated solves on one mesh (adaptive grids, sweeps) skip the set-up. They
+        reuse work buffers: one mesh must not be solved on from several threads at once.
     """
 
     def __init__(self, geometry: Geometry, *, refine: float = 1.0, order: int | None = None):
@@ -98,6 +102,7 @@ class GraphMesh:
         ends = Counter(name for wire in geometry.wires for name in (wire.start, wire.end))
         self.junction_dofs = np.array(sorted(self.node_dof[n.name] for n in geometry.nodes
                                              if ends[n.name] >= 3 and not n.kind.is_reservoir), dtype=int)
+        self.stage_cache: dict[str, object] = {}
 
     # -- sizes --------------------------------------------------------------------
     @property

@@ -489,27 +489,33 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     energies = _check_energies(mesh.geometry, energies)
     mesh.quadrature  # computed once here, not concurrently by the threads
     parts = [np.arange(k, energies.size, threads) for k in range(max(1, min(threads, energies.size)))]
+    problem = _shared_problem(mesh)
     if len(parts) == 1:
-        batches = [_solve_batch(mesh, energies, tol, max_iterations)]
+        batches = [_solve_batch(problem, energies, tol, max_iterations)]
     else:
+        # each thread needs its own problem object: the block solver reuses work buffers
         with ThreadPoolExecutor(len(parts)) as pool:
-            batches = list(pool.map(lambda part: _solve_batch(mesh, energies[part], tol, max_iterations), parts))
+            batches = list(pool.map(lambda part: _solve_batch(_UsadelProblem(mesh), energies[part], tol,
+                                                              max_iterations), parts))
     result = _gather([b[0] for b in batches], parts, energies.size)
     notes = [note for batch in batches for note in batch[1]]
     _raise_if_failed(mesh, result, energies)
-    _note_bound_violations(_UsadelProblem(mesh), result, energies, notes)
+    _note_bound_violations(problem, result, energies, notes)
     return SpectralSolution(mesh=mesh, energies=energies, gamma=result.a.T.copy(),
                             gamma_tilde=result.b.T.copy(),
                             iterations=result.iterations, residual=result.residual,
                             tolerance=tol, notes=notes)
 
 
-def _solve_batch(mesh: GraphMesh, energies: np.ndarray, tol: float, max_iterations: int):
-    """Path-following solve of one batch of energies; returns (result, notes), no raising.
+def _shared_problem(mesh: GraphMesh) -> _UsadelProblem:
+    """The mesh's Usadel problem, built on its first solve and kept in ``mesh.stage_cache``."""
+    if "usadel_problem" not in mesh.stage_cache:
+        mesh.stage_cache["usadel_problem"] = _UsadelProblem(mesh)
+    return mesh.stage_cache["usadel_problem"]
 
-    Each batch has its own problem object: the block solver reuses buffers.
-    """
-    problem = _UsadelProblem(mesh)
+
+def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_iterations: int):
+    """Path-following solve of one batch of energies; returns (result, notes), no raising."""
     notes: list[str] = []
     # Off the real axis (e.g. Matsubara frequencies) the solution is smooth and unique:
     # Newton goes there directly from the bulk/normal guess.
