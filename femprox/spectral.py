@@ -414,9 +414,14 @@ def _bounds_violation(problem, a, b) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _not_retarded(problem, a, b, converged: np.ndarray, iteration: int) -> np.ndarray:
-    modulus, dos = _bounds_violation(problem, a, b)
-    far_off = (modulus > _FAR_OFF_MODULUS) | (dos < _FAR_OFF_DOS) | ~np.isfinite(dos)
-    return far_off & (converged | (iteration >= _ABANDON_AFTER))
+    """Per energy: far off the retarded bounds, checked for converged energies (and for all
+    from iteration _ABANDON_AFTER on)."""
+    checked = np.flatnonzero(converged | (iteration >= _ABANDON_AFTER))
+    result = np.zeros(converged.size, dtype=bool)
+    if checked.size:
+        modulus, dos = _bounds_violation(problem, a[:, checked], b[:, checked])
+        result[checked] = (modulus > _FAR_OFF_MODULUS) | (dos < _FAR_OFF_DOS) | ~np.isfinite(dos)
+    return result
 
 
 def _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes, attempts=8):
