@@ -92,8 +92,8 @@ class EnergyGridOptions:
 
 
 # Accuracy of the grids: largest absolute error of kappa/kappa_N and G/G_N against a grid of
-# 12-point panels with growth ratio 1.3 (house interferometer, phi = 0, 2, 2.3, 2.6, 2.83, 3.0,
-# T = 0.05, 0.1, 0.2, 0.3 with BCS gaps, where fixed grids do worst). Between phi ~ 0.6 pi and
+# 12-point panels with growth ratio 1.3 (house interferometer, phi = 0, 1, 2, 2.3, 2.6, 2.83,
+# 3.0, 3.1, T = 0.05, 0.1, 0.2, 0.3 with BCS gaps, where fixed grids do worst). Between phi ~ 0.6 pi and
 # pi the spectral functions have a sharp cusp at the local minigap edge of the centre node; it
 # moves with phi, so it is no panel boundary, and the half-grid error estimates of the fixed
 # grids report as little as 0.1 of the error there. Adaptive refinement finds the cusp.
@@ -104,9 +104,10 @@ PAPER_GRID = EnergyGridOptions(order=6, ratio=2.0, edge_ratio=4.0, edge_distance
 QUICK_GRID = EnergyGridOptions(order=4, ratio=3.0, edge_ratio=4.0, edge_distance=1e-4)
 """Coarse grid for tests and --quick, a third of FINE_GRID: errors <= 2.6e-2 and 4.9e-2."""
 ADAPTIVE_GRID = replace(QUICK_GRID, adaptive_tolerance=1e-2)
-"""QUICK_GRID refined adaptively: errors <= 1e-5 and 1.3e-4 with 100-200 energies (estimates
-conservative wherever the error exceeds 3e-5); each refinement round is a separate, small
-spectral solve."""
+"""QUICK_GRID refined adaptively: errors <= 1e-5 and 3.5e-4 (the latter at phi = 0.99 pi,
+T = 0.2; <= 1e-4 at phi <= 0.95 pi) with 100-200 energies, on the default and on the Fig. 4
+mesh; its estimates are conservative wherever the error exceeds 4e-5. Each refinement round
+is a separate, small spectral solve."""
 FIGURE3_GRID = EnergyGridOptions(order=5, ratio=2.5, edge_ratio=4.0, edge_distance=1e-4)
 """Grid of Fig. 3 in ``femprox paper``: the T-junction has no minigap edge inside the thermal
 window, and this grid is within 1e-6 of FINE_GRID there (r = 0.1, 1, 10; T = 0.005..0.5)."""
