@@ -14,13 +14,13 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from femprox import api, figures
+from femprox import api, sweeps
 
 
 def _timed(pair):
     """Run one (function, task) pair in a worker; its output and its time."""
     started = time.perf_counter()
-    output = figures._call(pair)
+    output = sweeps._call(pair)
     return output, time.perf_counter() - started
 
 

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from femprox import Geometry, Node, Wire
-from femprox.figures import FINE_GRID, QUICK_GRID, sweep
+from femprox.sweeps import FINE_GRID, QUICK_GRID, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 

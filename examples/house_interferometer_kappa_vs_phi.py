@@ -14,7 +14,8 @@ import os
 
 import numpy as np
 
-from femprox.figures import ADAPTIVE_GRID, HOUSE_FILE, QUICK_GRID, GeometryFile, sweep
+from femprox.figures import HOUSE_FILE
+from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 

@@ -11,7 +11,8 @@ Set FEMPROX_EXAMPLES_QUICK=1 for a coarse, fast run (used by the tests).
 
 import os
 
-from femprox.figures import QUICK_GRID, PAPER_GRID, T_JUNCTION_FILE, GeometryFile, convergence_study
+from femprox.figures import T_JUNCTION_FILE
+from femprox.sweeps import PAPER_GRID, QUICK_GRID, GeometryFile, convergence_study
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 

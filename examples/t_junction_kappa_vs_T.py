@@ -15,7 +15,8 @@ import os
 import numpy as np
 
 from femprox import analytic, bcs
-from femprox.figures import FINE_GRID, QUICK_GRID, GeometryFile, T_JUNCTION_FILE, sweep
+from femprox.figures import T_JUNCTION_FILE
+from femprox.sweeps import FINE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 

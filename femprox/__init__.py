@@ -3,8 +3,9 @@
 The pipeline, one module per stage (see README.md):
 geometry (``Geometry``, ``load_geometry``) -> mesh (``build_mesh``) -> spectral solution
 (``solve_spectral``) -> kinetic coefficients -> spectral conductances (``spectral_conductance``)
--> energy integrals (``femprox.energy_grid``) -> observables (``linear_response``). Figures, files and
-the command line live in ``femprox.api``, ``femprox.figures``, ``femprox.cli``.
+-> energy integrals (``femprox.energy_grid``) -> observables (``linear_response``). Sweeps and
+convergence studies are in ``femprox.sweeps``, the paper's figures in ``femprox.figures``, files
+and the command line in ``femprox.api`` and ``femprox.cli``.
 """
 
 from femprox.geometry import Geometry, GeometryError, MeshOptions, Node, NodeKind, Wire

@@ -7,8 +7,8 @@
 ``femprox convergence``                :func:`convergence_to_files` (data only: :func:`convergence_study`)
 =====================================  ===============================================================
 
-The data-only functions (re-exported from :mod:`femprox.figures`) return plain dataclasses
-of numbers and write nothing.
+The data-only functions (re-exported from :mod:`femprox.sweeps` and :mod:`femprox.figures`)
+return plain dataclasses of numbers and write nothing.
 
 Output folders are never overwritten silently: an existing, non-empty folder raises
 :class:`OutputExistsError` unless ``overwrite=True``. Every folder gets a ``run.json``
@@ -35,10 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import figures
+from femprox import figures, sweeps
 from femprox.export import check_export_path, distribution_point_data, spectral_point_data, write_network
-from femprox.figures import (ConvergenceData, EnergyGridOptions, Figure3Data, Figure4Data, GeometryFile,
-                             MeshSettings, Progress, SweepResult, convergence_study, figure3, figure4, sweep)
+from femprox.figures import Figure3Data, Figure4Data, figure3, figure4
+from femprox.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress, SweepResult,
+                            convergence_study, sweep)
 from femprox.geometry import Geometry
 from femprox.geometry_file import geometry_to_toml, load_geometry
 from femprox.kinetic import spectral_conductance
@@ -155,17 +156,17 @@ class PaperResult:
     seconds: float
 
 
-def paper_plans(quick: bool = False) -> dict[str, figures.Plan]:
+def paper_plans(quick: bool = False) -> dict[str, sweeps.Plan]:
     """The computations of ``femprox paper`` (quick: coarse grids, few points)."""
-    grid = figures.QUICK_GRID if quick else figures.PAPER_GRID
+    grid = sweeps.QUICK_GRID if quick else sweeps.PAPER_GRID
     slope_temperatures = figures.slope_study_temperatures(count=10 if quick else 25)
     # the long-wire solve is the largest task: first in the queue keeps a pool balanced
     return {"slopes": figures.slope_study_plan(temperatures=slope_temperatures, grid=grid),
             "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick),
-                                            grid=grid if quick else figures.ADAPTIVE_GRID,
+                                            grid=grid if quick else sweeps.ADAPTIVE_GRID,
                                             shortcut_grid=grid, mesh=figures.FIGURE4_MESH),
             "figure3": figures.figure3_plan(temperatures=figures.figure3_temperatures(quick),
-                                            grid=figures.QUICK_GRID if quick else figures.FIGURE3_GRID,
+                                            grid=sweeps.QUICK_GRID if quick else figures.FIGURE3_GRID,
                                             mesh=figures.FIGURE3_MESH)}
 
 
@@ -180,7 +181,7 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
     started = time.perf_counter()
     out = prepare_output_directory(out_dir, overwrite)
     plans = paper_plans(quick)
-    slopes, fig4, fig3 = figures.run_plans(list(plans.values()), executor, progress)
+    slopes, fig4, fig3 = sweeps.run_plans(list(plans.values()), executor, progress)
     report = checks_report(fig3, fig4, slopes)
     files = {"figure3.png": _save(_figure3_figure(fig3), out / "figure3.png"),
              "figure3.csv": write_figure3_csv(fig3, out / "figure3.csv"),
@@ -189,10 +190,10 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
              "long_wire_slopes.csv": write_slopes_csv(slopes, out / "long_wire_slopes.csv")}
     files["paper_checks.txt"] = out / "paper_checks.txt"
     files["paper_checks.txt"].write_text(report, encoding="utf-8")
-    grid = figures.QUICK_GRID if quick else figures.PAPER_GRID
+    grid = sweeps.QUICK_GRID if quick else sweeps.PAPER_GRID
     settings = {"quick": quick, "energy_grid": asdict(grid),
-                "figure3_energy_grid": asdict(figures.QUICK_GRID if quick else figures.FIGURE3_GRID),
-                "figure4_energy_grid": asdict(grid if quick else figures.ADAPTIVE_GRID),
+                "figure3_energy_grid": asdict(sweeps.QUICK_GRID if quick else figures.FIGURE3_GRID),
+                "figure4_energy_grid": asdict(grid if quick else sweeps.ADAPTIVE_GRID),
                 "figure3_mesh": {"overrides": figures.T_JUNCTION_MESH, **asdict(figures.FIGURE3_MESH)},
                 "figure4_mesh": asdict(figures.FIGURE4_MESH),
                 "geometries": {"t_junction": _file_record(figures.T_JUNCTION_FILE),
@@ -295,7 +296,7 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
                    overrides: Mapping[str, object] | None = None, phases: Sequence[float] | None = None,
                    phase_key: str | None = None, between: tuple[str, str] | None = None,
                    others: str = "floating", bcs_gaps: bool = True,
-                   grid: EnergyGridOptions = figures.FINE_GRID, mesh: MeshSettings = MeshSettings(),
+                   grid: EnergyGridOptions = sweeps.FINE_GRID, mesh: MeshSettings = MeshSettings(),
                    overwrite: bool = False, executor: Executor | None = None,
                    progress: Progress | None = None) -> tuple[SweepResult, dict[str, Path]]:
     """Sweep a geometry file over temperatures (and phases) and write the results.
@@ -310,7 +311,7 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
     if phases is not None and phase_key is None:
         raise ValueError("phases need a phase key (e.g. parameters.phi or nodes.S1.phase)")
     out = prepare_output_directory(out_dir, overwrite)
-    result = figures.sweep(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
+    result = sweeps.sweep(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
                            grid=grid, mesh=mesh, executor=executor, progress=progress)
     files = {"results.csv": write_sweep_csv(result, out / "results.csv"),
              "matrices.csv": write_matrices_csv(result, out / "matrices.csv")}
@@ -412,7 +413,7 @@ def convergence_to_files(path: str | Path, out_dir: str | Path, *, observable: s
                          position: float | None = None, between: tuple[str, str] | None = None,
                          overrides: Mapping[str, object] | None = None,
                          refinements: Sequence[float] = (1, 2, 4, 8), orders: Sequence[int] = (1, 2, 3, 4),
-                         grid: EnergyGridOptions = figures.PAPER_GRID, overwrite: bool = False,
+                         grid: EnergyGridOptions = sweeps.PAPER_GRID, overwrite: bool = False,
                          executor: Executor | None = None,
                          progress: Progress | None = None) -> tuple[ConvergenceData, dict[str, Path]]:
     """h- and p-refinement study of an observable; writes convergence.csv, .png, run.json."""
@@ -420,7 +421,7 @@ def convergence_to_files(path: str | Path, out_dir: str | Path, *, observable: s
     source = GeometryFile.from_path(path, overrides)
     geometry = source.geometry()
     out = prepare_output_directory(out_dir, overwrite)
-    data = figures.convergence_study(geometry, observable, temperature=temperature, energy=energy, wire=wire,
+    data = sweeps.convergence_study(geometry, observable, temperature=temperature, energy=energy, wire=wire,
                                      position=position, between=between, refinements=refinements,
                                      orders=orders, grid=grid, executor=executor, progress=progress)
     files = {"convergence.csv": write_convergence_csv(data, out / "convergence.csv")}

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import __version__, api, figures
+from femprox import __version__, api, sweeps
 from femprox.geometry import GeometryError
 from femprox.geometry_file import evaluate_expression
 from femprox.spectral import SpectralConvergenceError
@@ -41,8 +41,8 @@ from femprox.spectral import SpectralConvergenceError
 EXIT_USAGE = 2
 """Exit status for bad input and failed computations."""
 
-GRIDS = {"fine": figures.FINE_GRID, "paper": figures.PAPER_GRID, "quick": figures.QUICK_GRID,
-         "adaptive": figures.ADAPTIVE_GRID}
+GRIDS = {"fine": sweeps.FINE_GRID, "paper": sweeps.PAPER_GRID, "quick": sweeps.QUICK_GRID,
+         "adaptive": sweeps.ADAPTIVE_GRID}
 
 
 class UsageError(ValueError):
@@ -251,12 +251,12 @@ def _default_jobs() -> int:
 # Subcommands
 # ---------------------------------------------------------------------------------------
 
-def _mesh_settings(args) -> figures.MeshSettings:
+def _mesh_settings(args) -> sweeps.MeshSettings:
     if not (args.refine > 0 and math.isfinite(args.refine)):
         raise UsageError(f"--refine must be a positive number, got {args.refine:g}")
     if args.order is not None and not 1 <= args.order <= 10:
         raise UsageError(f"--order must be an integer from 1 to 10, got {args.order}")
-    return figures.MeshSettings(refine=args.refine, order=args.order)
+    return sweeps.MeshSettings(refine=args.refine, order=args.order)
 
 
 def _prepare(out: str, overwrite: bool) -> Path:
@@ -285,7 +285,7 @@ def run_solve(args) -> int:
     between = tuple(args.between) if args.between else None
     # planning loads every phase's geometry and checks the terminals: bad input fails
     # here, before any folder is created
-    figures.sweep_tasks(figures.GeometryFile.from_path(args.geometry, overrides, phase_key), temperatures, phases,
+    sweeps.sweep_tasks(sweeps.GeometryFile.from_path(args.geometry, overrides, phase_key), temperatures, phases,
                         between=between, others=args.others, bcs_gaps=not args.fixed_gaps)
     out = _prepare(args.output, args.overwrite)
     with _run_context(args, "femprox solve", out) as (pool, progress):
@@ -299,7 +299,7 @@ def run_solve(args) -> int:
     return 0
 
 
-def _print_sweep(result: figures.SweepResult) -> None:
+def _print_sweep(result: sweeps.SweepResult) -> None:
     point = result.points[0]
     print(f"between {point.a} and {point.b} (others {result.others}):")
     print(f"{'T (Delta0)':>12}{'phase (rad)':>13}{'G/G_N':>14}{'kappa/kappa_N':>15}")
@@ -320,7 +320,7 @@ def run_mesh(args) -> int:
     for target in (args.export, args.draw):
         if target and Path(target).exists() and not args.overwrite:
             raise UsageError(f"{target} exists; pass --overwrite to replace it")
-    figures.GeometryFile.from_path(args.geometry, overrides).geometry()
+    sweeps.GeometryFile.from_path(args.geometry, overrides).geometry()
     if args.export:
         path = api.export_mesh(args.geometry, args.export, energies=energies, overrides=overrides, mesh=mesh,
                                overwrite=args.overwrite)
@@ -340,7 +340,7 @@ def run_convergence(args) -> int:
     if not args.temperature > 0 or not math.isfinite(args.temperature):
         raise UsageError(f"--temperature must be positive (Delta0), got {args.temperature:g}")
     between = tuple(args.between) if args.between else None
-    figures.convergence_plan(figures.GeometryFile.from_path(args.geometry, overrides).geometry(), args.observable,
+    sweeps.convergence_plan(sweeps.GeometryFile.from_path(args.geometry, overrides).geometry(), args.observable,
                              temperature=args.temperature, energy=args.energy, wire=args.wire,
                              position=args.position, between=between)  # checks the input
     orders = [int(p) for p in orders]
@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     convergence = commands.add_parser("convergence", help="h- and p-refinement study of an observable")
     _geometry_arguments(convergence)
-    convergence.add_argument("--observable", choices=figures.OBSERVABLES, default="kappa",
+    convergence.add_argument("--observable", choices=sweeps.OBSERVABLES, default="kappa",
                              help="kappa/kappa_N, G/G_N or the DOS at a point (default kappa)")
     convergence.add_argument("--temperature", type=float, default=0.05, help="T in Delta0 (default 0.05)")
     convergence.add_argument("--energy", type=float, default=0.3, help="energy of the DOS (Delta0, default 0.3)")

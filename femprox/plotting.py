@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from femprox.export import node_positions
-from femprox.figures import ConvergenceData, Figure3Data, Figure4Data, SweepResult
+from femprox.figures import Figure3Data, Figure4Data
+from femprox.sweeps import ConvergenceData, SweepResult
 from femprox.geometry import Geometry, NodeKind
 from femprox.mesh import build_mesh
 

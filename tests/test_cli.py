@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femprox import cli, figures
+from femprox import cli, sweeps
 from femprox.spectral import SpectralConvergenceError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +195,7 @@ def test_non_convergence_gives_one_line(tmp_path, capsys, monkeypatch):
         raise SpectralConvergenceError("Usadel solver did not converge for 1 of 3 energies:\nE=0.5",
                                        np.array([0.5]))
 
-    monkeypatch.setattr(figures._energy_grid, "solve_on_grid", fail)
+    monkeypatch.setattr(sweeps._energy_grid, "solve_on_grid", fail)
     status, _, err = run(["solve", T_JUNCTION, "-o", tmp_path / "out", "--no-progress", "--jobs", "1"], capsys)
     assert_one_line_error(status, err, "did not converge", "also after refining")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femprox import analytic, bcs, figures
-from femprox.figures import PAPER_GRID, QUICK_GRID, GeometryFile
+from femprox import analytic, bcs, figures, sweeps
+from femprox.sweeps import PAPER_GRID, QUICK_GRID, GeometryFile
 from femprox.geometry import Geometry, Node, NodeKind, Wire
 from femprox.geometry_file import load_geometry
 from femprox.paper_checks import figure3_checks, figure4_checks, log_slopes, slope_at
@@ -61,18 +61,18 @@ def test_gap_groups_share_a_solve_only_while_the_gap_is_flat():
 
 def test_normal_networks_give_exactly_the_normal_values():
     # PHYSICS.md validation case 1. Remaining error: quadrature of the thermal weights (1e-12)
-    result = figures.sweep(normal_wire(), [0.05, 0.3], grid=QUICK_GRID)
+    result = sweeps.sweep(normal_wire(), [0.05, 0.3], grid=QUICK_GRID)
     np.testing.assert_allclose(result.column("heat_conductance_ratio"), 1.0, atol=1e-9)
     np.testing.assert_allclose(result.column("conductance_ratio"), 1.0, atol=1e-9)
     # the T-junction above T_c has no gap left anywhere
-    hot = figures.sweep(load_geometry(figures.T_JUNCTION_FILE), [0.58], grid=QUICK_GRID).points[0]
+    hot = sweeps.sweep(load_geometry(figures.T_JUNCTION_FILE), [0.58], grid=QUICK_GRID).points[0]
     assert hot.heat_conductance_ratio == pytest.approx(1.0, abs=1e-9)
     assert hot.conductance_ratio == pytest.approx(1.0, abs=1e-9)
     assert hot.gap_factor == 0.0
 
 
 def test_sweep_reports_matrices_and_checks_its_input():
-    result = figures.sweep(load_geometry(figures.T_JUNCTION_FILE), [0.05, 0.08], grid=QUICK_GRID)
+    result = sweeps.sweep(load_geometry(figures.T_JUNCTION_FILE), [0.05, 0.08], grid=QUICK_GRID)
     assert result.spectral_solves == 1  # one gap group
     point = result.points[0]
     assert (point.a, point.b) == ("left", "right") and point.terminals == ("left", "right")
@@ -81,11 +81,11 @@ def test_sweep_reports_matrices_and_checks_its_input():
     # at zero bias in this symmetric geometry); rows of the normal matrix sum to zero exactly
     np.testing.assert_allclose(point.matrices["normal"].sum(axis=1), 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="geometry family"):
-        figures.sweep(normal_wire(), [0.1], phases=[0.0])
+        sweeps.sweep(normal_wire(), [0.1], phases=[0.0])
     with pytest.raises(ValueError, match="not a reservoir"):
-        figures.sweep(normal_wire(), [0.1], between=("a", "c"))
+        sweeps.sweep(normal_wire(), [0.1], between=("a", "c"))
     with pytest.raises(ValueError, match="positive"):
-        figures.sweep(normal_wire(), [0.0])
+        sweeps.sweep(normal_wire(), [0.0])
 
 
 # -- Fig. 3 claims --------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def house():
     """{name: (kappa/kappa_N, G/G_N) at T = 0.05, 0.1} from independent solves at phases
     related by the symmetries (no mirroring)."""
     source = GeometryFile.from_path(figures.HOUSE_FILE, phase_key="parameters.phi")
-    result = figures.sweep(source, [0.05, 0.1], list(PHASES.values()), grid=PAPER_GRID)
+    result = sweeps.sweep(source, [0.05, 0.1], list(PHASES.values()), grid=PAPER_GRID)
     phase, kappa, conductance = (result.column(k) for k in ("phase", "heat_conductance_ratio", "conductance_ratio"))
     return {name: (kappa[phase == value], conductance[phase == value]) for name, value in PHASES.items()}
 
@@ -206,7 +206,7 @@ def test_shortcut_model_blocks_more_than_the_network():
 
 def test_convergence_study_errors_fall_with_refinement():
     geometry = load_geometry(figures.T_JUNCTION_FILE)
-    study = figures.convergence_study(geometry, "G", temperature=0.1, refinements=(1, 2), orders=(1, 2),
+    study = sweeps.convergence_study(geometry, "G", temperature=0.1, refinements=(1, 2), orders=(1, 2),
                                       grid=QUICK_GRID)
     assert study.h_errors[1] < study.h_errors[0] and study.p_errors[1] < study.p_errors[0]
     assert study.h_rate > 2  # P3 elements: at least their nominal rate on a smooth functional
@@ -265,7 +265,7 @@ def test_half_barrier_model_has_the_ratios_of_the_whole():
     ratios = {}
     for half, wires in ((False, ("left_arm", "right_arm")), (True, ("left_arm",))):
         geometry = figures.barrier_geometry(gap, half=half)
-        grid = figures._grid(geometry, temperatures, QUICK_GRID)
+        grid = sweeps._grid(geometry, temperatures, QUICK_GRID)
         solution = solve_spectral(geometry, grid.nodes)
         ratios[half] = np.array(figures._path_ratios(solution, grid, wires, temperatures, blocked_below=gap))
     assert np.all(ratios[True][:, 0] < 1)  # kappa/kappa_N
@@ -279,10 +279,10 @@ def test_adaptive_grid_resolves_the_moving_minigap_cusp():
     # edge (~0.24 Delta0), inside a panel of the fixed grids. Reference: 12-point panels with
     # growth 1.3 (816 energies), itself within 2e-6 of 16-point panels with growth 1.2.
     source = GeometryFile.from_path(figures.HOUSE_FILE, {}, "parameters.phi")
-    reference_grid = figures.EnergyGridOptions(order=12, ratio=1.3, edge_ratio=2.0, edge_distance=1e-6)
-    results = {name: figures.sweep(source, [0.2], [2.6], bcs_gaps=False, grid=grid)
+    reference_grid = sweeps.EnergyGridOptions(order=12, ratio=1.3, edge_ratio=2.0, edge_distance=1e-6)
+    results = {name: sweeps.sweep(source, [0.2], [2.6], bcs_gaps=False, grid=grid)
                for name, grid in (("reference", reference_grid), ("fixed", PAPER_GRID),
-                                  ("adaptive", figures.ADAPTIVE_GRID))}
+                                  ("adaptive", sweeps.ADAPTIVE_GRID))}
     g = {name: r.points[0].conductance_ratio for name, r in results.items()}
     adaptive = results["adaptive"].points[0]
     assert abs(g["fixed"] - g["reference"]) > 2e-3  # what the fixed grid misses ...

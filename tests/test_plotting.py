@@ -11,7 +11,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from femprox import figures, plotting
+from femprox import figures, plotting, sweeps
 from femprox.geometry import Geometry, Node, Wire
 from femprox.geometry_file import load_geometry
 
@@ -37,8 +37,8 @@ def figure4_data() -> figures.Figure4Data:
         length_n=10.0, arm_length=0.5, arm_conductance=10.0, mirrored=True, spectral_solves=4)
 
 
-def convergence_data() -> figures.ConvergenceData:
-    return figures.ConvergenceData(
+def convergence_data() -> sweeps.ConvergenceData:
+    return sweeps.ConvergenceData(
         observable="kappa", temperature=0.05, energy=None, wire=None, position=None, between=("left", "right"),
         refinements=np.array([1.0, 2.0, 4.0]), h_order=3, h_dofs=np.array([10, 20, 40]),
         h_values=np.array([0.5, 0.51, 0.511]), orders=np.array([1, 2]), p_dofs=np.array([5, 10]),
@@ -90,7 +90,7 @@ def test_phase_axis_is_labelled_in_multiples_of_pi():
 def test_sweep_and_convergence_plots():
     wire = Geometry(nodes=(Node("a", "normal_reservoir"), Node("b", "normal_reservoir")),
                     wires=(Wire("w", "a", "b", 2.0),))
-    result = figures.sweep(wire, [0.05, 0.1], grid=figures.QUICK_GRID)
+    result = sweeps.sweep(wire, [0.05, 0.1], grid=sweeps.QUICK_GRID)
     ax = plotting.plot_sweep(result, "conductance_ratio")
     assert "Delta_0" in ax.get_xlabel() and "G/G_N" in ax.get_ylabel()
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), 1.0, atol=1e-9)

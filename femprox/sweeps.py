@@ -1,0 +1,618 @@
+"""Transport sweeps and mesh convergence studies as plain numbers (no drawing, no files).
+
+Pipeline position: the last stage. Geometry -> (BCS gaps at T, :mod:`femprox.temperature`)
+-> energy grid -> spectral solve -> spectral conductance -> linear response at each T ->
+two-terminal ratios G/G_N and kappa/kappa_N and the multi-terminal matrices. The paper's
+figures (:mod:`femprox.figures`) are built from these pieces.
+
+This module and :mod:`femprox.figures` are the only ones that talk to
+:mod:`femprox.observables` and :mod:`femprox.energy_grid` (and through them to
+:mod:`femprox.kinetic`): the private functions under "Adapter" are the contact surface.
+Drawing is in :mod:`femprox.plotting`, files in :mod:`femprox.api`.
+
+Units: hbar = k_B = e = 1; energies and temperatures in Delta0; lengths in xi0 (D_N = 2);
+phases in radians; conductance ratios are dimensionless.
+
+Parallelism: every sweep is cut into tasks, one per (geometry, group of temperatures that
+share a spectral solve). Tasks are picklable module-level calls, so any
+``concurrent.futures.Executor`` can run them (serial when none is given). ``progress`` is
+called as ``progress(done, total)`` after each task; the library never draws progress bars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from femprox import bcs
+from femprox import energy_grid as _energy_grid
+from femprox import observables as _observables
+from femprox.geometry import Geometry, NodeKind
+from femprox.geometry_file import load_geometry
+from femprox.mesh import build_mesh
+from femprox.spectral import SpectralConvergenceError, solve_spectral
+from femprox.temperature import DEFAULT_GAP_TOLERANCE, at_temperature, gap_groups
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+"""progress(done, total): called after each finished task."""
+
+
+# ---------------------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EnergyGridOptions:
+    """Keyword options of the energy grid (see ``femprox.energy_grid.energy_grid``).
+
+    order: Gauss nodes per panel; ratio: panel growth away from E = 0; edge_ratio,
+    edge_distance: grading on both sides of every gap edge (first panel edge_distance *
+    Delta); low_fraction: first panel [0, low_fraction * min(T, E_Th)].
+    adaptive_tolerance: if set, this grid is only the start, refined by
+    :func:`femprox.energy_grid.adaptive_transport` with this tolerance (the estimated share
+    of each panel in the error, relative).
+    """
+
+    order: int = 8
+    ratio: float = 2.0
+    edge_ratio: float = 3.0
+    edge_distance: float = 1e-6
+    low_fraction: float = 0.02
+    adaptive_tolerance: float | None = None
+
+    def as_kwargs(self) -> dict[str, float]:
+        """Keyword arguments of :func:`femprox.energy_grid.energy_grid` (the starting grid)."""
+        return {"order": self.order, "ratio": self.ratio, "edge_ratio": self.edge_ratio,
+                "edge_distance": self.edge_distance, "low_fraction": self.low_fraction}
+
+
+# Accuracy of the grids: largest absolute error of kappa/kappa_N and G/G_N against a grid of
+# 12-point panels with growth ratio 1.3 (house interferometer, phi = 0, 1, 2, 2.3, 2.6, 2.83,
+# 3.0, 3.1, T = 0.05, 0.1, 0.2, 0.3 with BCS gaps, where fixed grids do worst). Between phi ~ 0.6 pi and
+# pi the spectral functions have a sharp cusp at the local minigap edge of the centre node; it
+# moves with phi, so it is no panel boundary, and the half-grid error estimates of the fixed
+# grids report as little as 0.1 of the error there. Adaptive refinement finds the cusp.
+FINE_GRID = EnergyGridOptions()
+"""Fixed grid, order 8: errors <= 1.3e-3 (kappa/kappa_N) and 4.3e-3 (G/G_N)."""
+PAPER_GRID = EnergyGridOptions(order=6, ratio=2.0, edge_ratio=4.0, edge_distance=1e-4)
+"""Fixed grid, 0.6 of FINE_GRID's energies: errors <= 2.1e-3 and 6.3e-3."""
+QUICK_GRID = EnergyGridOptions(order=4, ratio=3.0, edge_ratio=4.0, edge_distance=1e-4)
+"""Coarse grid for tests and --quick, a third of FINE_GRID: errors <= 2.6e-2 and 4.9e-2."""
+ADAPTIVE_GRID = replace(QUICK_GRID, adaptive_tolerance=1e-2)
+"""QUICK_GRID refined adaptively: errors <= 1e-5 and 3.5e-4 (the latter at phi = 0.99 pi,
+T = 0.2; <= 1e-4 at phi <= 0.95 pi) with 100-200 energies, on the default and on the Fig. 4
+mesh; its estimates are conservative wherever the error exceeds 4e-5. Each refinement round
+is a separate, small spectral solve."""
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """Mesh refinement applied to every geometry: element counts times ``refine``, and the
+    element order (None: the geometry's own)."""
+
+    refine: float = 1.0
+    order: int | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# Geometry families: a geometry as a function of a phase
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GeometryFile:
+    """A geometry file with overrides, optionally swept in one key (picklable).
+
+    ``overrides`` are dotted keys as in :func:`femprox.geometry_file.load_geometry`;
+    ``phase_key`` is the dotted key that :meth:`geometry` sets to the phase (e.g.
+    ``"parameters.phi"`` or ``"nodes.S1.phase"``).
+    """
+
+    path: str
+    overrides: tuple[tuple[str, object], ...] = ()
+    phase_key: str | None = None
+
+    @classmethod
+    def from_path(cls, path: str | Path, overrides: Mapping[str, object] | None = None,
+                  phase_key: str | None = None) -> "GeometryFile":
+        return cls(str(path), tuple((overrides or {}).items()), phase_key)
+
+    def geometry(self, phase: float | None = None) -> Geometry:
+        """The geometry, with ``phase_key`` set to ``phase`` (radians) when given."""
+        overrides = dict(self.overrides)
+        if phase is not None:
+            if self.phase_key is None:
+                raise ValueError(f"{self.path}: no phase key to set the phase with")
+            overrides[self.phase_key] = float(phase)
+        return load_geometry(self.path, overrides)
+
+    __call__ = geometry
+
+    @property
+    def text(self) -> str:
+        return Path(self.path).read_text(encoding="utf-8-sig")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+
+
+GeometrySource = Geometry | Callable[[float], Geometry]
+"""A fixed geometry, or a picklable function phase (radians) -> geometry."""
+
+
+# ---------------------------------------------------------------------------------------
+# Adapter to femprox.observables (the only calls into the kinetic stage)
+# ---------------------------------------------------------------------------------------
+
+def _grid(geometry: Geometry, temperatures: Sequence[float], options: EnergyGridOptions,
+          breakpoints: Iterable[float] = ()):
+    return _energy_grid.energy_grid(geometry, temperatures, breakpoints=tuple(breakpoints),
+                                    **options.as_kwargs())
+
+
+def _mesh(geometry: Geometry, settings: MeshSettings):
+    return build_mesh(geometry, refine=settings.refine, order=settings.order)
+
+
+RETRY_REFINE = 1.25
+"""Mesh refinement factor of the one retry after a SpectralConvergenceError."""
+
+
+class SolveFailedError(SpectralConvergenceError):
+    """A spectral solve failed, also on the refined retry mesh."""
+
+
+def _solve_retrying(solve: Callable, geometry: Geometry, settings: MeshSettings, retry: bool = True):
+    """``solve(mesh)``, retried once on a mesh refined by RETRY_REFINE if Newton fails.
+
+    The spectral solver occasionally lands on a spurious root at isolated energies above a
+    gap (seen: T-junction, r = 10, Delta = 0.99991 Delta0, E = 1.26108, P3 elements); the
+    same energies converge on a slightly different mesh. The retry is logged and noted.
+    Returns (result, note or None); raises :class:`SolveFailedError` if the retry fails too
+    (at once with ``retry=False``, used where the mesh must stay as given).
+    """
+    try:
+        return solve(_mesh(geometry, settings)), None
+    except SpectralConvergenceError as error:
+        if not retry:
+            raise SolveFailedError(str(error), error.energies) from None
+        finer = replace(settings, refine=settings.refine * RETRY_REFINE)
+        note = (f"{geometry.name}: spectral solve failed ({error}); retried with the mesh refined "
+                f"by {RETRY_REFINE}")
+        log.warning(note)
+    try:
+        return solve(_mesh(geometry, finer)), note
+    except SpectralConvergenceError as error:
+        raise SolveFailedError(f"{error} (also after refining the mesh by {RETRY_REFINE})",
+                               error.energies) from None
+
+
+def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
+                          grid_options: EnergyGridOptions, mesh_settings: MeshSettings, retry: bool = True):
+    """Energy grid, spectral solution, spectral conductance serving ``temperatures``, notes."""
+    if grid_options.adaptive_tolerance is None:
+        grid = _grid(geometry, temperatures, grid_options)
+
+        def solve(mesh):
+            return (grid,) + _energy_grid.solve_on_grid(mesh, grid, keep_distributions=False)
+    else:
+        def solve(mesh):
+            return _energy_grid.adaptive_transport(mesh, temperatures, tol=grid_options.adaptive_tolerance,
+                                                   **grid_options.as_kwargs())
+    (grid, solution, conductance), retry_note = _solve_retrying(solve, geometry, mesh_settings, retry)
+    notes = list(solution.notes) + ([retry_note] if retry_note else [])
+    for note in solution.notes:
+        log.debug("%s: %s", geometry.name, note)
+    return grid, solution, conductance, notes
+
+
+def _linear_response(conductance, grid, temperature: float):
+    return _observables.linear_response(conductance, grid, temperature)
+
+
+def _two_terminal(response, a: str, b: str, others: str):
+    return response.two_terminal(a, b, others=others)
+
+# ---------------------------------------------------------------------------------------
+# Tasks and plans
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Plan:
+    """A computation cut into tasks: (function, task) pairs, each one spectral solve, and
+    ``assemble`` turning their outputs (in task order) into the result."""
+
+    tasks: tuple[tuple[Callable, object], ...]
+    assemble: Callable[[list], object]
+
+    def run(self, executor: Executor | None = None, progress: Progress | None = None):
+        return run_plans([self], executor, progress)[0]
+
+
+def _call(pair: tuple[Callable, object]):
+    """Run one (function, task) pair; module level so that process pools can pickle it."""
+    function, task = pair
+    return function(task)
+
+
+def run_tasks(function: Callable, tasks: Sequence, executor: Executor | None = None,
+              progress: Progress | None = None) -> list:
+    """``[function(t) for t in tasks]``, on ``executor`` if given, reporting progress."""
+    total = len(tasks)
+    if progress is not None:
+        progress(0, total)
+    if executor is None:
+        results = []
+        for k, task in enumerate(tasks, 1):
+            results.append(function(task))
+            if progress is not None:
+                progress(k, total)
+        return results
+    futures = [executor.submit(function, task) for task in tasks]
+    try:
+        for k, future in enumerate(as_completed(futures), 1):
+            future.result()  # raise the first failure right away
+            if progress is not None:
+                progress(k, total)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [future.result() for future in futures]
+
+
+def run_plans(plans: Sequence[Plan], executor: Executor | None = None,
+              progress: Progress | None = None) -> list:
+    """Run the tasks of several plans as one queue (keeps a pool busy); their results."""
+    pairs = [pair for plan in plans for pair in plan.tasks]
+    outputs = run_tasks(_call, pairs, executor, progress)
+    results, start = [], 0
+    for plan in plans:
+        results.append(plan.assemble(outputs[start:start + len(plan.tasks)]))
+        start += len(plan.tasks)
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# Sweeps
+# ---------------------------------------------------------------------------------------
+
+MATRIX_NAMES = ("charge", "thermoelectric", "peltier", "heat")
+"""Multi-terminal linear-response matrices (see femprox.observables.LinearResponse)."""
+
+
+@dataclass(frozen=True)
+class TransportPoint:
+    """Linear response of a network at one temperature (and phase).
+
+    a, b: the terminals of the two-terminal quantities (the others floating or grounded).
+    conductance_ratio G/G_N and heat_conductance_ratio kappa/kappa_N (at zero charge
+    current), with error estimates of the energy integration (same units). seebeck:
+    open-circuit thermovoltage V_a - V_b = -seebeck (T_a - T_b), in k_B/e. matrices: the
+    multi-terminal matrices ``charge`` and ``thermoelectric`` (conductance units G, G/Delta0
+    per unit temperature), ``peltier`` and ``heat`` (G Delta0, G) and ``normal`` (G_N),
+    rows and columns in ``terminals`` order; matrix_errors: their absolute error estimates.
+    gap_factor: Delta/Delta0 used by the spectral solve.
+    """
+
+    temperature: float
+    phase: float | None
+    a: str
+    b: str
+    conductance_ratio: float
+    heat_conductance_ratio: float
+    conductance_ratio_error: float
+    heat_conductance_ratio_error: float
+    seebeck: float
+    terminals: tuple[str, ...]
+    matrices: dict[str, np.ndarray]
+    matrix_errors: dict[str, np.ndarray]
+    gap_factor: float
+
+
+@dataclass(frozen=True)
+class _SweepTask:
+    geometry: Geometry          # at the group's representative temperature
+    temperatures: tuple[float, ...]
+    phase: float | None
+    between: tuple[str, str]
+    others: str
+    grid: EnergyGridOptions
+    mesh: MeshSettings
+    gap_factor: float
+
+
+def _run_sweep_task(task: _SweepTask) -> tuple[list[TransportPoint], int, list[str]]:
+    """One spectral solve and the linear response at each of its temperatures."""
+    grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
+    points = []
+    for t in task.temperatures:
+        response = _linear_response(conductance, grid, t)
+        pair = _two_terminal(response, *task.between, task.others)
+        points.append(_transport_point(response, pair, task.phase, task.gap_factor))
+    return points, int(grid.nodes.size), notes
+
+
+def _transport_point(response, pair, phase: float | None, gap_factor: float) -> TransportPoint:
+    errors = response.errors
+    matrices = {name: np.array(getattr(response, name)) for name in MATRIX_NAMES}
+    matrices["normal"] = np.array(response.normal)
+    return TransportPoint(
+        temperature=float(response.temperature), phase=phase, a=pair.a, b=pair.b,
+        conductance_ratio=pair.conductance_ratio, heat_conductance_ratio=pair.heat_conductance_ratio,
+        conductance_ratio_error=pair.conductance_error / abs(pair.normal_conductance),
+        heat_conductance_ratio_error=pair.heat_conductance_error / abs(pair.normal_heat_conductance),
+        seebeck=pair.seebeck, terminals=tuple(response.terminals), matrices=matrices,
+        matrix_errors={name: np.array(errors[name]) for name in MATRIX_NAMES}, gap_factor=gap_factor)
+
+
+def default_terminals(geometry: Geometry) -> tuple[str, str]:
+    """The first two normal reservoirs, else the first two reservoirs of any kind."""
+    normal = [n.name for n in geometry.terminals if n.kind is NodeKind.NORMAL_RESERVOIR]
+    names = normal if len(normal) >= 2 else [n.name for n in geometry.terminals]
+    if len(names) < 2:
+        raise ValueError(f"'{geometry.name}' has fewer than two reservoirs: no two-terminal quantity")
+    return names[0], names[1]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Points of a sweep, ordered by phase then temperature, and how they were computed.
+
+    spectral_solves: number of spectral solves; energies_per_solve: their energy-grid
+    sizes; notes: solver notes (retries, energies kept with a tiny Dynes rate, ...).
+    """
+
+    points: tuple[TransportPoint, ...]
+    grid: EnergyGridOptions
+    mesh: MeshSettings
+    others: str
+    bcs_gaps: bool
+    gap_tolerance: float
+    spectral_solves: int
+    energies_per_solve: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+
+    def column(self, name: str) -> np.ndarray:
+        """An attribute of every point as a float array, e.g. ``column("heat_conductance_ratio")``
+        (None, for points without a phase, becomes NaN)."""
+        return np.array([math.nan if getattr(p, name) is None else getattr(p, name) for p in self.points],
+                        dtype=float)
+
+
+def _check_others(others: str) -> None:
+    if others not in ("floating", "grounded"):
+        raise ValueError(f"others must be 'floating' or 'grounded', got {others!r}")
+
+
+def _source_at(source: GeometrySource, phase: float | None) -> Geometry:
+    if isinstance(source, Geometry):
+        if phase is not None:
+            raise ValueError("phases need a geometry family (a function phase -> Geometry, "
+                             "e.g. GeometryFile with a phase_key), not a fixed Geometry")
+        return source
+    return source(phase) if phase is not None else source()
+
+
+def _check_temperatures(temperatures: Iterable[float]) -> tuple[float, ...]:
+    values = tuple(float(t) for t in np.atleast_1d(np.asarray(list(temperatures), dtype=float)))
+    if not values:
+        raise ValueError("no temperatures given")
+    bad = [t for t in values if not (math.isfinite(t) and t > 0)]
+    if bad:
+        raise ValueError(f"temperatures must be positive and finite (Delta0), got {bad[0]!r}")
+    return values
+
+
+def _check_between(geometry: Geometry, between: tuple[str, str] | None) -> tuple[str, str]:
+    if between is None:
+        return default_terminals(geometry)
+    names = [n.name for n in geometry.terminals]
+    if len(between) != 2 or between[0] == between[1]:
+        raise ValueError(f"between must name two different reservoirs, got {between!r}")
+    for name in between:
+        if name not in names:
+            raise ValueError(f"'{name}' is not a reservoir of '{geometry.name}' (reservoirs: {', '.join(names)})")
+    return between[0], between[1]
+
+
+def sweep_tasks(source: GeometrySource, temperatures: Iterable[float],
+                phases: Iterable[float] | None = None, *, between: tuple[str, str] | None = None,
+                others: str = "floating", bcs_gaps: bool = True,
+                gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
+                grid: EnergyGridOptions = FINE_GRID, mesh: MeshSettings = MeshSettings()) -> list[_SweepTask]:
+    """The tasks of :func:`sweep`, one per (phase, group of temperatures sharing a gap)."""
+    _check_others(others)
+    temps = _check_temperatures(temperatures)
+    phase_list: list[float | None] = [None] if phases is None else [float(p) for p in phases]
+    tasks = []
+    for phase in phase_list:
+        geometry = _source_at(source, phase)
+        pair = _check_between(geometry, between)
+        for group in gap_groups(geometry, temps, tolerance=gap_tolerance, scaling=scaling, bcs_gaps=bcs_gaps):
+            at_t = at_temperature(geometry, group.representative, scaling=scaling) if bcs_gaps else geometry
+            factor = float(bcs.gap(group.representative)) if bcs_gaps else 1.0
+            tasks.append(_SweepTask(at_t, group.temperatures, phase, pair, others, grid, mesh, factor))
+    return tasks
+
+
+def sweep_plan(source: GeometrySource, temperatures: Iterable[float], phases: Iterable[float] | None = None, *,
+               between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
+               gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
+               grid: EnergyGridOptions = FINE_GRID, mesh: MeshSettings = MeshSettings()) -> Plan:
+    """:func:`sweep` as a :class:`Plan` (to share an executor queue with other plans)."""
+    tasks = sweep_tasks(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
+                        gap_tolerance=gap_tolerance, scaling=scaling, grid=grid, mesh=mesh)
+
+    def assemble(outputs: list) -> SweepResult:
+        points = sorted((p for pts, _, _ in outputs for p in pts),
+                        key=lambda p: (0.0 if p.phase is None else p.phase, p.temperature))
+        notes = tuple(dict.fromkeys(n for _, _, ns in outputs for n in ns))
+        return SweepResult(points=tuple(points), grid=grid, mesh=mesh, others=others, bcs_gaps=bcs_gaps,
+                           gap_tolerance=gap_tolerance, spectral_solves=len(tasks),
+                           energies_per_solve=tuple(n for _, n, _ in outputs), notes=notes)
+
+    return Plan(tuple((_run_sweep_task, t) for t in tasks), assemble)
+
+
+def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterable[float] | None = None, *,
+          between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
+          gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
+          grid: EnergyGridOptions = FINE_GRID, mesh: MeshSettings = MeshSettings(),
+          executor: Executor | None = None, progress: Progress | None = None) -> SweepResult:
+    """Linear response of a network over temperatures (Delta0) and phases (radians).
+
+    ``source``: a Geometry, or a function phase -> Geometry (needed when ``phases`` are
+    given; :class:`GeometryFile` is one). ``between``: the two terminals of G/G_N and
+    kappa/kappa_N (default :func:`default_terminals`); ``others``: "floating" (zero charge
+    and heat current) or "grounded" (held at b's potential and temperature).
+    ``bcs_gaps``: gaps follow BCS Delta(T) (:func:`femprox.temperature.at_temperature`;
+    temperatures whose gaps differ by < ``gap_tolerance`` share a solve), else they keep
+    their values in the geometry. Raises SpectralConvergenceError if a solve fails twice.
+    """
+    return sweep_plan(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
+                      gap_tolerance=gap_tolerance, scaling=scaling, grid=grid,
+                      mesh=mesh).run(executor, progress)
+
+
+# ---------------------------------------------------------------------------------------
+# Mesh convergence
+# ---------------------------------------------------------------------------------------
+
+OBSERVABLES = ("kappa", "G", "dos")
+
+
+@dataclass(frozen=True)
+class ConvergenceData:
+    """h- and p-refinement of one observable.
+
+    observable: "kappa" (kappa/kappa_N), "G" (G/G_N) between ``between`` at ``temperature``,
+    or "dos" (N(E)/N_0 at ``energy`` and the point ``position`` xi0 along ``wire``).
+    refinements, h_dofs, h_values: h-study (element counts times refinement, the geometry's
+    element order ``h_order``); orders, p_dofs, p_values: p-study (refine = 1).
+    reference: value on the reference mesh (refine = 2 x the largest refinement, order = the
+    largest of the p-study's and the geometry's), reference_dofs its size.
+    *_errors: |value - reference|. h_rate: fitted p in error ~ h^p over the h-study (NaN if
+    fewer than two positive errors).
+    """
+
+    observable: str
+    temperature: float | None
+    energy: float | None
+    wire: str | None
+    position: float | None
+    between: tuple[str, str] | None
+    refinements: np.ndarray
+    h_order: int
+    h_dofs: np.ndarray
+    h_values: np.ndarray
+    orders: np.ndarray
+    p_dofs: np.ndarray
+    p_values: np.ndarray
+    reference: float
+    reference_dofs: int
+    h_errors: np.ndarray
+    p_errors: np.ndarray
+    h_rate: float
+
+
+@dataclass(frozen=True)
+class _ConvergenceTask:
+    geometry: Geometry
+    observable: str
+    mesh: MeshSettings
+    temperature: float | None
+    energy: float | None
+    wire: str | None
+    position: float | None
+    between: tuple[str, str] | None
+    grid: EnergyGridOptions
+
+
+def _run_convergence_task(task: _ConvergenceTask) -> tuple[float, int]:
+    """(observable value, DOFs per field) on one mesh."""
+    mesh = _mesh(task.geometry, task.mesh)
+    if task.observable == "dos":
+        # no retry on another mesh: the study is about this very mesh
+        solution, _ = _solve_retrying(lambda m: solve_spectral(m, [task.energy]), task.geometry, task.mesh, False)
+        return float(solution.dos(task.wire, [task.position])[0, 0]), int(mesh.n_dofs)
+    grid, _, conductance, _ = _spectral_conductance(task.geometry, [task.temperature], task.grid, task.mesh,
+                                                    retry=False)
+    pair = _two_terminal(_linear_response(conductance, grid, task.temperature), *task.between, "floating")
+    value = pair.heat_conductance_ratio if task.observable == "kappa" else pair.conductance_ratio
+    return float(value), int(mesh.n_dofs)
+
+
+def fitted_rate(refinements: np.ndarray, errors: np.ndarray) -> float:
+    """p of error ~ h^p (h ~ 1/refinement) by least squares on the positive errors."""
+    keep = errors > 0
+    if keep.sum() < 2:
+        return math.nan
+    slope = np.polyfit(np.log(refinements[keep]), np.log(errors[keep]), 1)[0]
+    return float(-slope)
+
+
+def convergence_plan(geometry: Geometry, observable: str = "kappa", *, temperature: float = 0.05,
+                     energy: float = 0.3, wire: str | None = None, position: float | None = None,
+                     between: tuple[str, str] | None = None, refinements: Sequence[float] = (1, 2, 4, 8),
+                     orders: Sequence[int] = (1, 2, 3, 4), grid: EnergyGridOptions = PAPER_GRID) -> Plan:
+    """:func:`convergence_study` as a :class:`Plan`."""
+    if observable not in OBSERVABLES:
+        raise ValueError(f"observable must be one of {', '.join(OBSERVABLES)}, got {observable!r}")
+    is_dos = observable == "dos"
+    at_t = at_temperature(geometry, temperature)
+    wire_name = (wire or geometry.wires[0].name) if is_dos else None
+    if wire_name is not None:
+        length = geometry.wire(wire_name).length
+        position = 0.5 * length if position is None else float(position)
+        if not 0 <= position <= length:
+            raise ValueError(f"position must lie in [0, {length}] (xi0) on wire '{wire_name}', got {position!r}")
+    pair = None if is_dos else _check_between(geometry, between)
+    h_order = build_mesh(geometry).order
+    settings = ([MeshSettings(refine=float(r)) for r in refinements] + [MeshSettings(order=int(p)) for p in orders]
+                + [MeshSettings(refine=2.0 * max(refinements), order=max(max(orders), h_order))])
+
+    def task(mesh: MeshSettings) -> _ConvergenceTask:
+        return _ConvergenceTask(at_t, observable, mesh, None if is_dos else temperature,
+                                energy if is_dos else None, wire_name, position if is_dos else None, pair, grid)
+
+    def assemble(outputs: list) -> ConvergenceData:
+        values = np.array([v for v, _ in outputs])
+        dofs = np.array([n for _, n in outputs])
+        nh = len(refinements)
+        reference = values[-1]
+        h_errors = np.abs(values[:nh] - reference)
+        return ConvergenceData(
+            observable=observable, temperature=None if is_dos else temperature, energy=energy if is_dos else None,
+            wire=wire_name, position=position if is_dos else None, between=pair,
+            refinements=np.array(refinements, dtype=float), h_order=h_order, h_dofs=dofs[:nh], h_values=values[:nh],
+            orders=np.array(orders), p_dofs=dofs[nh:-1], p_values=values[nh:-1], reference=float(reference),
+            reference_dofs=int(dofs[-1]), h_errors=h_errors, p_errors=np.abs(values[nh:-1] - reference),
+            h_rate=fitted_rate(np.array(refinements, dtype=float), h_errors))
+
+    return Plan(tuple((_run_convergence_task, task(s)) for s in settings), assemble)
+
+
+def convergence_study(geometry: Geometry, observable: str = "kappa", *, temperature: float = 0.05,
+                      energy: float = 0.3, wire: str | None = None, position: float | None = None,
+                      between: tuple[str, str] | None = None, refinements: Sequence[float] = (1, 2, 4, 8),
+                      orders: Sequence[int] = (1, 2, 3, 4), grid: EnergyGridOptions = PAPER_GRID,
+                      executor: Executor | None = None, progress: Progress | None = None) -> ConvergenceData:
+    """Mesh convergence of an observable (see :class:`ConvergenceData`).
+
+    ``temperature`` (Delta0) sets the BCS gaps and, for kappa and G, the temperature; the
+    energy grid is the same on every mesh so that only the spatial error changes. For
+    "dos": ``energy`` (Delta0), ``wire`` (default the first) and ``position`` (xi0 from
+    the wire's start, default its middle).
+    """
+    return convergence_plan(geometry, observable, temperature=temperature, energy=energy, wire=wire,
+                            position=position, between=between, refinements=refinements, orders=orders,
+                            grid=grid).run(executor, progress)
