@@ -14,13 +14,15 @@ over blocks of unknowns, and every operation inside is vectorized over the energ
   interferometer's blocks grow from 6 x 6 to 18 x 18, ten times the work). Their unknowns
   (``separators``) are therefore eliminated last: the wires without their junctions are
   independent chains, and the junction unknowns solve a small dense Schur complement.
+* The chains are packed side by side into "lanes" of equal length, so that one pass of the
+  block loop serves a block of every chain.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import reverse_cuthill_mckee
+from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
 MAX_SEPARATORS = 24
 """More separator unknowns than this are not split off (the dense Schur complement would
@@ -143,65 +145,105 @@ class BlockLU:
 
 
 class _BlockTridiagonalSolver:
-    """RCM ordering into a block-tridiagonal matrix and its batched block LU."""
+    """Independent chains of unknowns, each RCM-ordered into a block-tridiagonal matrix, side
+    by side in "lanes" so that one batched block LU serves them all.
+
+    The wires between junctions are chains of different lengths. Packed end to end into a few
+    lanes of equal length (first fit, longest first: a lane is as long as the longest chain),
+    every step of the block loop handles one block of every lane, which cuts the number of
+    numpy calls (each with per-call overhead) by the number of lanes. Chains packed into one
+    lane are simply not coupled; unused places at lane ends are identity rows.
+    """
 
     def __init__(self, rows: np.ndarray, cols: np.ndarray, n: int, fields: int):
         self.n, self.fields = n, fields
         pattern = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
         pattern = (pattern + pattern.T + sp.eye(n)).tocsr()
-        order = reverse_cuthill_mckee(pattern, symmetric_mode=True)
-        position = np.empty(n, dtype=int)
-        position[order] = np.arange(n)
-        self.position = position
-        bandwidth = int(np.max(np.abs(position[rows] - position[cols]), initial=0))
-        self.block_dofs = max(bandwidth, 1)
-        self.n_blocks = max(-(-n // self.block_dofs), 1)
-        self.block_size = self.block_dofs * fields
+        n_chains, chain = connected_components(pattern, directed=False)
+        slot = np.empty(n, dtype=int)  # place of each unknown within its chain
+        members = [np.flatnonzero(chain == c) for c in range(n_chains)]
+        for dofs in members:
+            slot[dofs[reverse_cuthill_mckee(pattern[dofs][:, dofs], symmetric_mode=True)]] = np.arange(dofs.size)
+        bandwidth = int(np.max(np.abs(slot[rows] - slot[cols]), initial=0))
+        self.block_dofs = bd = max(bandwidth, 1)
+        chain_blocks = np.array([-(-dofs.size // bd) for dofs in members], dtype=int)
+        self.n_blocks = nb = max(int(chain_blocks.max(initial=1)), 1)
+        lane_of_chain, first_block = _pack(chain_blocks, nb)
+        self.n_lanes = max(int(lane_of_chain.max(initial=0)) + 1, 1)
+        self.block_size = bd * fields
+        # flat place of every unknown in the padded, lane-major layout (lane, block, dof in block)
+        self.position = lane_of_chain[chain] * (nb * bd) + first_block[chain] * bd + slot
+        self._padding = np.setdiff1d(np.arange(self.n_lanes * nb * bd), self.position)
         self._buffers: dict[np.dtype, np.ndarray] = {}
-        flat = self._scatter_indices(rows, cols)
-        self._scatter_block, self._scatter_local = np.divmod(flat, self.block_size**2)
+        self._scatter = self._scatter_indices(rows, cols)
 
-    def _scatter_indices(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Flat index of every (entry, field_i, field_j) in the stacked block arrays.
+    def _split(self, place: np.ndarray):
+        """(lane, block, dof within the block) of flat places in the padded layout."""
+        lane, rest = np.divmod(place, self.n_blocks * self.block_dofs)
+        block, dof = np.divmod(rest, self.block_dofs)
+        return lane, block, dof
 
-        The blocks are stored as one array (3, n_blocks, s, s): lower, diagonal, upper.
+    def _scatter_indices(self, rows: np.ndarray, cols: np.ndarray):
+        """(band-block, lane, flat index in the s x s block) of every (entry, field_i, field_j).
+
+        The blocks are stored as one array (3 n_blocks, batch, lanes, s^2): lower, diagonal
+        and upper blocks of every block row.
         """
-        bd, f, s, nb = self.block_dofs, self.fields, self.block_size, self.n_blocks
-        pr, pc = self.position[rows], self.position[cols]
-        block_row, block_col = pr // bd, pc // bd
+        f, s, nb = self.fields, self.block_size, self.n_blocks
+        lane, block_row, dof_row = self._split(self.position[rows])
+        _, block_col, dof_col = self._split(self.position[cols])
         band = block_col - block_row + 1  # 0 lower, 1 diagonal, 2 upper
         fi, fj = np.meshgrid(np.arange(f), np.arange(f), indexing="ij")
-        local_row = (pr % bd)[:, None, None] * f + fi[None]
-        local_col = (pc % bd)[:, None, None] * f + fj[None]
-        flat = ((band[:, None, None] * nb + block_row[:, None, None]) * s + local_row) * s + local_col
-        return flat.reshape(-1)
+        local = (dof_row[:, None, None] * f + fi[None]) * s + dof_col[:, None, None] * f + fj[None]
+        band_block = np.broadcast_to((band * nb + block_row)[:, None, None], local.shape)
+        lanes = np.broadcast_to(lane[:, None, None], local.shape)
+        return band_block.reshape(-1), lanes.reshape(-1), local.reshape(-1)
 
     def factor(self, data: np.ndarray, batch_last: bool = False) -> "_ChainLU":
         batch = data.shape[-1] if batch_last else data.shape[0]
         entries = data.reshape(-1, batch) if batch_last else data.reshape(batch, -1).T
         nb, s = self.n_blocks, self.block_size
         blocks = self._block_buffer(batch, data.dtype)
-        blocks[self._scatter_block, :, self._scatter_local] = entries
-        blocks = blocks.reshape(3, nb, batch, s, s)
-        padding = nb * self.block_dofs - self.n
-        if padding:
-            pad = np.arange(s - padding * self.fields, s)
-            blocks[1, -1][:, pad, pad] = 1.0
+        band_block, lane, local = self._scatter
+        blocks[band_block, :, lane, local] = entries
+        blocks = blocks.reshape(3, nb, batch * self.n_lanes, s, s)
         return _ChainLU(self, blocks[0], blocks[1], blocks[2])
 
     def _block_buffer(self, batch: int, dtype) -> np.ndarray:
-        """Zeroed storage (3 n_blocks, batch, s^2) for the blocks, reused between calls.
+        """Storage (3 n_blocks, batch, lanes, s^2) for the blocks, reused between calls.
 
-        Layout (band, block, batch, s, s): every block of the batch is contiguous for matmul.
-        Entries outside the sparsity pattern are never written, so the buffer stays zero
-        there; allocating and zeroing tens of MB for every Newton step was the main cost.
-        A prefix of the batch axis of a larger buffer serves smaller batches.
+        Layout (band, block, batch, lane, s, s): every block of the batch is contiguous for
+        matmul. Entries outside the sparsity pattern are never written, so the buffer keeps
+        its zeros there (and the identity rows of the padding); allocating and zeroing tens
+        of MB for every Newton step was the main cost. A prefix of the batch axis of a larger
+        buffer serves smaller batches.
         """
         buffer = self._buffers.get(np.dtype(dtype))
         if buffer is None or buffer.shape[1] < batch:
-            buffer = np.zeros((3 * self.n_blocks, batch, self.block_size**2), dtype=dtype)
+            buffer = np.zeros((3 * self.n_blocks, batch, self.n_lanes, self.block_size**2), dtype=dtype)
+            lane, block, dof = self._split(self._padding)
+            for field in range(self.fields):
+                diagonal = (dof * self.fields + field) * (self.block_size + 1)
+                buffer[self.n_blocks + block, :, lane, diagonal] = 1.0
             self._buffers[np.dtype(dtype)] = buffer
         return buffer[:, :batch]
+
+
+def _pack(chain_blocks: np.ndarray, lane_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """First-fit decreasing packing of chains into lanes of ``lane_blocks`` blocks.
+
+    Returns the lane of every chain and its first block within the lane.
+    """
+    lane_of_chain = np.zeros(chain_blocks.size, dtype=int)
+    first_block = np.zeros(chain_blocks.size, dtype=int)
+    used: list[int] = []
+    for c in np.argsort(-chain_blocks, kind="stable"):
+        lane = next((k for k, u in enumerate(used) if u + chain_blocks[c] <= lane_blocks), len(used))
+        if lane == len(used):
+            used.append(0)
+        lane_of_chain[c], first_block[c] = lane, used[lane]
+        used[lane] += int(chain_blocks[c])
+    return lane_of_chain, first_block
 
 
 class _ChainLU:
@@ -209,7 +251,8 @@ class _ChainLU:
 
     With diagonal blocks D_k, lower L_k (row block k, column block k-1) and upper U_k, the
     Schur complements are S_0 = D_0, S_k = D_k - L_k S_{k-1}^-1 U_{k-1}; stored are S_k^-1,
-    S_k^-1 U_k and a copy of L_k (the input blocks live in a reused buffer).
+    S_k^-1 U_k and a copy of L_k (the input blocks live in a reused buffer). Arrays are
+    (n_blocks, batch x lanes, s, s).
     """
 
     def __init__(self, solver: _BlockTridiagonalSolver, lower, diagonal, upper):
@@ -225,28 +268,34 @@ class _ChainLU:
             self.backward[k] = self.inverse[k] @ upper[k]
 
     def subset(self, index: np.ndarray) -> "_ChainLU":
-        if index.size == self.inverse.shape[1] and np.array_equal(index, np.arange(index.size)):
+        lanes = self.solver.n_lanes
+        if index.size * lanes == self.inverse.shape[1] and np.array_equal(index, np.arange(index.size)):
             return self
         part = object.__new__(_ChainLU)
         part.solver = self.solver
-        part.inverse = self.inverse[:, index]
-        part.backward = self.backward[:, index]
-        part.lower = self.lower[:, index]
+
+        def pick(array: np.ndarray) -> np.ndarray:
+            nb, _, s, _ = array.shape
+            return array.reshape(nb, -1, lanes, s, s)[:, index].reshape(nb, index.size * lanes, s, s)
+
+        part.inverse, part.backward, part.lower = pick(self.inverse), pick(self.backward), pick(self.lower)
         return part
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve for right-hand sides of shape (batch, n, fields) or (batch, n, fields, m)."""
         sv = self.solver
         extra = rhs.shape[3:]
-        batch = rhs.shape[0]
-        padded = np.zeros((batch, sv.n_blocks * sv.block_dofs, sv.fields) + extra,
+        batch, lanes, nb, s = rhs.shape[0], sv.n_lanes, sv.n_blocks, sv.block_size
+        padded = np.zeros((batch, lanes * nb * sv.block_dofs, sv.fields) + extra,
                           dtype=np.result_type(rhs, self.inverse))
         padded[:, sv.position] = rhs
-        z = np.ascontiguousarray(padded.reshape((batch, sv.n_blocks, sv.block_size, -1)).swapaxes(0, 1))
+        z = padded.reshape(batch, lanes, nb, s, -1).transpose(2, 0, 1, 3, 4)
+        z = np.ascontiguousarray(z).reshape(nb, batch * lanes, s, -1)
         z[0] = self.inverse[0] @ z[0]
-        for k in range(1, sv.n_blocks):
+        for k in range(1, nb):
             z[k] = self.inverse[k] @ (z[k] - self.lower[k] @ z[k - 1])
-        for k in range(sv.n_blocks - 2, -1, -1):
+        for k in range(nb - 2, -1, -1):
             z[k] -= self.backward[k] @ z[k + 1]
-        x = z.swapaxes(0, 1).reshape((batch, sv.n_blocks * sv.block_dofs, sv.fields) + extra)
+        x = z.reshape(nb, batch, lanes, s, -1).transpose(1, 2, 0, 3, 4)
+        x = x.reshape((batch, lanes * nb * sv.block_dofs, sv.fields) + extra)
         return x[:, sv.position]

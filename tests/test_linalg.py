@@ -48,13 +48,14 @@ def test_subset_of_factors_solves_the_selected_systems():
     np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), lu.solve(rhs)[pick], rtol=1e-13)
 
 
-def star_pattern(arms: int = 4, length: int = 12) -> tuple[sp.coo_matrix, int]:
+def star_pattern(arms: int = 4, length: int | list[int] = 12) -> tuple[sp.coo_matrix, int]:
     """Chains joined at one junction unknown (index 0), like wires meeting at a node."""
-    n = 1 + arms * length
+    lengths = [length] * arms if isinstance(length, int) else list(length)
+    n = 1 + sum(lengths)
     pattern = sp.lil_matrix((n, n))
     pattern[0, 0] = 1
-    for arm in range(arms):
-        chain = 1 + arm * length + np.arange(length)
+    for arm, size in enumerate(lengths):
+        chain = 1 + sum(lengths[:arm]) + np.arange(size)
         pattern[0, chain[0]] = pattern[chain[0], 0] = 1
         for i, j in zip(chain[:-1], chain[1:]):
             pattern[i, j] = pattern[j, i] = 1
@@ -103,3 +104,20 @@ def test_too_many_separators_fall_back_to_one_band():
     rhs = np.arange(n, dtype=float).reshape(1, n, 1)
     expected = np.linalg.solve(dense_matrix(pattern, data[0], n, 1), rhs[0])
     np.testing.assert_allclose(solver.factor(data).solve(rhs)[0], expected, rtol=1e-10)
+
+
+def test_chains_of_different_lengths_share_lanes():
+    # split at the junction: chains of 12, 7, 5, 4 and 3 unknowns; the short ones are packed
+    # end to end into lanes as long as the longest (12), the rest of a lane is padding
+    pattern, n = star_pattern(arms=5, length=[12, 7, 5, 4, 3])
+    solver = BatchedBlockSolver(pattern.row, pattern.col, n, 2, separators=[0])
+    assert (solver.chains.n_lanes, solver.chains.n_blocks) == (3, 12)  # [12], [7, 5], [4, 3]
+    rng = np.random.default_rng(11)
+    batch = 3
+    data = rng.normal(size=(batch, pattern.nnz, 2, 2)) + 1j * rng.normal(size=(batch, pattern.nnz, 2, 2))
+    data[:, pattern.row == pattern.col] += 6 * np.eye(2)
+    rhs = rng.normal(size=(batch, n, 2)) + 0j
+    x = solver.factor(data).solve(rhs)
+    for e in range(batch):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, 2), rhs[e].reshape(-1))
+        np.testing.assert_allclose(x[e].reshape(-1), expected, rtol=1e-10, atol=1e-12)
