@@ -104,6 +104,10 @@ class GraphMesh:
                                              if ends[n.name] >= 3 and not n.kind.is_reservoir), dtype=int)
         self.stage_cache: dict[str, object] = {}
 
+    def __getstate__(self) -> dict:
+        # the cache holds work buffers (tens of MB): rebuilt on demand, not pickled
+        return {**self.__dict__, "stage_cache": {}}
+
     # -- sizes --------------------------------------------------------------------
     @property
     def n_dofs(self) -> int:

@@ -88,3 +88,21 @@ def test_auto_grading_finds_ns_junctions_and_short_arms_to_superconductors():
     house = house_interferometer(mesh=options)
     assert _graded_ends(house, house.wire("left_arm"), options) == (False, True)
     assert _graded_ends(house, house.wire("right_arm"), options) == (True, False)
+
+
+def test_solver_set_up_is_cached_on_the_mesh_but_not_pickled():
+    import pickle
+
+    from femprox.devices import t_junction
+    from femprox.spectral import solve_spectral
+
+    mesh = build_mesh(t_junction())
+    first = solve_spectral(mesh, [0.2, 0.4])
+    cached = dict(mesh.stage_cache)
+    assert cached  # built by the first solve ...
+    second = solve_spectral(mesh, [0.2, 0.4])
+    assert all(mesh.stage_cache[k] is v for k, v in cached.items())  # ... and reused
+    np.testing.assert_array_equal(first.gamma, second.gamma)
+    copy = pickle.loads(pickle.dumps(mesh))
+    assert copy.stage_cache == {}
+    np.testing.assert_allclose(solve_spectral(copy, [0.2, 0.4]).gamma, first.gamma, rtol=0, atol=1e-12)
