@@ -407,8 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the other terminals (default floating)")
     solve.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
     solve.add_argument("--grid", choices=tuple(GRIDS), default="fine",
-                       help="energy grid (default fine; adaptive refines where the spectral data need it, "
-                       "the most accurate near minigap edges)")
+                       help="energy grid (default fine; adaptive refines where the spectral data need it: "
+                       "use it for interferometers, whose minigap cusp moves with the phase)")
     _mesh_arguments(solve)
     _common(solve, output="")
     solve.set_defaults(run=run_solve)
