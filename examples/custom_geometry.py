@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from femprox import Geometry, Node, Wire
-from femprox.sweeps import FINE_GRID, QUICK_GRID, sweep
+from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 
@@ -38,7 +38,7 @@ cross = n_wire_with_s_arms({"up": (g_s, (0.0, 5.0)), "down": (g_s, (0.0, -5.0))}
 tee = n_wire_with_s_arms({"up": (2 * g_s, (0.0, 5.0))})
 
 temperatures = [0.02, 0.08] if QUICK else list(np.geomspace(0.01, 0.11, 12))
-grid = QUICK_GRID if QUICK else FINE_GRID
+grid = QUICK_GRID if QUICK else ADAPTIVE_GRID
 kappa_cross = sweep(cross, temperatures, grid=grid).column("heat_conductance_ratio")
 kappa_tee = sweep(tee, temperatures, grid=grid).column("heat_conductance_ratio")
 largest_difference = float(np.max(np.abs(kappa_cross - kappa_tee)))

@@ -16,14 +16,14 @@ import numpy as np
 
 from femprox import analytic, bcs
 from femprox.figures import T_JUNCTION_FILE
-from femprox.sweeps import FINE_GRID, QUICK_GRID, GeometryFile, sweep
+from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 
 r_values = [1.0] if QUICK else [0.1, 1.0, 10.0]
 temperatures = np.geomspace(0.01, 0.1, 4) if QUICK else np.concatenate(
     [np.geomspace(0.01, 0.11, 20), np.linspace(0.15, 0.55, 6)])
-grid = QUICK_GRID if QUICK else FINE_GRID
+grid = QUICK_GRID if QUICK else ADAPTIVE_GRID
 
 curves = {}
 for r in r_values:

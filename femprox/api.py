@@ -158,15 +158,14 @@ class PaperResult:
 
 def paper_plans(quick: bool = False) -> dict[str, sweeps.Plan]:
     """The computations of ``femprox paper`` (quick: coarse grids, few points)."""
-    grid = sweeps.QUICK_GRID if quick else sweeps.PAPER_GRID
+    grid = sweeps.QUICK_GRID if quick else sweeps.ADAPTIVE_GRID
     slope_temperatures = figures.slope_study_temperatures(count=10 if quick else 25)
     # the long-wire solve is the largest task: first in the queue keeps a pool balanced
     return {"slopes": figures.slope_study_plan(temperatures=slope_temperatures, grid=grid),
-            "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick),
-                                            grid=grid if quick else sweeps.ADAPTIVE_GRID,
-                                            shortcut_grid=grid, mesh=figures.FIGURE4_MESH),
-            "figure3": figures.figure3_plan(temperatures=figures.figure3_temperatures(quick),
-                                            grid=sweeps.QUICK_GRID if quick else figures.FIGURE3_GRID,
+            "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick), grid=grid,
+                                            shortcut_grid=sweeps.QUICK_GRID if quick else sweeps.PAPER_GRID,
+                                            mesh=figures.FIGURE4_MESH),
+            "figure3": figures.figure3_plan(temperatures=figures.figure3_temperatures(quick), grid=grid,
                                             mesh=figures.FIGURE3_MESH)}
 
 
@@ -190,10 +189,9 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
              "long_wire_slopes.csv": write_slopes_csv(slopes, out / "long_wire_slopes.csv")}
     files["paper_checks.txt"] = out / "paper_checks.txt"
     files["paper_checks.txt"].write_text(report, encoding="utf-8")
-    grid = sweeps.QUICK_GRID if quick else sweeps.PAPER_GRID
+    grid = sweeps.QUICK_GRID if quick else sweeps.ADAPTIVE_GRID
     settings = {"quick": quick, "energy_grid": asdict(grid),
-                "figure3_energy_grid": asdict(sweeps.QUICK_GRID if quick else figures.FIGURE3_GRID),
-                "figure4_energy_grid": asdict(grid if quick else sweeps.ADAPTIVE_GRID),
+                "shortcut_model_energy_grid": asdict(sweeps.QUICK_GRID if quick else sweeps.PAPER_GRID),
                 "figure3_mesh": {"overrides": figures.T_JUNCTION_MESH, **asdict(figures.FIGURE3_MESH)},
                 "figure4_mesh": asdict(figures.FIGURE4_MESH),
                 "geometries": {"t_junction": _file_record(figures.T_JUNCTION_FILE),
@@ -296,7 +294,7 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
                    overrides: Mapping[str, object] | None = None, phases: Sequence[float] | None = None,
                    phase_key: str | None = None, between: tuple[str, str] | None = None,
                    others: str = "floating", bcs_gaps: bool = True,
-                   grid: EnergyGridOptions = sweeps.FINE_GRID, mesh: MeshSettings = MeshSettings(),
+                   grid: EnergyGridOptions = sweeps.ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
                    overwrite: bool = False, executor: Executor | None = None,
                    progress: Progress | None = None) -> tuple[SweepResult, dict[str, Path]]:
     """Sweep a geometry file over temperatures (and phases) and write the results.

@@ -406,9 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--others", choices=("floating", "grounded"), default="floating",
                        help="the other terminals (default floating)")
     solve.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
-    solve.add_argument("--grid", choices=tuple(GRIDS), default="fine",
-                       help="energy grid (default fine; adaptive refines where the spectral data need it: "
-                       "use it for interferometers, whose minigap cusp moves with the phase)")
+    solve.add_argument("--grid", choices=tuple(GRIDS), default="adaptive",
+                       help="energy grid (default adaptive: refined where the spectral data need it, "
+                       "e.g. at an interferometer's minigap cusp, which moves with the phase; the fixed "
+                       "grids fine, paper, quick may miss such cusps)")
     _mesh_arguments(solve)
     _common(solve, output="")
     solve.set_defaults(run=run_solve)

@@ -450,6 +450,11 @@ class _ConductanceCache:
         return np.array([self.matrices[e] for e in solution.energies])
 
 
+_NOISE_FLOOR = 1e-9
+"""Blocks of the spectral conductance smaller than this times its largest entry count as zero
+(rounding noise) in the refinement indicator."""
+
+
 def _transport_indicator(temperatures: np.ndarray, cache: _ConductanceCache):
     """Indicator for :func:`adaptive_transport`: per block of Gamma (LL, LT, TL, TT), the
     Legendre tail relative to the block's largest entry, times the share of the thermal
@@ -463,9 +468,12 @@ def _transport_indicator(temperatures: np.ndarray, cache: _ConductanceCache):
             share = _panel_integrals(grid, lambda e: linear_response_weights(e, t), t)
             shares.append(share / share.sum(axis=0))
         worst = np.zeros(grid.n_panels)
+        overall = np.abs(gamma).max()
         for m, n, column in blocks:
             block = gamma[:, :, m, :, n].reshape(gamma.shape[0], -1)
-            scale = np.abs(block).max()
+            # a block that vanishes by symmetry (LT and TL without a phase) holds rounding
+            # noise only: relative to its own tiny maximum the noise would look unresolved
+            scale = max(np.abs(block).max(), _NOISE_FLOOR * overall)
             if scale == 0:
                 continue
             tails = panel_tails(grid, block / scale).max(axis=1)

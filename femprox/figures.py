@@ -46,10 +46,6 @@ LONG_WIRE_ELEMENTS = 40
 """Elements per N arm of the long-wire slope study (L_N = 100 xi0): with the grading of
 T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa within 1e-3."""
 
-FIGURE3_GRID = EnergyGridOptions(order=5, ratio=2.5, edge_ratio=4.0, edge_distance=1e-4)
-"""Grid of Fig. 3 in ``femprox paper``: the T-junction has no minigap edge inside the thermal
-window, and this grid is within 1e-6 of FINE_GRID there (r = 0.1, 1, 10; T = 0.005..0.5)."""
-
 # Meshes of ``femprox paper``. The geometry files' meshes are chosen for ~1e-5 accuracy; a
 # figure needs less. Measured against meshes refined 2x (kappa/kappa_N and G/G_N, paper grid):
 # the T-junction at half the elements is within 9e-6 (r = 0.1, 1, 10; T = 0.005, 0.02, 0.1),
@@ -141,7 +137,9 @@ class _Figure3Task:
 
 
 def _run_figure3_task(task: _Figure3Task):
-    """Network ratios (kappa, G, errors) and the semi-infinite model on the same grid."""
+    """Network ratios (kappa, G, errors) and the semi-infinite model on the same grid (the
+    start grid when the grid is adaptive: the model has no features the start grid misses;
+    ADAPTIVE_GRID's start is within 3e-5 of FINE_GRID for it)."""
     points, _, _ = _run_sweep_task(task.sweep)
     rows = [(p.heat_conductance_ratio, p.conductance_ratio, p.heat_conductance_ratio_error,
              p.conductance_ratio_error) for p in points]
@@ -157,7 +155,7 @@ def _run_figure3_task(task: _Figure3Task):
 
 def figure3_plan(*, path: str | Path = T_JUNCTION_FILE, r_values: Sequence[float] = (0.1, 1.0, 10.0),
                  length_n: float = 10.0, temperatures: Iterable[float] | None = None,
-                 semi_infinite: bool = True, grid: EnergyGridOptions = PAPER_GRID,
+                 semi_infinite: bool = True, grid: EnergyGridOptions = ADAPTIVE_GRID,
                  mesh: MeshSettings = MeshSettings(), arm_elements: int | None = None) -> Plan:
     """:func:`figure3` as a :class:`Plan`; ``arm_elements`` fixes the element count of each
     N arm (default: the file's rule, two per xi0)."""
@@ -199,7 +197,7 @@ def figure3_plan(*, path: str | Path = T_JUNCTION_FILE, r_values: Sequence[float
 
 def figure3(*, path: str | Path = T_JUNCTION_FILE, r_values: Sequence[float] = (0.1, 1.0, 10.0),
             length_n: float = 10.0, temperatures: Iterable[float] | None = None,
-            semi_infinite: bool = True, grid: EnergyGridOptions = PAPER_GRID,
+            semi_infinite: bool = True, grid: EnergyGridOptions = ADAPTIVE_GRID,
             mesh: MeshSettings = MeshSettings(), executor: Executor | None = None,
             progress: Progress | None = None) -> Figure3Data:
     """kappa/kappa_N and G/G_N of the T-junction file against T, for each r (paper Fig. 3).
@@ -219,7 +217,7 @@ def slope_study_temperatures(length_n: float = 100.0, count: int = 25) -> np.nda
 
 
 def slope_study_plan(*, length_n: float = 100.0, r: float = 0.01, temperatures: Iterable[float] | None = None,
-                     grid: EnergyGridOptions = PAPER_GRID, mesh: MeshSettings = MeshSettings()) -> Plan:
+                     grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings()) -> Plan:
     """:func:`figure3` for one long N wire, where E_Th << T << T0 is a wide window.
 
     Defaults: L_N = 100 xi0, r = 0.01: E_Th = 2e-4 and T0 = 0.1 Delta0 (a factor 500 apart).

@@ -77,10 +77,12 @@ class EnergyGridOptions:
 
 # Accuracy of the grids: largest absolute error of kappa/kappa_N and G/G_N against a grid of
 # 12-point panels with growth ratio 1.3 (house interferometer, phi = 0, 1, 2, 2.3, 2.6, 2.83,
-# 3.0, 3.1, T = 0.05, 0.1, 0.2, 0.3 with BCS gaps, where fixed grids do worst). Between phi ~ 0.6 pi and
-# pi the spectral functions have a sharp cusp at the local minigap edge of the centre node; it
-# moves with phi, so it is no panel boundary, and the half-grid error estimates of the fixed
-# grids report as little as 0.1 of the error there. Adaptive refinement finds the cusp.
+# 3.0, 3.1, T = 0.05, 0.1, 0.2, 0.3 with BCS gaps, where fixed grids do worst). Between
+# phi ~ 0.6 pi and pi the spectral functions have a sharp cusp at the local minigap edge of the
+# centre node; it moves with phi, so it is no panel boundary, and the half-grid error
+# estimates of the fixed grids report as little as 0.1 of the error there. Adaptive refinement
+# finds the cusp. On the other shipped geometries (no moving cusp; T = 0.02, 0.1, 0.3) the
+# fixed FINE_GRID is within 1e-9, ADAPTIVE_GRID within 1.5e-5 with 2-3 times fewer energies.
 FINE_GRID = EnergyGridOptions()
 """Fixed grid, order 8: errors <= 1.3e-3 (kappa/kappa_N) and 4.3e-3 (G/G_N)."""
 PAPER_GRID = EnergyGridOptions(order=6, ratio=2.0, edge_ratio=4.0, edge_distance=1e-4)
@@ -88,13 +90,12 @@ PAPER_GRID = EnergyGridOptions(order=6, ratio=2.0, edge_ratio=4.0, edge_distance
 QUICK_GRID = EnergyGridOptions(order=4, ratio=3.0, edge_ratio=4.0, edge_distance=1e-4)
 """Coarse grid for tests and --quick, a third of FINE_GRID: errors <= 2.6e-2 and 4.9e-2."""
 ADAPTIVE_GRID = replace(QUICK_GRID, adaptive_tolerance=1e-2)
-"""QUICK_GRID refined adaptively: errors <= 1e-5 and 3.5e-4 (the latter at phi = 0.99 pi,
-T = 0.2; <= 1e-4 at phi <= 0.95 pi) with 100-200 energies, on the default and on the Fig. 4
-mesh; its estimates are conservative wherever the error exceeds 4e-5. Each refinement round
-is a separate, small spectral solve. Where every non-smooth point is a known gap edge, fixed
-grids do better: T-junction (r = 0.1, 1, 10; T = 0.005..0.45), FINE_GRID is within 1e-9 of
-the reference, ADAPTIVE_GRID within 2e-6 at 3 times the cost (it keeps refining the
-power-law behaviour of the spectral data near E = 0)."""
+"""QUICK_GRID refined adaptively, the default of sweeps: house errors <= 1e-5 (kappa/kappa_N)
+and 3.5e-4 (G/G_N; the latter at phi = 0.99 pi, T = 0.2, <= 1e-4 at phi <= 0.95 pi) with
+100-200 energies per solve, on the default and on the Fig. 4 mesh, its estimates
+conservative wherever the error exceeds 4e-5; elsewhere <= 1.5e-5 (see above), at a third to
+a half of FINE_GRID's cost. Each refinement round is a separate, small spectral solve."""
+
 
 @dataclass(frozen=True)
 class MeshSettings:
@@ -431,7 +432,7 @@ def sweep_tasks(source: GeometrySource, temperatures: Iterable[float],
                 phases: Iterable[float] | None = None, *, between: tuple[str, str] | None = None,
                 others: str = "floating", bcs_gaps: bool = True,
                 gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
-                grid: EnergyGridOptions = FINE_GRID, mesh: MeshSettings = MeshSettings()) -> list[_SweepTask]:
+                grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings()) -> list[_SweepTask]:
     """The tasks of :func:`sweep`, one per (phase, group of temperatures sharing a gap)."""
     _check_others(others)
     temps = _check_temperatures(temperatures)
@@ -450,7 +451,7 @@ def sweep_tasks(source: GeometrySource, temperatures: Iterable[float],
 def sweep_plan(source: GeometrySource, temperatures: Iterable[float], phases: Iterable[float] | None = None, *,
                between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
                gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
-               grid: EnergyGridOptions = FINE_GRID, mesh: MeshSettings = MeshSettings()) -> Plan:
+               grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings()) -> Plan:
     """:func:`sweep` as a :class:`Plan` (to share an executor queue with other plans)."""
     tasks = sweep_tasks(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
                         gap_tolerance=gap_tolerance, scaling=scaling, grid=grid, mesh=mesh)
@@ -469,7 +470,7 @@ def sweep_plan(source: GeometrySource, temperatures: Iterable[float], phases: It
 def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterable[float] | None = None, *,
           between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
           gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
-          grid: EnergyGridOptions = FINE_GRID, mesh: MeshSettings = MeshSettings(),
+          grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
           executor: Executor | None = None, progress: Progress | None = None) -> SweepResult:
     """Linear response of a network over temperatures (Delta0) and phases (radians).
 

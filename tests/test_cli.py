@@ -195,7 +195,7 @@ def test_non_convergence_gives_one_line(tmp_path, capsys, monkeypatch):
         raise SpectralConvergenceError("Usadel solver did not converge for 1 of 3 energies:\nE=0.5",
                                        np.array([0.5]))
 
-    monkeypatch.setattr(sweeps._energy_grid, "solve_on_grid", fail)
+    monkeypatch.setattr(sweeps._energy_grid, "solve_spectral", fail)  # fixed and adaptive grids
     status, _, err = run(["solve", T_JUNCTION, "-o", tmp_path / "out", "--no-progress", "--jobs", "1"], capsys)
     assert_one_line_error(status, err, "did not converge", "also after refining")
 
