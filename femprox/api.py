@@ -163,7 +163,6 @@ def paper_plans(quick: bool = False) -> dict[str, sweeps.Plan]:
     # the long-wire solve is the largest task: first in the queue keeps a pool balanced
     return {"slopes": figures.slope_study_plan(temperatures=slope_temperatures, grid=grid),
             "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick), grid=grid,
-                                            shortcut_grid=sweeps.QUICK_GRID if quick else sweeps.PAPER_GRID,
                                             mesh=figures.FIGURE4_MESH),
             "figure3": figures.figure3_plan(temperatures=figures.figure3_temperatures(quick), grid=grid,
                                             mesh=figures.FIGURE3_MESH)}
@@ -191,7 +190,7 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
     files["paper_checks.txt"].write_text(report, encoding="utf-8")
     grid = sweeps.QUICK_GRID if quick else sweeps.ADAPTIVE_GRID
     settings = {"quick": quick, "energy_grid": asdict(grid),
-                "shortcut_model_energy_grid": asdict(sweeps.QUICK_GRID if quick else sweeps.PAPER_GRID),
+                "shortcut_model_energy_grid": asdict(sweeps.QUICK_GRID),
                 "figure3_mesh": {"overrides": figures.T_JUNCTION_MESH, **asdict(figures.FIGURE3_MESH)},
                 "figure4_mesh": asdict(figures.FIGURE4_MESH),
                 "geometries": {"t_junction": _file_record(figures.T_JUNCTION_FILE),

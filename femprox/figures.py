@@ -25,7 +25,7 @@ from femprox import observables as _observables
 from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry_file import load_geometry, shipped_geometry_path
 from femprox.spectral import solve_spectral
-from femprox.sweeps import (ADAPTIVE_GRID, PAPER_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan,
+from femprox.sweeps import (ADAPTIVE_GRID, QUICK_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan,
                             Progress, _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask,
                             sweep_tasks)
 
@@ -332,9 +332,10 @@ def _mirror(phases: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FIGURE4_TEMPERATURES,
                  phases: Iterable[float] | None = None, length_n: float = 10.0, mirror: bool = True,
                  grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
-                 shortcut_grid: EnergyGridOptions = PAPER_GRID) -> Plan:
-    """:func:`figure4` as a :class:`Plan`. ``shortcut_grid``: the shortcut model's grid (its
-    only edge, the barrier's gap, is a panel boundary, so a fixed grid suffices)."""
+                 shortcut_grid: EnergyGridOptions = QUICK_GRID) -> Plan:
+    """:func:`figure4` as a :class:`Plan`. ``shortcut_grid``: the shortcut model's grid. Its
+    only edge, the barrier's gap, is a panel boundary, so a fixed grid suffices: QUICK_GRID is
+    within 1.7e-4 of 12-point panels with ratio 1.3 at the figure's phases and temperatures."""
     phase_list = np.array(sorted(figure4_phases() if phases is None else [float(p) for p in phases]))
     if mirror and (phase_list[0] < 0 or not np.isclose(phase_list[-1], np.pi, rtol=0, atol=1e-12)):
         raise ValueError("with mirror=True the phases must lie in [0, pi] and end at pi")
