@@ -93,9 +93,11 @@ def _semi_infinite_ratios(grid, temperatures: Sequence[float], length_n: float, 
 
 def figure3_temperatures(quick: bool = False) -> np.ndarray:
     """Default temperatures of Fig. 3 (Delta0): dense and logarithmic up to 0.11 where the
-    gap is flat (one spectral solve), sparser up to 0.53 (one solve each), one above T_c."""
-    low, high = (8, 3) if quick else (30, 7)
-    return np.concatenate([np.geomspace(0.005, 0.11, low), np.linspace(0.16, 0.53, high), [0.6]])
+    gap is flat (one spectral solve), then every 0.047 up to 0.56 (one solve each, as
+    Delta(T) changes; T_c = 0.567), one above T_c."""
+    if quick:
+        return np.concatenate([np.geomspace(0.005, 0.11, 8), np.linspace(0.16, 0.53, 3), [0.6]])
+    return np.concatenate([np.geomspace(0.005, 0.11, 30), np.linspace(0.14, 0.56, 10), [0.6]])
 
 
 @dataclass(frozen=True)

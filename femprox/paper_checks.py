@@ -137,7 +137,7 @@ def _figure3_lines(data: Figure3Data) -> list[str]:
         lines += [
             f"  r = {r:g} (T0 = {data.t0[k]:.3g}): kappa/kappa_N < 1 below T_c: {c.kappa_below_one[k]}, "
             f"rises with T: {c.kappa_rises[k]}, {c.kappa_lowest[k]:.4f} at T = {t_low:.3g}, "
-            f"kappa/kappa_Andreev >= {c.kappa_over_andreev_min[k]:.3g}",
+            f"kappa/kappa_Andreev >= {c.kappa_over_andreev_min[k]:.4g}",
             f"    local slope d ln(kappa/kappa_N)/d ln T: {slopes}",
             f"    G/G_N: maximum {c.conductance_max[k]:.4f} at T = {c.conductance_max_temperature[k]:.3g}, "
             f"{c.conductance_lowest[k]:.4f} at T = {t_low:.3g}"]
