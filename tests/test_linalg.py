@@ -121,3 +121,49 @@ def test_chains_of_different_lengths_share_lanes():
     for e in range(batch):
         expected = np.linalg.solve(dense_matrix(pattern, data[e], n, 2), rhs[e].reshape(-1))
         np.testing.assert_allclose(x[e].reshape(-1), expected, rtol=1e-10, atol=1e-12)
+
+
+def ladder_pattern(rungs: int = 4, length: int = 5) -> tuple[sp.coo_matrix, int, np.ndarray]:
+    """Two rails and rungs of chains between 2 * rungs junction unknowns (a sandwich-like
+    network); chains of different lengths so that lanes pack several of them."""
+    junctions = np.arange(2 * rungs)
+    n = 2 * rungs
+    links = []
+
+    def chain(a: int, b: int, size: int) -> None:
+        nonlocal n
+        inner = list(range(n, n + size))
+        n += size
+        path = [a] + inner + [b]
+        links.extend(zip(path[:-1], path[1:]))
+
+    for k in range(rungs):
+        chain(2 * k, 2 * k + 1, length + k % 3)                  # rung
+        if k + 1 < rungs:
+            chain(2 * k, 2 * k + 2, 2 + k % 2)                   # rails
+            chain(2 * k + 1, 2 * k + 3, 3)
+    pattern = sp.lil_matrix((n, n))
+    for i in range(n):
+        pattern[i, i] = 1
+    for a, b in links:
+        pattern[a, b] = pattern[b, a] = 1
+    return pattern.tocoo(), n, junctions
+
+
+@pytest.mark.parametrize("extra", [(), (3,)])
+def test_many_junctions_match_dense_linear_algebra(extra):
+    pattern, n, junctions = ladder_pattern()
+    fields, batch = 2, 3
+    solver = BatchedBlockSolver(pattern.row, pattern.col, n, fields, separators=junctions)
+    assert solver.separators.size == junctions.size and solver.chains.n_lanes < 10  # 10 chains, packed
+    rng = np.random.default_rng(13)
+    data = rng.normal(size=(batch, pattern.nnz, fields, fields)) + 1j * rng.normal(size=(batch, pattern.nnz, fields, fields))
+    data[:, pattern.row == pattern.col] += 6 * np.eye(fields)
+    rhs = rng.normal(size=(batch, n, fields) + extra) + 1j * rng.normal(size=(batch, n, fields) + extra)
+    lu = solver.factor(data)
+    x = lu.solve(rhs)
+    for e in range(batch):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, fields), rhs[e].reshape(n * fields, -1))
+        np.testing.assert_allclose(x[e].reshape(n * fields, -1), expected, rtol=1e-10, atol=1e-12)
+    pick = np.array([2, 0])
+    np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-13)
