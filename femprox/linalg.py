@@ -194,7 +194,11 @@ class BlockLU:
         padded = np.concatenate([x_s, np.zeros((batch, 1, columns), dtype=x_s.dtype)], axis=1)
         per_chain = padded[:, sv._slot_rows]                              # (batch, chains, slots x f, columns)
         x = np.empty((batch, sv.n, f, columns), dtype=np.result_type(y, x_s))
-        x[:, sv.interior] = y - self.coupling @ per_chain[:, sv.chains.chain_of_unknown]
+        interior = y.astype(x.dtype, copy=True)
+        chain = sv.chains.chain_of_unknown
+        for c in range(per_chain.shape[2]):  # a few slots: elementwise beats tiny matmuls
+            interior -= self.coupling[:, :, :, c, None] * per_chain[:, :, c][:, chain, None, :]
+        x[:, sv.interior] = interior
         x[:, sv.separators] = x_s.reshape(batch, -1, f, columns)
         return x.reshape((batch, sv.n, f) + extra)
 
