@@ -604,15 +604,18 @@ def _start_interpolated(problem, energies, eta, max_iterations, notes) -> _Newto
     order = np.argsort(energies)
     ordered = energies[order]
     picks = _coarse_subset(ordered, _COARSE_SPACING * eta)
-    if picks.size < 4 or picks.size > 0.6 * energies.size:
+    if picks.size < 2 or picks.size > 0.6 * energies.size:
         return _start(problem, energies, eta, _PATH_TOLERANCE, max_iterations, notes)
     coarse = _start(problem, ordered[picks], eta, _PATH_TOLERANCE, max_iterations, notes)
     if not np.all(coarse.converged):
         return _start(problem, energies, eta, _PATH_TOLERANCE, max_iterations, notes)
     a = np.empty((coarse.a.shape[0], energies.size), dtype=complex)
     b = np.empty_like(a)
-    a[:, order] = make_interp_spline(ordered[picks], coarse.a, k=3, axis=1)(ordered)
-    b[:, order] = make_interp_spline(ordered[picks], coarse.b, k=3, axis=1)(ordered)
+    # cubic; linear or quadratic for the 2-3 picks of a narrow energy range (a refinement
+    # round of an adaptive grid), where every energy is within _COARSE_SPACING * eta of one
+    degree = min(3, picks.size - 1)
+    a[:, order] = make_interp_spline(ordered[picks], coarse.a, k=degree, axis=1)(ordered)
+    b[:, order] = make_interp_spline(ordered[picks], coarse.b, k=degree, axis=1)(ordered)
     problem.apply_reservoirs(a, b, energies, eta)
     iterations = np.zeros(energies.size, dtype=int)
     iterations[order[picks]] = coarse.iterations

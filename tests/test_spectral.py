@@ -291,14 +291,17 @@ def test_threads_give_identical_results_and_collect_failures():
         solve_spectral(geometry, energies, threads=2, max_iterations=1)
 
 
-def test_coarse_first_stage_leads_to_the_same_solution(monkeypatch):
+@pytest.mark.parametrize("energies", [
+    np.concatenate([np.linspace(1e-3, 0.3, 60), np.linspace(0.95, 1.05, 40), [1.5, 2.5]]),  # cubic spline
+    np.linspace(0.40, 0.45, 20),  # a narrow range (adaptive refinement round): linear
+], ids=["dense-grid", "narrow-range"])
+def test_coarse_first_stage_leads_to_the_same_solution(monkeypatch, energies):
     # The first Dynes stage is solved on a subset of a dense grid and interpolated; the
     # final solutions must be those of the full first stage (both Newton-converged to a
     # step of 1e-10, so they agree far below that scale unless a branch changed).
     import femprox.spectral as spectral
 
     geometry = t_junction()
-    energies = np.concatenate([np.linspace(1e-3, 0.3, 60), np.linspace(0.95, 1.05, 40), [1.5, 2.5]])
     coarse = solve_spectral(geometry, energies)
     monkeypatch.setattr(spectral, "_COARSE_SPACING", 0.0)  # every energy "coarse": full stage
     full = solve_spectral(geometry, energies)
