@@ -309,7 +309,7 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
         raise ValueError("phases need a phase key (e.g. parameters.phi or nodes.S1.phase)")
     out = prepare_output_directory(out_dir, overwrite)
     result = sweeps.sweep(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
-                           grid=grid, mesh=mesh, executor=executor, progress=progress)
+                          grid=grid, mesh=mesh, executor=executor, progress=progress)
     files = {"results.csv": write_sweep_csv(result, out / "results.csv"),
              "matrices.csv": write_matrices_csv(result, out / "matrices.csv")}
     from femprox.plotting import figure_with_axes, plot_sweep
@@ -419,8 +419,8 @@ def convergence_to_files(path: str | Path, out_dir: str | Path, *, observable: s
     geometry = source.geometry()
     out = prepare_output_directory(out_dir, overwrite)
     data = sweeps.convergence_study(geometry, observable, temperature=temperature, energy=energy, wire=wire,
-                                     position=position, between=between, refinements=refinements,
-                                     orders=orders, grid=grid, executor=executor, progress=progress)
+                                    position=position, between=between, refinements=refinements,
+                                    orders=orders, grid=grid, executor=executor, progress=progress)
     files = {"convergence.csv": write_convergence_csv(data, out / "convergence.csv")}
     from femprox.plotting import figure_with_axes, plot_convergence
 

@@ -286,7 +286,7 @@ def run_solve(args) -> int:
     # planning loads every phase's geometry and checks the terminals: bad input fails
     # here, before any folder is created
     sweeps.sweep_tasks(sweeps.GeometryFile.from_path(args.geometry, overrides, phase_key), temperatures, phases,
-                        between=between, others=args.others, bcs_gaps=not args.fixed_gaps)
+                       between=between, others=args.others, bcs_gaps=not args.fixed_gaps)
     out = _prepare(args.output, args.overwrite)
     with _run_context(args, "femprox solve", out) as (pool, progress):
         result, files = api.solve_to_files(
@@ -341,8 +341,8 @@ def run_convergence(args) -> int:
         raise UsageError(f"--temperature must be positive (Delta0), got {args.temperature:g}")
     between = tuple(args.between) if args.between else None
     sweeps.convergence_plan(sweeps.GeometryFile.from_path(args.geometry, overrides).geometry(), args.observable,
-                             temperature=args.temperature, energy=args.energy, wire=args.wire,
-                             position=args.position, between=between)  # checks the input
+                            temperature=args.temperature, energy=args.energy, wire=args.wire,
+                            position=args.position, between=between)  # checks the input
     orders = [int(p) for p in orders]
     out = _prepare(args.output, args.overwrite)
     with _run_context(args, "femprox convergence", out) as (pool, progress):

@@ -207,7 +207,7 @@ def test_shortcut_model_blocks_more_than_the_network():
 def test_convergence_study_errors_fall_with_refinement():
     geometry = load_geometry(figures.T_JUNCTION_FILE)
     study = sweeps.convergence_study(geometry, "G", temperature=0.1, refinements=(1, 2), orders=(1, 2),
-                                      grid=QUICK_GRID)
+                                     grid=QUICK_GRID)
     assert study.h_errors[1] < study.h_errors[0] and study.p_errors[1] < study.p_errors[0]
     assert study.h_rate > 2  # P3 elements: at least their nominal rate on a smooth functional
     assert study.reference_dofs > study.h_dofs.max()
