@@ -156,9 +156,14 @@ class PaperResult:
     seconds: float
 
 
+def paper_grid(quick: bool = False) -> EnergyGridOptions:
+    """Energy grid of ``femprox paper`` (Figs. 3 and 4 and the long-wire study)."""
+    return sweeps.QUICK_GRID if quick else sweeps.ADAPTIVE_GRID
+
+
 def paper_plans(quick: bool = False) -> dict[str, sweeps.Plan]:
     """The computations of ``femprox paper`` (quick: coarse grids, few points)."""
-    grid = sweeps.QUICK_GRID if quick else sweeps.ADAPTIVE_GRID
+    grid = paper_grid(quick)
     slope_temperatures = figures.slope_study_temperatures(count=10 if quick else 25)
     # the long-wire solve is the largest task: first in the queue keeps a pool balanced
     return {"slopes": figures.slope_study_plan(temperatures=slope_temperatures, grid=grid),
@@ -188,8 +193,7 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
              "long_wire_slopes.csv": write_slopes_csv(slopes, out / "long_wire_slopes.csv")}
     files["paper_checks.txt"] = out / "paper_checks.txt"
     files["paper_checks.txt"].write_text(report, encoding="utf-8")
-    grid = sweeps.QUICK_GRID if quick else sweeps.ADAPTIVE_GRID
-    settings = {"quick": quick, "energy_grid": asdict(grid),
+    settings = {"quick": quick, "energy_grid": asdict(paper_grid(quick)),
                 "shortcut_model_energy_grid": asdict(sweeps.QUICK_GRID),
                 "figure3_mesh": {"overrides": figures.T_JUNCTION_MESH, **asdict(figures.FIGURE3_MESH)},
                 "figure4_mesh": asdict(figures.FIGURE4_MESH),
