@@ -22,6 +22,7 @@ called as ``progress(done, total)`` after each task; the library never draws pro
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -620,3 +621,172 @@ def convergence_study(geometry: Geometry, observable: str = "kappa", *, temperat
     return convergence_plan(geometry, observable, temperature=temperature, energy=energy, wire=wire,
                             position=position, between=between, refinements=refinements, orders=orders,
                             grid=grid).run(executor, progress)
+
+
+# ---------------------------------------------------------------------------------------
+# General sweeps: any geometry parameter or override as an axis (Cartesian products)
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """One swept geometry parameter.
+
+    name: the axis name in results (the Dataset dimension and the CSV column), e.g. ``"r"``,
+    ``"length_n"`` or ``"phase"``; key: the dotted override key of a geometry file that the
+    values are written to (``"parameters.r"``, ``"nodes.S1.phase"``), or, for a Python
+    geometry builder, the keyword argument it is passed as; values: in the units of that
+    parameter (lengths xi0, energies Delta0, phases radians).
+    """
+
+    name: str
+    key: str
+    values: tuple[float, ...]
+
+    @classmethod
+    def make(cls, key: str, values: Iterable[float], name: str | None = None) -> "SweepAxis":
+        """An axis from a key (``"r"`` stands for ``"parameters.r"``) and its values; the
+        name defaults to the key's last part."""
+        dotted = key if "." in key else f"parameters.{key}"
+        numbers = tuple(float(v) for v in values)
+        if not numbers:
+            raise ValueError(f"sweep axis '{key}' has no values")
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"sweep axis '{key}' repeats a value: {list(numbers)}")
+        return cls(name or dotted.rsplit(".", 1)[-1], dotted, numbers)
+
+
+def _as_axes(axes: Mapping[str, Iterable[float]] | Sequence[SweepAxis] | None) -> tuple[SweepAxis, ...]:
+    if axes is None:
+        return ()
+    if isinstance(axes, Mapping):
+        result = tuple(SweepAxis.make(key, values) for key, values in axes.items())
+    else:
+        result = tuple(axes)
+    names = [axis.name for axis in result]
+    if len(set(names)) != len(names) or "temperature" in names:
+        raise ValueError(f"sweep axes need distinct names other than 'temperature', got {names}")
+    return result
+
+
+def _geometry_for(source, axes: tuple[SweepAxis, ...], coordinates: tuple[float, ...]) -> Geometry:
+    """The geometry at one point of the axes' Cartesian product."""
+    if isinstance(source, Geometry):
+        if axes:
+            raise ValueError("sweep axes need a geometry file (GeometryFile or a path) or a builder function "
+                             "taking the axes as keyword arguments, not a fixed Geometry")
+        return source
+    if isinstance(source, GeometryFile):
+        overrides = dict(source.overrides)
+        overrides.update({axis.key: value for axis, value in zip(axes, coordinates)})
+        return load_geometry(source.path, overrides)
+    # a builder such as femprox.devices.t_junction: keyword = the key's last part
+    return source(**{axis.key.rsplit(".", 1)[-1]: value for axis, value in zip(axes, coordinates)})
+
+
+def with_dynes(geometry: Geometry, dynes: float | None) -> Geometry:
+    """``geometry`` with the Dynes rate ``dynes`` (Delta0) in every superconducting wire and
+    reservoir (None: unchanged). Normal wires keep theirs: the rate models the smeared
+    quasiparticle states of the superconductors."""
+    if dynes is None:
+        return geometry
+    if not (math.isfinite(dynes) and dynes >= 0):
+        raise ValueError(f"the Dynes rate must be finite and >= 0 (Delta0), got {dynes!r}")
+    wires = tuple(replace(w, dynes=float(dynes)) if w.is_superconducting else w for w in geometry.wires)
+    nodes = tuple(replace(n, dynes=float(dynes)) if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR else n
+                  for n in geometry.nodes)
+    return replace(geometry, nodes=nodes, wires=wires)
+
+
+@dataclass(frozen=True)
+class GridSweepTask:
+    """One spectral solve of a general sweep: the geometry at one point of the axes (and at
+    the representative temperature of a group sharing its gaps), and the temperatures it
+    serves. ``coordinates`` are the axis values, in axis order."""
+
+    geometry: Geometry
+    temperatures: tuple[float, ...]
+    coordinates: tuple[float, ...]
+    between: tuple[str, str]
+    others: str
+    grid: EnergyGridOptions
+    mesh: MeshSettings
+    gap_factor: float
+
+
+@dataclass(frozen=True)
+class GridSweepOutput:
+    """What one :class:`GridSweepTask` returns (small and picklable)."""
+
+    coordinates: tuple[float, ...]
+    points: tuple[TransportPoint, ...]
+    energies: int
+    notes: tuple[str, ...]
+
+
+def run_grid_sweep_task(task: GridSweepTask) -> GridSweepOutput:
+    """One spectral solve and the linear response at each temperature of the task."""
+    grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
+    points = []
+    for t in task.temperatures:
+        response = _linear_response(conductance, grid, t)
+        pair = _two_terminal(response, *task.between, task.others)
+        points.append(_transport_point(response, pair, None, task.gap_factor))
+    return GridSweepOutput(task.coordinates, tuple(points), int(grid.nodes.size), tuple(notes))
+
+
+@dataclass(frozen=True)
+class GridSweepSpec:
+    """A general sweep, fully planned: the axes, the temperatures, the settings and the
+    tasks (one per axis point and gap group). :func:`femprox.results.grid_sweep_dataset`
+    turns the tasks' outputs into an xarray Dataset."""
+
+    axes: tuple[SweepAxis, ...]
+    temperatures: tuple[float, ...]
+    between: tuple[str, str]
+    others: str
+    bcs_gaps: bool
+    gap_tolerance: float
+    dynes: float | None
+    grid: EnergyGridOptions
+    mesh: MeshSettings
+    tasks: tuple[GridSweepTask, ...]
+
+
+def grid_sweep_spec(source, temperatures: Iterable[float],
+                    axes: Mapping[str, Iterable[float]] | Sequence[SweepAxis] | None = None, *,
+                    between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
+                    gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
+                    dynes: float | None = None, grid: EnergyGridOptions = ADAPTIVE_GRID,
+                    mesh: MeshSettings = MeshSettings()) -> GridSweepSpec:
+    """Plan a sweep over temperatures (Delta0) and the Cartesian product of ``axes``.
+
+    ``source``: a geometry file (path or :class:`GeometryFile`; axis keys are its override
+    keys, ``"r"`` meaning ``"parameters.r"``), a picklable builder called with the axes as
+    keyword arguments (e.g. ``femprox.devices.t_junction``), or a fixed Geometry (no axes).
+    ``axes``: ``{"r": [0.1, 1, 10], "length_n": [5, 10]}`` or :class:`SweepAxis` objects.
+    ``dynes``: one Dynes rate (Delta0) for every superconducting wire and reservoir
+    (:func:`with_dynes`; None keeps the geometry's). The rest as in :func:`sweep`. Every
+    geometry is built (and checked) here, before any solve.
+    """
+    _check_others(others)
+    temps = _check_temperatures(temperatures)
+    if isinstance(source, (str, Path)):
+        source = GeometryFile.from_path(source)
+    axis_list = _as_axes(axes)
+    tasks = []
+    pair: tuple[str, str] | None = None
+    for coordinates in itertools.product(*(axis.values for axis in axis_list)):
+        geometry = with_dynes(_geometry_for(source, axis_list, coordinates), dynes)
+        point_pair = _check_between(geometry, between)
+        if pair is not None and point_pair != pair:
+            raise ValueError(f"the default terminals change along the axes ({pair} vs {point_pair}): give between")
+        pair = point_pair
+        for group in gap_groups(geometry, temps, tolerance=gap_tolerance, scaling=scaling, bcs_gaps=bcs_gaps):
+            at_t = at_temperature(geometry, group.representative, scaling=scaling) if bcs_gaps else geometry
+            factor = float(bcs.gap(group.representative)) if bcs_gaps else 1.0
+            tasks.append(GridSweepTask(at_t, group.temperatures, tuple(coordinates), point_pair, others, grid, mesh,
+                                       factor))
+    assert pair is not None
+    return GridSweepSpec(axes=axis_list, temperatures=tuple(sorted(set(temps))), between=pair, others=others,
+                         bcs_gaps=bcs_gaps, gap_tolerance=gap_tolerance, dynes=dynes, grid=grid, mesh=mesh,
+                         tasks=tuple(tasks))

@@ -1,0 +1,250 @@
+"""Running sweep tasks on a Dask cluster (or a local pool), with partial results on disk.
+
+Pipeline position: runs the tasks planned by :func:`femprox.sweeps.grid_sweep_spec`; the
+results are assembled by :mod:`femprox.results`.
+
+Where tasks run:
+
+* ``client``: a ``distributed.Client`` (a cluster anywhere; the workers need femprox
+  installed, the same version). :func:`dask_client` makes one from a scheduler address
+  ``tcp://host:8786`` or ``"local"`` (a LocalCluster on this machine).
+* ``executor``: any ``concurrent.futures.Executor`` (e.g. a ProcessPoolExecutor).
+* neither: one after the other in this process.
+
+Partial results: with a ``run_folder`` every finished task is written at once, by the
+process that submitted the sweep, to ``run_folder/tasks/<key>.json`` (a few kB; the
+workers need no shared file system). The key is a hash of everything the task computes
+from (geometry at its temperature, temperatures, terminals, grid and mesh settings, femprox
+version), so a file can only be reused for the identical computation. With ``resume=True``
+those tasks are read back instead of computed: an interrupted sweep (Ctrl-C, a lost client,
+a crash) continues where it stopped. A worker that dies loses only the tasks it was
+running: the Dask scheduler gives them to other workers.
+
+Files are written atomically (a temporary file renamed into place), so a task file is
+either complete or absent. Floats are written with ``repr`` precision and read back bit for
+bit: a resumed sweep equals an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, as_completed
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from femprox import __version__
+from femprox.sweeps import GridSweepOutput, GridSweepTask, Progress, TransportPoint
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunFolder", "dask_client", "run_grid_tasks", "task_key"]
+
+TASK_FORMAT = 1
+"""Version of the task-file layout (part of every key)."""
+
+
+def task_key(task: GridSweepTask) -> str:
+    """A stable name of a task's computation (hex, 24 characters).
+
+    The dataclass ``repr`` lists every field (the Geometry with all its floats in full
+    precision), so equal keys mean equal inputs.
+    """
+    text = f"femprox {__version__} format {TASK_FORMAT}\n{task!r}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+# ---------------------------------------------------------------------------------------
+# Task files
+# ---------------------------------------------------------------------------------------
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def output_to_json(output: GridSweepOutput) -> dict:
+    """A task's output as JSON-ready data (lists of floats, exact)."""
+    points = []
+    for p in output.points:
+        points.append({"temperature": p.temperature, "phase": _float(p.phase), "a": p.a, "b": p.b,
+                       "conductance_ratio": p.conductance_ratio, "heat_conductance_ratio": p.heat_conductance_ratio,
+                       "conductance_ratio_error": p.conductance_ratio_error,
+                       "heat_conductance_ratio_error": p.heat_conductance_ratio_error, "seebeck": p.seebeck,
+                       "terminals": list(p.terminals), "gap_factor": p.gap_factor,
+                       "matrices": {k: np.asarray(v).tolist() for k, v in p.matrices.items()},
+                       "matrix_errors": {k: np.asarray(v).tolist() for k, v in p.matrix_errors.items()}})
+    return {"coordinates": list(output.coordinates), "energies": output.energies, "notes": list(output.notes),
+            "points": points}
+
+
+def output_from_json(data: dict) -> GridSweepOutput:
+    """Inverse of :func:`output_to_json`."""
+    points = []
+    for p in data["points"]:
+        points.append(TransportPoint(
+            temperature=p["temperature"], phase=p["phase"], a=p["a"], b=p["b"],
+            conductance_ratio=p["conductance_ratio"], heat_conductance_ratio=p["heat_conductance_ratio"],
+            conductance_ratio_error=p["conductance_ratio_error"],
+            heat_conductance_ratio_error=p["heat_conductance_ratio_error"], seebeck=p["seebeck"],
+            terminals=tuple(p["terminals"]), gap_factor=p["gap_factor"],
+            matrices={k: np.array(v, dtype=float) for k, v in p["matrices"].items()},
+            matrix_errors={k: np.array(v, dtype=float) for k, v in p["matrix_errors"].items()}))
+    return GridSweepOutput(tuple(float(c) for c in data["coordinates"]), tuple(points), int(data["energies"]),
+                           tuple(data["notes"]))
+
+
+class RunFolder:
+    """A folder of finished task outputs, one JSON file per task (see module docstring)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.tasks = self.path / "tasks"
+
+    def file(self, key: str) -> Path:
+        return self.tasks / f"{key}.json"
+
+    def finished(self) -> set[str]:
+        """Keys of the tasks whose files exist."""
+        if not self.tasks.is_dir():
+            return set()
+        return {f.stem for f in self.tasks.glob("*.json")}
+
+    def read(self, key: str) -> GridSweepOutput:
+        return output_from_json(json.loads(self.file(key).read_text(encoding="utf-8")))
+
+    def write(self, key: str, output: GridSweepOutput) -> Path:
+        self.tasks.mkdir(parents=True, exist_ok=True)
+        target = self.file(key)
+        text = json.dumps({"key": key, "femprox": __version__, **output_to_json(output)})
+        # write then rename: a task file is complete or absent, even if the run is killed here
+        handle, temporary = tempfile.mkstemp(dir=self.tasks, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return target
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------
+
+def _is_dask_client(client: object) -> bool:
+    return type(client).__module__.startswith("distributed") and hasattr(client, "submit")
+
+
+def run_grid_tasks(tasks: Sequence[GridSweepTask], *, function: Callable[[GridSweepTask], GridSweepOutput] | None = None,
+                   client=None, executor: Executor | None = None, run_folder: str | Path | None = None,
+                   resume: bool = False, progress: Progress | None = None) -> list[GridSweepOutput]:
+    """Outputs of ``tasks`` (in task order), computed on ``client`` or ``executor`` or here.
+
+    ``function`` defaults to :func:`femprox.sweeps.run_grid_sweep_task` (tests pass others).
+    With ``run_folder`` each finished task is stored as it arrives; with ``resume`` stored
+    tasks are read instead of computed (``resume`` needs ``run_folder``). On the first
+    failing task the others are cancelled and the error is raised; what finished is kept.
+    """
+    from femprox.sweeps import run_grid_sweep_task
+
+    function = function or run_grid_sweep_task
+    if resume and run_folder is None:
+        raise ValueError("resume needs a run folder")
+    if client is not None and executor is not None:
+        raise ValueError("give a Dask client or an executor, not both")
+    folder = RunFolder(run_folder) if run_folder is not None else None
+    keys = [task_key(task) for task in tasks]
+    outputs: list[GridSweepOutput | None] = [None] * len(tasks)
+    if folder is not None and resume:
+        finished = folder.finished()
+        for k, key in enumerate(keys):
+            if key in finished:
+                outputs[k] = folder.read(key)
+        log.info("resuming: %d of %d tasks read from %s", sum(o is not None for o in outputs), len(tasks),
+                 folder.tasks)
+    pending = [k for k, o in enumerate(outputs) if o is None]
+    total, done = len(tasks), len(tasks) - len(pending)
+    if progress is not None:
+        progress(done, total)
+
+    def finish(k: int, output: GridSweepOutput) -> None:
+        nonlocal done
+        outputs[k] = output
+        if folder is not None:
+            folder.write(keys[k], output)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    if client is not None and _is_dask_client(client):
+        _run_on_dask(client, function, tasks, keys, pending, finish)
+    elif client is not None or executor is not None:
+        _run_on_executor(executor if executor is not None else client, function, tasks, pending, finish)
+    else:
+        for k in pending:
+            finish(k, function(tasks[k]))
+    return outputs  # type: ignore[return-value]  (all filled)
+
+
+def _run_on_executor(executor: Executor, function, tasks, pending: list[int], finish) -> None:
+    futures = {executor.submit(function, tasks[k]): k for k in pending}
+    try:
+        for future in as_completed(futures):
+            finish(futures[future], future.result())
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+
+
+def _run_on_dask(client, function, tasks, keys: list[str], pending: list[int], finish) -> None:
+    from distributed import as_completed as dask_as_completed
+
+    # explicit keys: the same computation submitted twice (two clients, a resumed run while
+    # the old one is still known to the scheduler) is computed once
+    futures = [client.submit(function, tasks[k], key=f"femprox-{keys[k]}", pure=False) for k in pending]
+    index = {future.key: k for future, k in zip(futures, pending)}
+    try:
+        for future in dask_as_completed(futures):
+            finish(index[future.key], future.result())
+            future.release()  # results live in the run folder and the caller's list, not on the cluster
+    except BaseException:
+        client.cancel(futures)
+        raise
+
+
+@contextmanager
+def dask_client(scheduler: str, *, workers: int | None = None, processes: bool = True) -> Iterator:
+    """A ``distributed.Client`` for ``scheduler``: an address (``tcp://host:8786``), or
+    ``"local"`` for a LocalCluster with ``workers`` single-threaded workers (default: the
+    CPU count, at most 4; ``processes=False`` keeps them as threads of this process). The
+    client (and a local cluster) is closed on exit."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ImportError("running on a Dask cluster needs the 'distributed' package: "
+                          "pip install 'femprox[cluster]'") from None
+    if scheduler == "local":
+        count = workers or max(1, min(4, os.cpu_count() or 1))
+        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=processes,
+                               dashboard_address=None)
+        client = Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+        return
+    client = Client(scheduler)
+    try:
+        yield client
+    finally:
+        client.close()
+

@@ -1,0 +1,264 @@
+"""Labelled sweep results: xarray Datasets, saved and loaded as netCDF (HDF5) files.
+
+Pipeline position: after :mod:`femprox.sweeps`. A sweep's transport points become one
+:class:`xarray.Dataset` whose dimensions are the swept geometry parameters (in the order
+given, e.g. ``r``, ``length_n`` or ``phase``), then ``temperature``, and for the
+multi-terminal matrices ``row_terminal`` and ``column_terminal``.
+
+Naming: variables carry the names of the attributes of
+:class:`femprox.sweeps.TransportPoint` and :class:`femprox.observables.LinearResponse`, and the
+CSV columns written by the command line carry the same names:
+
+=================================  =============================================================
+variable                           meaning (units)
+=================================  =============================================================
+``conductance_ratio``              G/G_N between ``between_a`` and ``between_b`` (dimensionless)
+``heat_conductance_ratio``         kappa/kappa_N at zero charge current (dimensionless)
+``*_ratio_error``                  energy-integration error estimate of the ratio (same units)
+``seebeck``                        V_a - V_b = -seebeck (T_a - T_b) at zero current (k_B/e)
+``gap_factor``                     Delta/Delta0 used by the spectral solve
+``charge``, ``thermoelectric``,    multi-terminal matrices dI_i/dV_j, dI_i/dT_j, dQ_i/dV_j,
+``peltier``, ``heat``              dQ_i/dT_j: currents from terminal ``row_terminal`` into the
+                                   network, forces at ``column_terminal`` (see docs/physics.md)
+``normal``                         normal-state conductance matrix G_N
+``<matrix>_error``                 absolute error estimates of the matrices
+=================================  =============================================================
+
+Provenance is kept in the attributes: the geometry (name, file path, TOML text and its
+sha256, overrides, the resolved TOML of the first axis point), the axes (name -> override
+key), the two-terminal settings, the energy grid and mesh settings as JSON, the number of
+spectral solves, solver notes, and the package versions. netCDF attributes hold only
+strings and numbers, so mappings are stored as JSON text (``json.loads(ds.attrs["mesh"])``)
+and flags as 0/1.
+
+Files: :func:`save` writes netCDF4/HDF5 with the h5netcdf engine, :func:`load` reads it back
+(fully into memory, the file is closed afterwards).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from femprox.sweeps import (MATRIX_NAMES, GridSweepOutput, GridSweepSpec, SweepResult, TransportPoint)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["POINT_VARIABLES", "grid_sweep_dataset", "load", "package_versions", "parameter_sweep", "save",
+           "sweep_result_dataset"]
+
+POINT_VARIABLES = ("conductance_ratio", "conductance_ratio_error", "heat_conductance_ratio",
+                   "heat_conductance_ratio_error", "seebeck", "gap_factor")
+"""Per-point variables (attributes of TransportPoint, columns of results.csv)."""
+
+MATRIX_VARIABLES = MATRIX_NAMES + ("normal",)
+"""Matrix variables (keys of TransportPoint.matrices, values of matrices.csv's column 'matrix')."""
+
+_DESCRIPTIONS = {
+    "conductance_ratio": ("G/G_N, two-terminal electric conductance over its normal-state value", "1"),
+    "conductance_ratio_error": ("energy-integration error estimate of G/G_N", "1"),
+    "heat_conductance_ratio": ("kappa/kappa_N, two-terminal heat conductance at zero charge current over its "
+                               "normal-state value", "1"),
+    "heat_conductance_ratio_error": ("energy-integration error estimate of kappa/kappa_N", "1"),
+    "seebeck": ("thermopower S: V_a - V_b = -S (T_a - T_b) at zero current", "k_B/e"),
+    "gap_factor": ("Delta/Delta0 of the spectral solve (BCS Delta(T) or 1)", "1"),
+    "charge": ("dI_i/dV_j, current from terminal i into the network", "G0"),
+    "thermoelectric": ("dI_i/dT_j", "G0 k_B/e"),
+    "peltier": ("dQ_i/dV_j, heat current from terminal i into the network", "G0 Delta0/e"),
+    "heat": ("dQ_i/dT_j", "G0 Delta0 k_B/e^2"),
+    "normal": ("normal-state conductance matrix dI_i/dV_j", "G0"),
+}
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python, femprox and the packages behind a result."""
+    import platform
+
+    versions = {"python": platform.python_version()}
+    for name in ("femprox", "numpy", "scipy", "scikit-fem", "meshio", "xarray", "h5netcdf", "distributed"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _point_arrays(shape: tuple[int, ...], terminals: tuple[str, ...]) -> dict[str, np.ndarray]:
+    arrays = {name: np.full(shape, np.nan) for name in POINT_VARIABLES}
+    n = len(terminals)
+    for name in MATRIX_VARIABLES:
+        arrays[name] = np.full(shape + (n, n), np.nan)
+        if name != "normal":
+            arrays[f"{name}_error"] = np.full(shape + (n, n), np.nan)
+    return arrays
+
+
+def _fill(arrays: dict[str, np.ndarray], index: tuple[int, ...], point: TransportPoint) -> None:
+    for name in POINT_VARIABLES:
+        arrays[name][index] = getattr(point, name)
+    for name in MATRIX_VARIABLES:
+        arrays[name][index] = point.matrices[name]
+        if name != "normal":
+            arrays[f"{name}_error"][index] = point.matrix_errors[name]
+
+
+def _dataset(dims: Sequence[str], coords: Mapping[str, np.ndarray], terminals: tuple[str, ...],
+             arrays: dict[str, np.ndarray], attrs: dict) -> xr.Dataset:
+    matrix_dims = tuple(dims) + ("row_terminal", "column_terminal")
+    variables = {}
+    for name, values in arrays.items():
+        if name in _DESCRIPTIONS:
+            description, units = _DESCRIPTIONS[name]
+        else:  # a matrix's error estimate: the matrix's units
+            base = name.removesuffix("_error")
+            description, units = f"absolute error estimate of {base}", _DESCRIPTIONS[base][1]
+        variables[name] = ((matrix_dims if values.ndim == len(dims) + 2 else tuple(dims)), values,
+                           {"long_name": description, "units": units})
+    coordinates = {name: (name, np.asarray(values, dtype=float)) for name, values in coords.items()}
+    coordinates["row_terminal"] = ("row_terminal", np.array(terminals, dtype=object))
+    coordinates["column_terminal"] = ("column_terminal", np.array(terminals, dtype=object))
+    dataset = xr.Dataset(variables, coords=coordinates, attrs=attrs)
+    dataset["temperature"].attrs.update(long_name="reservoir temperature", units="Delta0")
+    if "phase" in dataset.coords:
+        dataset["phase"].attrs.update(long_name="superconducting phase difference", units="rad")
+    return dataset
+
+
+def _common_attrs(between: tuple[str, str], others: str, bcs_gaps: bool, gap_tolerance: float, grid, mesh,
+                  spectral_solves: int, energies: Sequence[int], notes: Sequence[str]) -> dict:
+    return {"between_a": between[0], "between_b": between[1], "others": others, "bcs_gaps": int(bcs_gaps),
+            "gap_tolerance": float(gap_tolerance), "energy_grid": json.dumps(asdict(grid)),
+            "mesh": json.dumps(asdict(mesh)), "spectral_solves": int(spectral_solves),
+            "energies_per_solve": np.asarray(list(energies), dtype=np.int64),
+            "notes": json.dumps(list(notes)), "versions": json.dumps(package_versions()),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "units": "hbar = k_B = e = 1; energies and temperatures in Delta0, lengths in xi0, phases in rad; "
+                     "G0 = the wires' conductance unit per xi0"}
+
+
+def geometry_attrs(source, geometry=None) -> dict:
+    """Provenance of a geometry source: a :class:`femprox.sweeps.GeometryFile` (path, text,
+    sha256, overrides) and/or a Geometry (its name and resolved TOML)."""
+    from femprox.geometry_file import geometry_to_toml
+    from femprox.sweeps import GeometryFile
+
+    attrs: dict = {}
+    if isinstance(source, GeometryFile):
+        attrs.update(geometry_path=str(Path(source.path).resolve()), geometry_toml=source.text,
+                     geometry_sha256=source.sha256, overrides=json.dumps(dict(source.overrides), default=str))
+    elif source is not None and not hasattr(source, "nodes"):
+        attrs["geometry_builder"] = getattr(source, "__qualname__", repr(source))
+    if geometry is not None:
+        attrs.update(geometry_name=geometry.name, geometry_resolved_toml=geometry_to_toml(geometry))
+    return attrs
+
+
+def grid_sweep_dataset(spec: GridSweepSpec, outputs: Sequence[GridSweepOutput], *,
+                       extra_attrs: Mapping[str, object] | None = None) -> xr.Dataset:
+    """The Dataset of a general sweep from its spec and the outputs of its tasks (any order)."""
+    if len(outputs) != len(spec.tasks):
+        raise ValueError(f"{len(outputs)} outputs for {len(spec.tasks)} tasks")
+    dims = tuple(axis.name for axis in spec.axes) + ("temperature",)
+    shape = tuple(len(axis.values) for axis in spec.axes) + (len(spec.temperatures),)
+    terminals = outputs[0].points[0].terminals
+    arrays = _point_arrays(shape, terminals)
+    position = [{value: k for k, value in enumerate(axis.values)} for axis in spec.axes]
+    temperature_index = {t: k for k, t in enumerate(spec.temperatures)}
+    filled = np.zeros(shape, dtype=bool)
+    for output in outputs:
+        head = tuple(lookup[value] for lookup, value in zip(position, output.coordinates))
+        for point in output.points:
+            index = head + (temperature_index[point.temperature],)
+            _fill(arrays, index, point)
+            filled[index] = True
+    if not filled.all():
+        raise ValueError(f"{int((~filled).sum())} sweep points have no result")
+    notes = dict.fromkeys(n for output in outputs for n in output.notes)
+    attrs = _common_attrs(spec.between, spec.others, spec.bcs_gaps, spec.gap_tolerance, spec.grid, spec.mesh,
+                          len(spec.tasks), [output.energies for output in outputs], notes)
+    attrs["axes"] = json.dumps({axis.name: axis.key for axis in spec.axes})
+    attrs["dynes"] = math.nan if spec.dynes is None else float(spec.dynes)
+    attrs.update(extra_attrs or {})
+    coords = {axis.name: np.array(axis.values) for axis in spec.axes}
+    coords["temperature"] = np.array(spec.temperatures)
+    return _dataset(dims, coords, terminals, arrays, attrs)
+
+
+def sweep_result_dataset(result: SweepResult, *, phase_key: str | None = None,
+                         extra_attrs: Mapping[str, object] | None = None) -> xr.Dataset:
+    """The Dataset of a :func:`femprox.sweeps.sweep` result: dimensions ``phase`` (if the
+    sweep had phases) and ``temperature``."""
+    points = result.points
+    temperatures = sorted({p.temperature for p in points})
+    phases = sorted({p.phase for p in points if p.phase is not None})
+    dims = (("phase",) if phases else ()) + ("temperature",)
+    shape = ((len(phases),) if phases else ()) + (len(temperatures),)
+    terminals = points[0].terminals
+    arrays = _point_arrays(shape, terminals)
+    t_index = {t: k for k, t in enumerate(temperatures)}
+    p_index = {p: k for k, p in enumerate(phases)}
+    for point in points:
+        _fill(arrays, ((p_index[point.phase],) if phases else ()) + (t_index[point.temperature],), point)
+    attrs = _common_attrs((points[0].a, points[0].b), result.others, result.bcs_gaps, result.gap_tolerance,
+                          result.grid, result.mesh, result.spectral_solves, result.energies_per_solve, result.notes)
+    attrs["axes"] = json.dumps({"phase": phase_key} if phases else {})
+    attrs.update(extra_attrs or {})
+    coords = ({"phase": np.array(phases)} if phases else {}) | {"temperature": np.array(temperatures)}
+    return _dataset(dims, coords, terminals, arrays, attrs)
+
+
+def save(dataset: xr.Dataset, path: str | Path) -> Path:
+    """Write ``dataset`` as a netCDF4 (HDF5) file with the h5netcdf engine."""
+    path = Path(path)
+    # terminal names are Python strings (object dtype): netCDF stores them as variable-length text
+    dataset.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def load(path: str | Path) -> xr.Dataset:
+    """Read a result written by :func:`save` (or by the command line) into memory."""
+    with xr.open_dataset(path, engine="h5netcdf") as dataset:
+        return dataset.load()
+
+
+def parameter_sweep(source, temperatures: Sequence[float], axes=None, *, between: tuple[str, str] | None = None,
+                    others: str = "floating", bcs_gaps: bool = True, dynes: float | None = None,
+                    grid=None, mesh=None, client=None, executor=None, run_folder: str | Path | None = None,
+                    resume: bool = False, progress=None, **plan_options) -> xr.Dataset:
+    """Sweep temperatures (Delta0) and any geometry parameters; the labelled result.
+
+    ``source``: a geometry file path, a :class:`femprox.sweeps.GeometryFile`, a picklable
+    builder such as ``femprox.devices.t_junction`` (called with the axes as keyword
+    arguments), or a fixed Geometry (no axes). ``axes``: ``{"r": [0.1, 1, 10], "phi": [0,
+    3.14]}`` (keys are override keys, ``"r"`` = ``"parameters.r"``; the Cartesian product
+    is swept) or a sequence of :class:`femprox.sweeps.SweepAxis`. ``between``, ``others``,
+    ``bcs_gaps``: as in :func:`femprox.sweeps.sweep`; ``dynes``: one Dynes rate (Delta0)
+    for all superconductors. ``grid``, ``mesh``: EnergyGridOptions (default the adaptive
+    grid) and MeshSettings. ``client`` (a Dask ``distributed.Client``) or ``executor``:
+    where the tasks run; ``run_folder``/``resume``: partial results on disk (see
+    :mod:`femprox.distributed`).
+
+    Returns a Dataset with dimensions (axes..., temperature[, row_terminal,
+    column_terminal]); see the module docstring for the variables and attributes.
+    """
+    from femprox import sweeps
+    from femprox.distributed import run_grid_tasks
+
+    if isinstance(source, (str, Path)):
+        source = sweeps.GeometryFile.from_path(source)
+    spec = sweeps.grid_sweep_spec(source, temperatures, axes, between=between, others=others, bcs_gaps=bcs_gaps,
+                                  dynes=dynes, grid=grid if grid is not None else sweeps.ADAPTIVE_GRID,
+                                  mesh=mesh if mesh is not None else sweeps.MeshSettings(), **plan_options)
+    outputs = run_grid_tasks(spec.tasks, client=client, executor=executor, run_folder=run_folder, resume=resume,
+                             progress=progress)
+    first = spec.tasks[0].geometry
+    return grid_sweep_dataset(spec, outputs, extra_attrs=geometry_attrs(source, first))
