@@ -3,6 +3,7 @@
 =====================================  ===============================================================
 ``femprox paper``                      :func:`paper_figures` (data only: :func:`figure3`, :func:`figure4`)
 ``femprox solve``                      :func:`solve_to_files` (data only: :func:`sweep`)
+``femprox sweep``                      :func:`sweep_to_files` (data only: :func:`femprox.results.parameter_sweep`)
 ``femprox mesh --export/--draw``       :func:`export_mesh`, :func:`draw_network_to_file`
 ``femprox convergence``                :func:`convergence_to_files` (data only: :func:`convergence_study`)
 =====================================  ===============================================================
@@ -302,7 +303,8 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
                    progress: Progress | None = None) -> tuple[SweepResult, dict[str, Path]]:
     """Sweep a geometry file over temperatures (and phases) and write the results.
 
-    Files: results.csv (G/G_N, kappa/kappa_N, thermopower between the two terminals),
+    Files: results.csv (G/G_N, kappa/kappa_N, thermopower between the two terminals), results.nc
+    (the same as a labelled xarray Dataset, :mod:`femprox.results`),
     matrices.csv (multi-terminal matrices, long format), sweep.png, run.json. ``phase_key``
     is the dotted override key set to each phase (default ``parameters.phi`` if declared).
     """
@@ -316,6 +318,7 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
                           grid=grid, mesh=mesh, executor=executor, progress=progress)
     files = {"results.csv": write_sweep_csv(result, out / "results.csv"),
              "matrices.csv": write_matrices_csv(result, out / "matrices.csv")}
+    files["results.nc"] = _save_sweep_dataset(result, source, geometry, out / "results.nc")
     from femprox.plotting import figure_with_axes, plot_sweep
 
     figure, (left, right) = figure_with_axes(2)
@@ -341,7 +344,7 @@ def write_sweep_csv(result: SweepResult, path: str | Path) -> Path:
                 "temperature and gap_factor (Delta/Delta0 of the solve) in Delta0 units; phase in radians "
                 "(empty: no phase sweep); ratios dimensionless; seebeck in k_B/e (V_a - V_b = -S (T_a - T_b))"]
     header = ["temperature", "phase", "gap_factor", "conductance_ratio", "conductance_ratio_error",
-              "kappa_ratio", "kappa_ratio_error", "seebeck"]
+              "heat_conductance_ratio", "heat_conductance_ratio_error", "seebeck"]
     rows = [[p.temperature, p.phase, p.gap_factor, p.conductance_ratio, p.conductance_ratio_error,
              p.heat_conductance_ratio, p.heat_conductance_ratio_error, p.seebeck] for p in result.points]
     return _write_csv(Path(path), comments, header, rows)
@@ -467,3 +470,116 @@ def convergence_table(data: ConvergenceData) -> str:
     lines.append(f"reference ({data.reference_dofs} DOFs): {data.reference:.12g}; "
                  f"fitted h-rate p (error ~ h^p): {data.h_rate:.2f}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# femprox sweep: general sweeps, labelled results, Dask, resumable run folders
+# ---------------------------------------------------------------------------------------
+
+def _save_sweep_dataset(result: SweepResult, source: GeometryFile, geometry: Geometry, path: Path) -> Path:
+    """results.nc of ``femprox solve``: the sweep as a labelled Dataset (phase, temperature)."""
+    from femprox import results
+
+    dataset = results.sweep_result_dataset(result, phase_key=source.phase_key,
+                                           extra_attrs=results.geometry_attrs(source, geometry))
+    return results.save(dataset, path)
+
+
+def prepare_run_folder(path: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
+    """The output folder of a resumable sweep: an existing non-empty folder is refused
+    unless ``resume`` (its ``tasks/`` are reused) or ``overwrite`` (its files replaced)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"{path} exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (overwrite or resume):
+        raise OutputExistsError(f"output folder {path} exists and is not empty; pass --resume (resume=True) to "
+                                "continue the sweep stored there or --overwrite (overwrite=True) to replace it")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, temperatures: Sequence[float],
+                   axes: Mapping[str, Sequence[float]] | None = None, between: tuple[str, str] | None = None,
+                   others: str = "floating", bcs_gaps: bool = True, dynes: float | None = None,
+                   grid: EnergyGridOptions = sweeps.ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
+                   client=None, executor: Executor | None = None, resume: bool = False, overwrite: bool = False,
+                   progress: Progress | None = None):
+    """A general sweep (:func:`femprox.results.parameter_sweep`) written to ``out_dir``.
+
+    Files: results.nc (the labelled Dataset; ``femprox.load``), results.csv (one row per
+    axis point and temperature, columns named as the Dataset's variables), matrices.csv
+    (long format), run.json (provenance), tasks/ (one file per finished spectral solve;
+    with ``resume=True`` an interrupted sweep continues from them). Returns (Dataset, files).
+    """
+    from femprox import results
+
+    started = time.perf_counter()
+    if isinstance(source, (str, Path)):
+        source = GeometryFile.from_path(source)
+    # plan first: bad axes, keys or terminals fail before the folder is touched
+    spec = sweeps.grid_sweep_spec(source, temperatures, axes, between=between, others=others, bcs_gaps=bcs_gaps,
+                                  dynes=dynes, grid=grid, mesh=mesh)
+    out = prepare_run_folder(out_dir, overwrite=overwrite, resume=resume)
+    from femprox.distributed import run_grid_tasks
+
+    outputs = run_grid_tasks(spec.tasks, client=client, executor=executor, run_folder=out, resume=resume,
+                             progress=progress)
+    dataset = results.grid_sweep_dataset(spec, outputs,
+                                         extra_attrs=results.geometry_attrs(source, spec.tasks[0].geometry))
+    files = {"results.nc": results.save(dataset, out / "results.nc"),
+             "results.csv": write_dataset_csv(dataset, out / "results.csv"),
+             "matrices.csv": write_dataset_matrices_csv(dataset, out / "matrices.csv")}
+    settings = {"temperatures": list(spec.temperatures),
+                "axes": [{"name": a.name, "key": a.key, "values": list(a.values)} for a in spec.axes],
+                "between": list(spec.between), "others": others, "bcs_gaps": bcs_gaps, "dynes": dynes,
+                "energy_grid": asdict(grid), "mesh": asdict(mesh), "spectral_solves": len(spec.tasks),
+                "resumed": resume, "scheduler": None if client is None else str(getattr(client, "scheduler", client)),
+                "notes": json.loads(dataset.attrs["notes"]),
+                "geometry": _geometry_record(source, spec.tasks[0].geometry)}
+    files["run.json"] = out / "run.json"
+    _write_json(files["run.json"], _run_record("sweep", settings, started))
+    return dataset, files
+
+
+def _dataset_axes(dataset) -> list[str]:
+    return list(json.loads(dataset.attrs["axes"])) + ["temperature"]
+
+
+def write_dataset_csv(dataset, path: str | Path) -> Path:
+    """One row per axis point and temperature: the axes, then the two-terminal variables."""
+    from femprox.results import POINT_VARIABLES
+
+    dims = _dataset_axes(dataset)
+    comments = [f"two-terminal response between '{dataset.attrs['between_a']}' and '{dataset.attrs['between_b']}', "
+                f"other terminals {dataset.attrs['others']}",
+                "columns: swept parameters (geometry units: lengths xi0, energies Delta0, phases rad), temperature "
+                "(Delta0), then " + "; ".join(f"{v}: {dataset[v].attrs['long_name']} ({dataset[v].attrs['units']})"
+                                              for v in POINT_VARIABLES)]
+    table = dataset[list(POINT_VARIABLES)].to_dataframe().reset_index()
+    rows = table[dims + list(POINT_VARIABLES)].itertuples(index=False)
+    return _write_csv(Path(path), comments, dims + list(POINT_VARIABLES), rows)
+
+
+def write_dataset_matrices_csv(dataset, path: str | Path) -> Path:
+    """Multi-terminal matrices, one row per (axis point, temperature, matrix, i, j)."""
+    from femprox.results import MATRIX_VARIABLES
+
+    dims = _dataset_axes(dataset)
+    comments = ["multi-terminal linear response; currents flow from terminal i (row) into the network",
+                "matrices: " + "; ".join(f"{k}: {v}" for k, v in _MATRIX_UNITS.items())]
+    header = dims + ["matrix", "row_terminal", "column_terminal", "value", "error"]
+    rows = []
+    for name in MATRIX_VARIABLES:
+        values = dataset[name]
+        errors = dataset[f"{name}_error"] if f"{name}_error" in dataset else _zeros_like(values)
+        table = values.to_dataframe(name="value").join(errors.to_dataframe(name="error")["error"]).reset_index()
+        for row in table.itertuples(index=False):
+            record = row._asdict()
+            rows.append([record[d] for d in dims] + [name, record["row_terminal"], record["column_terminal"],
+                                                     record["value"], record["error"]])
+    return _write_csv(Path(path), comments, header, rows)
+
+
+def _zeros_like(values):
+    """Zeros shaped like a DataArray (the normal-state matrix has no error estimate)."""
+    return values * 0.0

@@ -6,6 +6,7 @@ Subcommands::
     femprox solve GEOMETRY.toml -o DIR [--temperatures ...] [--phases ...] [--between A B] ...
     femprox mesh GEOMETRY.toml [--export FILE.vtu] [--energies ...] [--draw FILE.png]
     femprox convergence GEOMETRY.toml [--observable kappa|G|dos] [--temperature T] [-o DIR]
+    femprox sweep GEOMETRY.toml -o DIR --sweep r=0.1,1,10 [--sweep ...] [--scheduler ADDR] [--resume]
 
 Value lists (``--temperatures``, ``--phases``, ``--energies``) take numbers, arithmetic
 expressions (``pi/2``) and ranges ``start:stop:count`` (evenly spaced) or
@@ -437,7 +438,95 @@ def build_parser() -> argparse.ArgumentParser:
     convergence.add_argument("--grid", choices=tuple(GRIDS), default="paper", help="energy grid (default paper)")
     _common(convergence, output="femprox-convergence")
     convergence.set_defaults(run=run_convergence)
+    _add_result_commands(commands)
     return parser
+
+
+# ---------------------------------------------------------------------------------------
+# femprox sweep (general sweeps, labelled results, Dask) and the other physics commands
+# ---------------------------------------------------------------------------------------
+
+def parse_sweep_axes(items: Sequence[str] | None) -> dict[str, list[float]]:
+    """``--sweep key=values`` items (``r=0.1,1,10``, ``length_n=5:20:4``, ``nodes.S1.phase=0:pi:5``)
+    as {dotted key: values}; a key without a dot is a parameter."""
+    axes: dict[str, list[float]] = {}
+    for item in items or ():
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise UsageError(f"bad --sweep '{item}': expected key=values, e.g. r=0.1,1,10 or length_n=5:20:4")
+        dotted = _dotted(key)
+        if dotted in axes:
+            raise UsageError(f"--sweep {key} given twice")
+        axes[dotted] = parse_values([values], f"--sweep {key}")
+    return axes
+
+
+@contextmanager
+def _sweep_runner(args, out: Path):
+    """(client, executor, progress) for ``femprox sweep``: a Dask client for --scheduler,
+    else a local process pool (-j) or serial."""
+    from femprox.distributed import dask_client
+
+    if args.scheduler:
+        with _run_context(argparse.Namespace(**{**vars(args), "jobs": 1}), "femprox sweep", out) as (_, progress):
+            with dask_client(args.scheduler, workers=args.workers) as client:
+                yield client, None, progress
+        return
+    with _run_context(args, "femprox sweep", out) as (pool, progress):
+        yield None, pool, progress
+
+
+def run_sweep(args) -> int:
+    overrides = parse_overrides(args.set)
+    temperatures = parse_values(args.temperatures, "--temperatures", positive=True)
+    axes = parse_sweep_axes(args.sweep)
+    if args.dynes is not None and not (args.dynes >= 0 and math.isfinite(args.dynes)):
+        raise UsageError(f"--dynes must be a number >= 0 (Delta0), got {args.dynes:g}")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    mesh = _mesh_settings(args)
+    between = tuple(args.between) if args.between else None
+    source = sweeps.GeometryFile.from_path(args.geometry, overrides)
+    options = dict(between=between, others=args.others, bcs_gaps=not args.fixed_gaps, dynes=args.dynes,
+                   grid=GRIDS[args.grid], mesh=mesh)
+    spec = sweeps.grid_sweep_spec(source, temperatures, axes, **options)  # checks everything before any work
+    out = api.prepare_run_folder(args.output, overwrite=args.overwrite, resume=args.resume)
+    with _sweep_runner(args, out) as (client, pool, progress):
+        dataset, files = api.sweep_to_files(source, out, temperatures=temperatures, axes=axes, client=client,
+                                            executor=pool, resume=args.resume, overwrite=True, progress=progress,
+                                            **options)
+    print(f"{len(spec.tasks)} spectral solves; dimensions: "
+          + ", ".join(f"{name} ({size})" for name, size in dataset["conductance_ratio"].sizes.items()))
+    print(f"wrote {', '.join(files)} to {out} (load with femprox.load('{out / 'results.nc'}'))")
+    return 0
+
+
+def _add_result_commands(commands) -> None:
+    sweep = commands.add_parser("sweep", help="sweep temperatures and any geometry parameters (Cartesian "
+                                "product); labelled netCDF result, Dask clusters, resumable")
+    _geometry_arguments(sweep)
+    sweep.add_argument("--sweep", action="append", metavar="KEY=VALUES",
+                       help="a swept parameter or file key with its values, e.g. r=0.1,1,10 or length_n=5:20:4 "
+                       "(repeat for a Cartesian product)")
+    sweep.add_argument("--temperatures", nargs="+", default=["0.1"], metavar="T",
+                       help="temperatures (Delta0): values or ranges a:b:n[:log] (default 0.1)")
+    sweep.add_argument("--between", nargs=2, metavar=("A", "B"), help="the two terminals (default: first two "
+                       "normal reservoirs)")
+    sweep.add_argument("--others", choices=("floating", "grounded"), default="floating",
+                       help="the other terminals (default floating)")
+    sweep.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
+    sweep.add_argument("--dynes", type=float, help="one Dynes rate (Delta0) for every superconducting wire and "
+                       "reservoir (default: the file's)")
+    sweep.add_argument("--grid", choices=tuple(GRIDS), default="adaptive", help="energy grid (default adaptive)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster: its scheduler address "
+                       "(tcp://host:8786) or 'local' for a cluster on this machine")
+    sweep.add_argument("--workers", type=int, help="workers of --scheduler local (default: CPUs, at most 4)")
+    sweep.add_argument("--resume", action="store_true", help="continue the sweep stored in the output folder "
+                       "(finished solves in DIR/tasks are read, not recomputed)")
+    _mesh_arguments(sweep)
+    _common(sweep, output="")
+    sweep.set_defaults(run=run_sweep)
 
 
 # ---------------------------------------------------------------------------------------

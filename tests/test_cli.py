@@ -78,7 +78,7 @@ def test_solve_writes_results_matrices_and_a_reproducible_record(tmp_path, capsy
     assert "kappa/kappa_N" in stdout
     rows = read_csv(out / "results.csv")
     assert [float(r["temperature"]) for r in rows] == [0.05, 0.3]
-    assert all(0 < float(r["kappa_ratio"]) < 1 for r in rows)
+    assert all(0 < float(r["heat_conductance_ratio"]) < 1 for r in rows)
     matrices = read_csv(out / "matrices.csv")
     assert {r["matrix"] for r in matrices} == {"charge", "thermoelectric", "peltier", "heat", "normal"}
     assert len(matrices) == 2 * 5 * 2 * 2  # temperatures x matrices x terminals^2
@@ -101,7 +101,7 @@ def test_solve_sweeps_the_phase_parameter_and_overwrites_only_when_asked(tmp_pat
     rows = read_csv(out / "results.csv")
     assert [float(r["phase"]) for r in rows] == pytest.approx([0, np.pi / 2, np.pi])
     # phi = pi closes the minigap: the N wire is exactly normal
-    assert float(rows[-1]["kappa_ratio"]) == pytest.approx(1.0, abs=1e-9)
+    assert float(rows[-1]["heat_conductance_ratio"]) == pytest.approx(1.0, abs=1e-9)
     status, _, err = run(args, capsys)
     assert_one_line_error(status, err, "exists")
     assert run(args + ["--overwrite"], capsys)[0] == 0

@@ -74,7 +74,7 @@ def test_sweep_result_dataset_has_phase_and_temperature_dimensions():
     assert ds["heat_conductance_ratio"].dims == ("phase", "temperature")
     assert list(ds["phase"].values) == [0.0, math.pi]
     # at phi = pi the minigap closes and heat flows as in the normal state (README: exactly kappa_N)
-    assert float(ds["heat_conductance_ratio"].sel(phase=math.pi, temperature=0.2)) == pytest.approx(1.0, abs=2e-2)
+    assert float(ds["heat_conductance_ratio"].sel(phase=math.pi, temperature=0.2)) == pytest.approx(1.0, abs=1e-9)
     assert float(ds["heat_conductance_ratio"].sel(phase=0.0, temperature=0.2)) < 0.8
 
 

@@ -1,0 +1,147 @@
+"""``femprox sweep`` (general sweeps, netCDF results, Dask, --resume), ``solve``'s results.nc and
+``python -m femprox``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import femprox
+from femprox import cli, sweeps
+
+ROOT = Path(__file__).resolve().parent.parent
+T_JUNCTION = str(ROOT / "geometries" / "t_junction.toml")
+HOUSE = str(ROOT / "geometries" / "house_interferometer.toml")
+QUICK = ["--grid", "quick", "--refine", "0.5", "--no-progress", "--jobs", "1"]
+
+
+def run(args, capsys):
+    status = cli.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
+
+
+def one_line_error(status, err, fragment):
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("femprox: error: ") and fragment in err, err
+
+
+def test_sweep_writes_a_labelled_result_and_tables_with_the_same_names(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["sweep", T_JUNCTION, "--sweep", "r=0.1,10", "--sweep", "length_n=5:10:2", "--temperatures", "0.1",
+            "0.3", "-o", out, *QUICK]
+    status, stdout, err = run(args, capsys)
+    assert status == 0, err
+    assert "8 spectral solves" in stdout
+    ds = femprox.load(out / "results.nc")
+    assert ds["heat_conductance_ratio"].dims == ("r", "length_n", "temperature")
+    assert list(ds["length_n"].values) == [5.0, 10.0]
+    rows = read_csv(out / "results.csv")
+    assert list(rows[0])[:3] == ["r", "length_n", "temperature"]
+    assert len(rows) == 8
+    # the CSV columns are the Dataset's variables, value for value
+    for row in rows:
+        point = ds.sel(r=float(row["r"]), length_n=float(row["length_n"]), temperature=float(row["temperature"]))
+        for name in ("conductance_ratio", "heat_conductance_ratio", "seebeck", "gap_factor"):
+            assert float(row[name]) == float(point[name]), name
+    matrices = read_csv(out / "matrices.csv")
+    assert len(matrices) == 8 * 5 * 4  # points x matrices x terminal pairs
+    heat = [m for m in matrices if m["matrix"] == "heat" and m["r"] == "10.0" and m["length_n"] == "5.0"
+            and m["temperature"] == "0.3" and m["row_terminal"] == "left" and m["column_terminal"] == "right"]
+    assert float(heat[0]["value"]) == float(ds["heat"].sel(r=10, length_n=5, temperature=0.3,
+                                                          row_terminal="left", column_terminal="right"))
+    record = json.loads((out / "run.json").read_text())
+    assert record["command"] == "sweep"
+    assert record["settings"]["axes"][1] == {"name": "length_n", "key": "parameters.length_n", "values": [5.0, 10.0]}
+    assert len(list((out / "tasks").glob("*.json"))) == 8
+
+    # an existing folder is refused without --resume or --overwrite
+    status, _, err = run(args, capsys)
+    one_line_error(status, err, "--resume")
+
+
+def test_sweep_resume_computes_only_the_missing_solves(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    args = ["sweep", T_JUNCTION, "--sweep", "r=1,10", "--temperatures", "0.1", "-o", out, *QUICK]
+    assert run(args, capsys)[0] == 0
+    first = femprox.load(out / "results.nc")
+    lost = sorted((out / "tasks").glob("*.json"))[0]
+    lost.unlink()  # as if the sweep had been stopped before this solve finished
+    calls = []
+    original = sweeps.run_grid_sweep_task
+    monkeypatch.setattr(sweeps, "run_grid_sweep_task", lambda task: calls.append(task) or original(task))
+    assert run(args + ["--resume"], capsys)[0] == 0
+    assert len(calls) == 1
+    resumed = femprox.load(out / "results.nc")
+    assert np.array_equal(resumed["heat_conductance_ratio"].values, first["heat_conductance_ratio"].values)
+
+
+def test_sweep_runs_on_a_dask_scheduler_address(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    # a real TCP scheduler, its workers threads of this process (small and quick)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        out = tmp_path / "dask"
+        status, _, err = run(["sweep", T_JUNCTION, "--sweep", "r=1,10", "--temperatures", "0.1", "-o", out,
+                              "--scheduler", cluster.scheduler_address, *QUICK], capsys)
+    assert status == 0, err
+    assert json.loads((out / "run.json").read_text())["settings"]["scheduler"] is not None
+    reference = tmp_path / "serial"
+    assert run(["sweep", T_JUNCTION, "--sweep", "r=1,10", "--temperatures", "0.1", "-o", reference, *QUICK],
+               capsys)[0] == 0
+    assert np.array_equal(femprox.load(out / "results.nc")["conductance_ratio"].values,
+                          femprox.load(reference / "results.nc")["conductance_ratio"].values)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--sweep", "r"], "bad --sweep"),
+    (["--sweep", "r=1", "--sweep", "parameters.r=2"], "given twice"),
+    (["--sweep", "r=1:2:x"], "not a number"),
+    (["--sweep", "r=1:2:0.5"], "count"),
+    (["--sweep", "nosuch=1"], "nosuch"),
+    (["--dynes", "-1"], "--dynes"),
+])
+def test_bad_sweep_options_give_one_line_before_any_folder(extra, fragment, tmp_path, capsys):
+    out = tmp_path / "never"
+    status, _, err = run(["sweep", T_JUNCTION, "-o", out, *QUICK, *extra], capsys)
+    one_line_error(status, err, fragment)
+    assert not out.exists()
+
+
+def test_sweep_with_a_global_dynes_rate_records_it(tmp_path, capsys):
+    out = tmp_path / "dynes"
+    assert run(["sweep", HOUSE, "--sweep", "phi=0", "--temperatures", "0.2", "--dynes", "0.02", "-o", out, *QUICK],
+               capsys)[0] == 0
+    ds = femprox.load(out / "results.nc")
+    assert ds.attrs["dynes"] == 0.02
+    assert json.loads((out / "run.json").read_text())["settings"]["dynes"] == 0.02
+
+
+def test_solve_writes_results_nc_beside_its_csv(tmp_path, capsys):
+    out = tmp_path / "solve"
+    assert run(["solve", HOUSE, "--temperatures", "0.1", "0.2", "--phases", "0:pi:3", "-o", out, *QUICK],
+               capsys)[0] == 0
+    ds = femprox.load(out / "results.nc")
+    rows = read_csv(out / "results.csv")
+    assert ds["heat_conductance_ratio"].dims == ("phase", "temperature")
+    assert json.loads(ds.attrs["axes"]) == {"phase": "parameters.phi"}
+    for row in rows:
+        point = ds.sel(phase=float(row["phase"]), temperature=float(row["temperature"]))
+        assert float(row["heat_conductance_ratio"]) == float(point["heat_conductance_ratio"])
+        assert float(row["conductance_ratio"]) == float(point["conductance_ratio"])
+
+
+def test_python_dash_m_runs_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "femprox", "--version"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == f"femprox {femprox.__version__}"
+    assert (ROOT / "femprox" / "py.typed").exists()
