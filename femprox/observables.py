@@ -34,13 +34,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from femprox.coefficients import kinetic_coefficients
 from femprox.energy_grid import (EnergyGrid, check_on_grid, check_temperature,
                                  linear_response_weights, reservoir_distributions)
+from femprox.geometry import Geometry
 from femprox.kinetic import L, T, SpectralConductance
 from femprox.spectral import SpectralFields, SpectralSolution
 
@@ -102,6 +103,7 @@ class LinearResponse:
     potential is the reference). Onsager: peltier(phi) = T thermoelectric(-phi)^T.
     errors: same keys, estimated absolute errors (half-grid difference, signed as fine - coarse).
     normal: normal-state conductance matrix G_N (kappa_N = pi^2 T G_N / 3).
+    geometry: the network (for path resistances; None if not known).
     """
 
     temperature: float
@@ -114,6 +116,7 @@ class LinearResponse:
     normal: np.ndarray
     differences: dict[str, np.ndarray]
     has_condensate: bool
+    geometry: Geometry | None = field(default=None, repr=False, compare=False)
 
     @property
     def errors(self) -> dict[str, np.ndarray]:
@@ -138,14 +141,24 @@ class LinearResponse:
                        peltier=self.peltier - d["peltier"], heat=self.heat - d["heat"],
                        differences={k: np.zeros_like(v) for k, v in d.items()})
 
-    def two_terminal(self, a: str, b: str, *, others: str = "floating") -> TwoTerminal:
+    def two_terminal(self, a: str, b: str, *, others: str = "floating",
+                     path: Sequence[str] | None = None) -> TwoTerminal:
         """G, kappa (at zero current) and thermopower between terminals ``a`` and ``b``.
 
         ``others="floating"``: all other terminals and the condensate carry no charge and no
         heat current; ``"grounded"``: they are held at the potential and temperature of b.
+        ``"transmitted"``: what arrives in b when a is driven and every other terminal, b
+        and the condensate included, is held at equilibrium (they absorb what reaches them):
+        G = -dI_b/dV_a, kappa = -dQ_b/dT_a (all potentials and other temperatures fixed,
+        so no thermoelectric correction; seebeck is NaN). It is normalized by the normal
+        conductance of the ``path`` of wires from a to b, 1 / sum_w (L_w / g_w) (default:
+        the path of least normal resistance), so the ratios are 1 for a bare normal wire
+        and measure how much of the path's conductance survives the absorbing terminals.
         """
+        if others == "transmitted":
+            return self._transmitted(a, b, path)
         if others not in ("floating", "grounded"):
-            raise ValueError(f"others must be 'floating' or 'grounded', got {others!r}")
+            raise ValueError(f"others must be 'floating', 'grounded' or 'transmitted', got {others!r}")
         if a == b:
             raise ValueError("a two-terminal response needs two different terminals")
         G, kappa, seebeck = _two_terminal(self, self.index(a), self.index(b), others)
@@ -155,6 +168,154 @@ class LinearResponse:
                            heat_conductance=kappa, seebeck=seebeck, normal_conductance=G_N,
                            normal_heat_conductance=math.pi**2 * self.temperature / 3.0 * G_N,
                            conductance_error=abs(G - Gc), heat_conductance_error=abs(kappa - kappac))
+
+    def _transmitted(self, a: str, b: str, path: Sequence[str] | None) -> TwoTerminal:
+        if a == b:
+            raise ValueError("a two-terminal response needs two different terminals")
+        i, j = self.index(a), self.index(b)
+        if self.geometry is None:
+            raise ValueError("the transmitted mode needs the network (LinearResponse.geometry) for its path")
+        wires = tuple(path) if path is not None else least_resistance_path(self.geometry, a, b)
+        path_conductance = 1.0 / sum(self.geometry.wire(w).resistance for w in wires)
+        d = self.differences
+        # columns dV of S terminals are zero by construction: G is undefined there
+        conductance = -self.charge[j, i] if not self.superconducting[i] else math.nan
+        error = abs(d["charge"][j, i]) if not self.superconducting[i] else math.nan
+        return TwoTerminal(a=a, b=b, temperature=self.temperature, others="transmitted", conductance=conductance,
+                           heat_conductance=-self.heat[j, i], seebeck=math.nan,
+                           normal_conductance=path_conductance,
+                           normal_heat_conductance=math.pi**2 * self.temperature / 3.0 * path_conductance,
+                           conductance_error=error, heat_conductance_error=abs(d["heat"][j, i]))
+
+    def terminal_state(self, potentials: Mapping[str, float] | None = None,
+                       temperatures: Mapping[str, float] | None = None, *,
+                       float_charge: Sequence[str] = (), float_heat: Sequence[str] = (),
+                       float_condensate: bool = False) -> "TerminalState":
+        """Linear response with some terminals floating: their potentials and temperatures.
+
+        Held terminals are at the potential increments ``potentials`` and temperature
+        increments ``temperatures`` (Delta0; default 0, i.e. at equilibrium). Terminals in
+        ``float_charge`` carry no charge current (an ideal voltmeter: their potential is
+        solved for), those in ``float_heat`` no heat current (thermally isolated: their
+        temperature is solved for); a terminal may be in both. The condensate is the
+        potential reference and carries whatever charge S wires convert. S terminals sit
+        at the condensate's potential, so they can only float thermally.
+        ``float_condensate``: the condensate (with every S terminal) carries no net charge
+        current, its potential is solved for and reported as ``condensate_potential``
+        (all potentials stay measured from the same zero; default: it is held at 0).
+
+        Example, the thermovoltage of probe P while terminal H is heated by dT and C is cold:
+        ``terminal_state(temperatures={"H": dT}, float_charge=["P"]).potentials["P"]``.
+        """
+        potentials, temperatures = dict(potentials or {}), dict(temperatures or {})
+        for name in list(potentials) + list(temperatures) + list(float_charge) + list(float_heat):
+            self.index(name)
+        for name in float_charge:
+            if self.superconducting[self.index(name)]:
+                raise ValueError(f"'{name}' is superconducting: its potential is the condensate's, it cannot float")
+        for name, value in potentials.items():
+            if self.superconducting[self.index(name)] and value != 0:
+                raise ValueError(f"'{name}' is superconducting: its potential is the reference (0)")
+        clash = (set(potentials) & set(float_charge)) | (set(temperatures) & set(float_heat))
+        if clash:
+            raise ValueError(f"terminals both held and floating: {sorted(clash)}")
+        M, charge_node, heat_node = _onsager_matrix(self)
+        forces = np.zeros(M.shape[0])
+        free: list[int] = []
+        for k, name in enumerate(self.terminals):
+            if charge_node[k] >= 0 and not self.superconducting[k]:
+                if name in float_charge:
+                    free.append(charge_node[k])
+                else:
+                    forces[charge_node[k]] = potentials.get(name, 0.0)
+            if name in float_heat:
+                free.append(heat_node[k])
+            else:
+                forces[heat_node[k]] = temperatures.get(name, 0.0)
+        condensate = int((~self.superconducting).sum())  # its charge node follows the normal terminals
+        if float_condensate and self.has_condensate:
+            free.append(condensate)
+        held = [k for k in range(M.shape[0]) if k not in free]
+        if free:
+            # zero flux at the free nodes: M_ff x_f = -M_fh x_h (pinv: a free node coupled
+            # to nothing, e.g. an isolated region, keeps zero)
+            forces[free] = -np.linalg.pinv(M[np.ix_(free, free)], rcond=1e-12) @ (M[np.ix_(free, held)] @ forces[held])
+        fluxes = M @ forces
+        names = self.terminals
+        return TerminalState(
+            potentials={n: float(forces[charge_node[k]]) if charge_node[k] >= 0 else 0.0
+                        for k, n in enumerate(names)},
+            temperatures={n: float(forces[heat_node[k]]) for k, n in enumerate(names)},
+            charge_currents={n: (float(fluxes[charge_node[k]]) if not self.superconducting[k] else math.nan)
+                             for k, n in enumerate(names)},
+            heat_currents={n: float(fluxes[heat_node[k]]) for k, n in enumerate(names)},
+            condensate_current=float(fluxes[condensate]) if self.has_condensate else 0.0,
+            condensate_potential=float(forces[condensate]) if self.has_condensate else 0.0)
+
+
+@dataclass(frozen=True)
+class TerminalState:
+    """A solved linear-response state (increments over equilibrium at temperature T).
+
+    potentials: V_i (Delta0/e; 0 for S terminals, the reference); temperatures: dT_i
+    (Delta0); charge_currents, heat_currents: I_i and Q_i from terminal i into the network
+    (NaN charge for S terminals: their charge goes to the condensate); condensate_current:
+    the charge current into the condensate (all S terminals and S wires together);
+    condensate_potential: its potential (0 unless it floats), shared by the S terminals.
+    """
+
+    potentials: dict[str, float]
+    temperatures: dict[str, float]
+    charge_currents: dict[str, float]
+    heat_currents: dict[str, float]
+    condensate_current: float
+    condensate_potential: float = 0.0
+
+
+def least_resistance_path(geometry: Geometry, a: str, b: str) -> tuple[str, ...]:
+    """Wires of the path of least normal resistance sum_w L_w/g_w from node a to node b."""
+    import heapq
+
+    adjacency: dict[str, list[tuple[str, str, float]]] = {n.name: [] for n in geometry.nodes}
+    for w in geometry.wires:
+        adjacency[w.start].append((w.end, w.name, w.resistance))
+        adjacency[w.end].append((w.start, w.name, w.resistance))
+    best = {a: 0.0}
+    previous: dict[str, tuple[str, str]] = {}
+    queue = [(0.0, a)]
+    while queue:
+        distance, node = heapq.heappop(queue)
+        if node == b:
+            break
+        if distance > best.get(node, math.inf):
+            continue
+        for other, wire, resistance in adjacency[node]:
+            if distance + resistance < best.get(other, math.inf):
+                best[other] = distance + resistance
+                previous[other] = (node, wire)
+                heapq.heappush(queue, (best[other], other))
+    if b not in best:
+        raise ValueError(f"no path of wires from '{a}' to '{b}'")
+    wires, node = [], b
+    while node != a:
+        node, wire = previous[node]
+        wires.append(wire)
+    return tuple(reversed(wires))
+
+
+def normal_resistance(geometry: Geometry, a: str, b: str) -> float:
+    """R_N between reservoirs a and b in the normal state (all gaps zero, every reservoir a
+    normal one, the others floating): the resistance that makes e I R_N of a Josephson
+    junction (units: 1/(conductance unit / xi0))."""
+    from femprox.kinetic import normal_state_conductance
+    from femprox.mesh import build_mesh
+
+    mesh = build_mesh(geometry, order=1)  # the normal state is piecewise linear: P1 is exact
+    matrix = normal_state_conductance(mesh)
+    names = [n.name for n in geometry.terminals]
+    i, j = names.index(a), names.index(b)
+    rest = [k for k in range(len(names)) if k not in (i, j)]
+    return 1.0 / float(_eliminate(matrix, [i], rest)[0, 0])
 
 
 def _onsager_matrix(r: LinearResponse) -> tuple[np.ndarray, list[int], list[int]]:
@@ -246,7 +407,7 @@ def linear_response(conductance: SpectralConductance, grid: EnergyGrid, temperat
     has_condensate = bool(superconducting.any() or any(w.is_superconducting for w in geometry.wires))
     return LinearResponse(temperature=float(temperature), terminals=conductance.terminals,
                           superconducting=superconducting, normal=conductance.normal,
-                          differences=differences, has_condensate=has_condensate, **values)
+                          differences=differences, has_condensate=has_condensate, geometry=geometry, **values)
 
 
 # ---------------------------------------------------------------------------------------

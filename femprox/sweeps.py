@@ -433,14 +433,15 @@ def sweep_tasks(source: GeometrySource, temperatures: Iterable[float],
                 phases: Iterable[float] | None = None, *, between: tuple[str, str] | None = None,
                 others: str = "floating", bcs_gaps: bool = True,
                 gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
-                grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings()) -> list[_SweepTask]:
+                grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
+                dynes: float | None = None) -> list[_SweepTask]:
     """The tasks of :func:`sweep`, one per (phase, group of temperatures sharing a gap)."""
     _check_others(others)
     temps = _check_temperatures(temperatures)
     phase_list: list[float | None] = [None] if phases is None else [float(p) for p in phases]
     tasks = []
     for phase in phase_list:
-        geometry = _source_at(source, phase)
+        geometry = with_dynes(_source_at(source, phase), dynes)
         pair = _check_between(geometry, between)
         for group in gap_groups(geometry, temps, tolerance=gap_tolerance, scaling=scaling, bcs_gaps=bcs_gaps):
             at_t = at_temperature(geometry, group.representative, scaling=scaling) if bcs_gaps else geometry
@@ -452,10 +453,11 @@ def sweep_tasks(source: GeometrySource, temperatures: Iterable[float],
 def sweep_plan(source: GeometrySource, temperatures: Iterable[float], phases: Iterable[float] | None = None, *,
                between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
                gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
-               grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings()) -> Plan:
+               grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
+               dynes: float | None = None) -> Plan:
     """:func:`sweep` as a :class:`Plan` (to share an executor queue with other plans)."""
     tasks = sweep_tasks(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
-                        gap_tolerance=gap_tolerance, scaling=scaling, grid=grid, mesh=mesh)
+                        gap_tolerance=gap_tolerance, scaling=scaling, grid=grid, mesh=mesh, dynes=dynes)
 
     def assemble(outputs: list) -> SweepResult:
         points = sorted((p for pts, _, _ in outputs for p in pts),
@@ -472,7 +474,8 @@ def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterabl
           between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
           gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
           grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
-          executor: Executor | None = None, progress: Progress | None = None) -> SweepResult:
+          executor: Executor | None = None, progress: Progress | None = None,
+          dynes: float | None = None) -> SweepResult:
     """Linear response of a network over temperatures (Delta0) and phases (radians).
 
     ``source``: a Geometry, or a function phase -> Geometry (needed when ``phases`` are
@@ -481,11 +484,15 @@ def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterabl
     and heat current) or "grounded" (held at b's potential and temperature).
     ``bcs_gaps``: gaps follow BCS Delta(T) (:func:`femprox.temperature.at_temperature`;
     temperatures whose gaps differ by < ``gap_tolerance`` share a solve), else they keep
-    their values in the geometry. Raises SpectralConvergenceError if a solve fails twice.
+    their values in the geometry. ``dynes``: one Dynes rate (Delta0) for every
+    superconducting wire and reservoir (:func:`with_dynes`; None keeps the geometry's).
+    Raises SpectralConvergenceError if a solve fails twice. :func:`femprox.results.
+    sweep_result_dataset` turns the result into a labelled xarray Dataset;
+    :func:`femprox.results.parameter_sweep` sweeps any geometry parameter.
     """
     return sweep_plan(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
                       gap_tolerance=gap_tolerance, scaling=scaling, grid=grid,
-                      mesh=mesh).run(executor, progress)
+                      mesh=mesh, dynes=dynes).run(executor, progress)
 
 
 # ---------------------------------------------------------------------------------------

@@ -189,3 +189,10 @@ def test_existing_plans_run_on_dask_through_its_executor(dask_client):
     on_dask = sweeps.sweep(geometry, TEMPERATURES, grid=QUICK_GRID, mesh=COARSE,
                            executor=dask_client.get_executor())
     assert np.array_equal(serial.column("heat_conductance_ratio"), on_dask.column("heat_conductance_ratio"))
+
+
+def test_plain_sweep_takes_the_same_global_dynes_rate(serial_dataset):
+    geometry = load_geometry(T_JUNCTION_FILE)
+    damped = sweeps.sweep(geometry, [0.05], grid=QUICK_GRID, mesh=COARSE, dynes=0.05).points[0]
+    ds = results.parameter_sweep(T_JUNCTION_FILE, [0.05], dynes=0.05, grid=QUICK_GRID, mesh=COARSE)
+    assert damped.heat_conductance_ratio == float(ds["heat_conductance_ratio"].squeeze())
