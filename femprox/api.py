@@ -583,3 +583,93 @@ def write_dataset_matrices_csv(dataset, path: str | Path) -> Path:
 def _zeros_like(values):
     """Zeros shaped like a DataArray (the normal-state matrix has no error estimate)."""
     return values * 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# femprox dos, iv, supercurrent
+# ---------------------------------------------------------------------------------------
+
+def _study_files(dataset, out: Path, stem: str, plot, command: str, settings: dict, started: float,
+                 source: GeometryFile, geometry: Geometry) -> dict[str, Path]:
+    """stem.nc, stem.csv (long format, one row per point of the Dataset), stem.png, run.json."""
+    from femprox import results
+    from femprox.plotting import figure_with_axes
+
+    files = {f"{stem}.nc": results.save(dataset, out / f"{stem}.nc")}
+    table = dataset.to_dataframe().reset_index()
+    comments = [f"{command}: " + "; ".join(f"{name}: {dataset[name].attrs.get('long_name', name)} "
+                                           f"({dataset[name].attrs.get('units', '')})" for name in dataset.data_vars),
+                "coordinates: " + "; ".join(f"{name} ({dataset[name].attrs.get('units', '')})"
+                                            for name in dataset.coords)]
+    files[f"{stem}.csv"] = _write_csv(out / f"{stem}.csv", comments, list(table.columns),
+                                      table.itertuples(index=False))
+    figure, (ax,) = figure_with_axes(1, width=7.0)
+    plot(dataset, ax=ax)
+    files[f"{stem}.png"] = _save(figure, out / f"{stem}.png")
+    settings = settings | {"geometry": _geometry_record(source, geometry)}
+    files["run.json"] = out / "run.json"
+    _write_json(files["run.json"], _run_record(command, settings, started))
+    return files
+
+
+def dos_to_files(path: str | Path, out_dir: str | Path, *, energies: Sequence[float],
+                 wires: Sequence[str] | None = None, points_per_wire: int = 41, temperature: float = 0.0,
+                 bcs_gaps: bool = True, dynes: float | None = None, overrides: Mapping[str, object] | None = None,
+                 mesh: MeshSettings = MeshSettings(), overwrite: bool = False):
+    """DOS map N(E, x) (:func:`femprox.studies.dos_map`) into dos.nc, dos.csv, dos.png, run.json."""
+    from femprox import studies
+    from femprox.plotting import plot_dos_map
+
+    started = time.perf_counter()
+    source = GeometryFile.from_path(path, overrides)
+    geometry = source.geometry()
+    out = prepare_output_directory(out_dir, overwrite)
+    dataset = studies.dos_map(geometry, energies, wires=wires, points_per_wire=points_per_wire,
+                              temperature=temperature, bcs_gaps=bcs_gaps, dynes=dynes, mesh=mesh)
+    settings = {"energies": list(map(float, energies)), "wires": list(wires or []), "points_per_wire": points_per_wire,
+                "temperature": temperature, "bcs_gaps": bcs_gaps, "dynes": dynes, "mesh": asdict(mesh)}
+    return dataset, _study_files(dataset, out, "dos", plot_dos_map, "dos", settings, started, source, geometry)
+
+
+def iv_to_files(path: str | Path, out_dir: str | Path, *, biases: Sequence[float], terminal: str | None = None,
+                temperature: float = 0.05, bcs_gaps: bool = True, dynes: float | None = None,
+                overrides: Mapping[str, object] | None = None, mesh: MeshSettings = MeshSettings(),
+                overwrite: bool = False):
+    """Finite-bias currents (:func:`femprox.studies.iv_curve`) into iv.nc, iv.csv, iv.png, run.json."""
+    from femprox import studies
+    from femprox.plotting import plot_iv
+
+    started = time.perf_counter()
+    source = GeometryFile.from_path(path, overrides)
+    geometry = source.geometry()
+    out = prepare_output_directory(out_dir, overwrite)
+    dataset = studies.iv_curve(geometry, biases, terminal=terminal, temperature=temperature, bcs_gaps=bcs_gaps,
+                               dynes=dynes, mesh=mesh)
+    settings = {"biases": list(map(float, biases)), "terminal": dataset.attrs["biased_terminal"],
+                "temperature": temperature, "bcs_gaps": bcs_gaps, "dynes": dynes, "mesh": asdict(mesh)}
+    return dataset, _study_files(dataset, out, "iv", plot_iv, "iv", settings, started, source, geometry)
+
+
+def supercurrent_to_files(path: str | Path, out_dir: str | Path, *, phases: Sequence[float], phase_key: str,
+                          wire: str | None = None, temperature: float = 0.0, between: tuple[str, str] | None = None,
+                          bcs_gaps: bool = True, dynes: float | None = None,
+                          overrides: Mapping[str, object] | None = None, mesh: MeshSettings = MeshSettings(),
+                          overwrite: bool = False):
+    """Current-phase relation and I_c (:func:`femprox.studies.current_phase_relation`) into
+    supercurrent.nc, supercurrent.csv, supercurrent.png, run.json."""
+    from femprox import studies
+    from femprox.plotting import plot_current_phase
+
+    started = time.perf_counter()
+    source = GeometryFile.from_path(path, overrides, phase_key)
+    geometry = source.geometry()
+    out = prepare_output_directory(out_dir, overwrite)
+    dataset = studies.current_phase_relation(source, phases, wire=wire, temperature=temperature, between=between,
+                                             bcs_gaps=bcs_gaps, dynes=dynes, mesh=mesh)
+    settings = {"phases": list(map(float, phases)), "phase_key": phase_key, "wire": dataset.attrs["wire"],
+                "temperature": temperature, "between": [dataset.attrs["between_a"], dataset.attrs["between_b"]],
+                "bcs_gaps": bcs_gaps, "dynes": dynes, "mesh": asdict(mesh),
+                "normal_resistance": dataset.attrs["normal_resistance"],
+                "critical_current": dataset.attrs["critical_current"]}
+    return dataset, _study_files(dataset, out, "supercurrent", plot_current_phase, "supercurrent", settings,
+                                 started, source, geometry)

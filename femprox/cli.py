@@ -7,6 +7,9 @@ Subcommands::
     femprox mesh GEOMETRY.toml [--export FILE.vtu] [--energies ...] [--draw FILE.png]
     femprox convergence GEOMETRY.toml [--observable kappa|G|dos] [--temperature T] [-o DIR]
     femprox sweep GEOMETRY.toml -o DIR --sweep r=0.1,1,10 [--sweep ...] [--scheduler ADDR] [--resume]
+    femprox dos GEOMETRY.toml [--energies ...] [--wire W] [-o DIR]     DOS map N(E, x)
+    femprox iv GEOMETRY.toml [--biases ...] [--terminal A] [-o DIR]    finite-bias currents
+    femprox supercurrent GEOMETRY.toml [--phases ...] [-o DIR]        I(phi), e I_c R_N
 
 Value lists (``--temperatures``, ``--phases``, ``--energies``) take numbers, arithmetic
 expressions (``pi/2``) and ranges ``start:stop:count`` (evenly spaced) or
@@ -502,6 +505,74 @@ def run_sweep(args) -> int:
     return 0
 
 
+def _study_common(args) -> dict:
+    """Options shared by dos, iv and supercurrent, checked."""
+    if not (args.temperature >= 0 and math.isfinite(args.temperature)):
+        raise UsageError(f"--temperature must be a number >= 0 (Delta0), got {args.temperature:g}")
+    if args.dynes is not None and not (args.dynes >= 0 and math.isfinite(args.dynes)):
+        raise UsageError(f"--dynes must be a number >= 0 (Delta0), got {args.dynes:g}")
+    return {"temperature": args.temperature, "bcs_gaps": not args.fixed_gaps, "dynes": args.dynes,
+            "overrides": parse_overrides(args.set), "mesh": _mesh_settings(args), "overwrite": args.overwrite}
+
+
+def run_dos(args) -> int:
+    energies = parse_values(args.energies, "--energies")
+    if args.points < 2:
+        raise UsageError("--points must be at least 2")
+    options = _study_common(args)
+    _configure_logging(args.verbose, None)
+    dataset, files = api.dos_to_files(args.geometry, args.output, energies=energies, wires=args.wire,
+                                      points_per_wire=args.points, **options)
+    print(f"DOS at {dataset.sizes['energy']} energies x {dataset.sizes['point']} points; "
+          f"wrote {', '.join(files)} to {args.output}")
+    return 0
+
+
+def run_iv(args) -> int:
+    biases = parse_values(args.biases, "--biases")
+    options = _study_common(args)
+    _configure_logging(args.verbose, None)
+    dataset, files = api.iv_to_files(args.geometry, args.output, biases=biases, terminal=args.terminal, **options)
+    terminal = dataset.attrs["biased_terminal"]
+    print(f"{'V (Delta0/e)':>14}{'I (G0 Delta0/e)':>18}{'I/(G_N V)':>12}   (bias on {terminal}, others at 0)")
+    for v, i, ratio in zip(dataset["bias"].values, dataset["charge_current"].sel(terminal=terminal).values,
+                           dataset["current_ratio"].values):
+        print(f"{v:>14.6g}{i:>18.8g}{ratio:>12.6g}")
+    print(f"wrote {', '.join(files)} to {args.output}")
+    return 0
+
+
+def run_supercurrent(args) -> int:
+    phases = parse_values(args.phases, "--phases")
+    phase_key = _dotted(args.phase_key) if args.phase_key else default_phase_key(args.geometry)
+    if phase_key is None:
+        raise UsageError("supercurrent needs --phase-key (the file declares no parameter 'phi')")
+    options = _study_common(args)
+    _configure_logging(args.verbose, None)
+    between = tuple(args.between) if args.between else None
+    dataset, files = api.supercurrent_to_files(args.geometry, args.output, phases=phases, phase_key=phase_key,
+                                               wire=args.wire, between=between, **options)
+    print(f"{'phase (rad)':>12}{'e I R_N (Delta0)':>18}{'e I R_N / E_Th':>16}")
+    for phi, value, reduced in zip(dataset["phase"].values, dataset["e_i_rn"].values,
+                                   dataset["e_i_rn_over_thouless"].values):
+        print(f"{phi:>12.6g}{value:>18.8g}{reduced:>16.6g}")
+    rn = dataset.attrs["normal_resistance"]
+    print(f"I_c R_N = {dataset.attrs['critical_current'] * rn:.8g} Delta0 at phase {dataset.attrs['critical_phase']:.4g} "
+          f"(largest |I| over the phases given; R_N = {rn:.6g} between {dataset.attrs['between_a']} and "
+          f"{dataset.attrs['between_b']})")
+    print(f"wrote {', '.join(files)} to {args.output}")
+    return 0
+
+
+def _study_arguments(parser: argparse.ArgumentParser, output: str) -> None:
+    parser.add_argument("--temperature", type=float, default=0.0 if output != "femprox-iv" else 0.05,
+                        help="temperature (Delta0) of the reservoirs and the BCS gaps (default %(default)s)")
+    parser.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
+    parser.add_argument("--dynes", type=float, help="one Dynes rate (Delta0) for every superconductor")
+    _mesh_arguments(parser)
+    _common(parser, output=output, jobs=False)
+
+
 def _add_result_commands(commands) -> None:
     sweep = commands.add_parser("sweep", help="sweep temperatures and any geometry parameters (Cartesian "
                                 "product); labelled netCDF result, Dask clusters, resumable")
@@ -527,6 +598,35 @@ def _add_result_commands(commands) -> None:
     _mesh_arguments(sweep)
     _common(sweep, output="")
     sweep.set_defaults(run=run_sweep)
+
+    dos = commands.add_parser("dos", help="local density of states N(E, x) along wires (netCDF, CSV, PNG)")
+    _geometry_arguments(dos)
+    dos.add_argument("--energies", nargs="+", default=["0:2:201"], metavar="E",
+                     help="energies (Delta0): values or ranges (default 0:2:201)")
+    dos.add_argument("--wire", action="append", help="a wire to sample (repeat; default all)")
+    dos.add_argument("--points", type=int, default=41, help="points per wire (default 41)")
+    _study_arguments(dos, "femprox-dos")
+    dos.set_defaults(run=run_dos)
+
+    iv = commands.add_parser("iv", help="finite-bias charge and heat currents of every terminal (I-V)")
+    _geometry_arguments(iv)
+    iv.add_argument("--biases", nargs="+", default=["0:1.5:16"], metavar="V",
+                    help="potentials (Delta0/e) of the biased terminal (default 0:1.5:16)")
+    iv.add_argument("--terminal", help="the biased normal reservoir (default: the first); others stay at V = 0")
+    _study_arguments(iv, "femprox-iv")
+    iv.set_defaults(run=run_iv)
+
+    supercurrent = commands.add_parser("supercurrent", help="current-phase relation I(phi) and I_c in e I R_N "
+                                       "units (Matsubara sums)")
+    _geometry_arguments(supercurrent)
+    supercurrent.add_argument("--phases", nargs="+", default=["0:pi:13"], metavar="PHI",
+                              help="phases (rad): values or ranges (default 0:pi:13)")
+    supercurrent.add_argument("--phase-key", help="key set to each phase (default parameters.phi if declared)")
+    supercurrent.add_argument("--wire", help="wire the current flows through (default: the first)")
+    supercurrent.add_argument("--between", nargs=2, metavar=("A", "B"),
+                              help="reservoirs of R_N (default: the first two S reservoirs)")
+    _study_arguments(supercurrent, "femprox-supercurrent")
+    supercurrent.set_defaults(run=run_supercurrent)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Drawing: the paper's figures, sweeps, convergence studies and network sketches.
 
-Every function draws on ``ax`` (a new matplotlib Figure with one Axes when None; pyplot
-is never used, so nothing global changes) and returns the Axes. Styles are passed
+Every function draws on ``ax`` and returns the Axes. Without ``ax`` a new figure with one
+Axes is made: in a Jupyter notebook through pyplot, so that it is shown below the cell;
+elsewhere as a bare matplotlib Figure, which changes nothing global (a script saves it with
+``ax.figure.savefig(path)``; pass ``ax`` from ``plt.subplots()`` to use pyplot anyway). Styles are passed
 explicitly, never through rcParams. Axis labels carry units: temperatures and energies in
 Delta0, phases in radians, lengths in xi0.
 """
@@ -9,6 +11,7 @@ Delta0, phases in radians, lengths in xi0.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,7 +26,8 @@ from femprox.geometry import Geometry, NodeKind
 from femprox.mesh import build_mesh
 
 __all__ = ["draw_network", "plot_conductance_vs_phase", "plot_conductance_vs_temperature", "plot_convergence",
-           "plot_kappa_vs_phase", "plot_kappa_vs_temperature", "plot_sweep"]
+           "plot_current_phase", "plot_dataset", "plot_dos_map", "plot_iv", "plot_kappa_vs_phase",
+           "plot_kappa_vs_temperature", "plot_sweep"]
 
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
 _NORMAL_COLOR, _SUPER_COLOR = "tab:gray", "tab:blue"
@@ -35,8 +39,27 @@ _NODE_STYLE = {
 }
 
 
+def in_notebook() -> bool:
+    """True inside a Jupyter (IPython kernel) session."""
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    ip = shell.get_ipython()
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A pyplot figure in a notebook (the inline backend shows it below the cell), else a
+    bare Figure that touches no global state (scripts save it: ``ax.figure.savefig``)."""
+    if in_notebook():
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=(width, height), layout="constrained")
+    return Figure(figsize=(width, height), layout="constrained")
+
+
 def _axes(ax: Axes | None) -> Axes:
-    return ax if ax is not None else Figure(figsize=(6.0, 4.2), layout="constrained").add_subplot()
+    return ax if ax is not None else _new_figure(6.0, 4.2).add_subplot()
 
 
 def _phase_axis(ax: Axes, phases: np.ndarray) -> None:
@@ -235,7 +258,94 @@ def _draw_nodes(geometry: Geometry, positions: dict, ax: Axes, names: bool) -> N
 
 
 def figure_with_axes(count: int = 1, *, width: float = 6.0, height: float = 4.2) -> tuple[Figure, Sequence[Axes]]:
-    """A new Figure (no pyplot) with ``count`` Axes side by side."""
-    figure = Figure(figsize=(width * count, height), layout="constrained")
+    """A new Figure with ``count`` Axes side by side (through pyplot only if the caller
+    imported it, see the module docstring)."""
+    figure = _new_figure(width * count, height)
     axes = figure.subplots(1, count, squeeze=False)[0]
     return figure, list(axes)
+
+
+# -- labelled results (xarray Datasets of femprox.results and femprox.studies) -----------
+
+_DIMENSION_LABELS = {"temperature": r"temperature $T$ ($\Delta_0$)", "phase": r"phase $\varphi$ (rad)",
+                     "bias": r"bias $V$ ($\Delta_0/e$)", "energy": r"energy $E$ ($\Delta_0$)"}
+
+
+def plot_dataset(dataset, variable: str = "heat_conductance_ratio", ax: Axes | None = None, *,
+                 against: str = "temperature", errors: bool = False) -> Axes:
+    """One variable of a sweep Dataset against one dimension, one curve (with markers at
+    the computed points) per combination of the other dimensions' values, labelled in a
+    legend placed beside the axes (never over the curves). ``errors``: shade +- the
+    variable's ``<variable>_error`` where the Dataset has it."""
+    ax = _axes(ax)
+    values = dataset[variable]
+    if against not in values.dims:
+        raise ValueError(f"'{variable}' has no dimension '{against}' (dimensions: {', '.join(values.dims)})")
+    others = [d for d in values.dims if d != against]
+    stacked = values.stack(curve=others) if others else values.expand_dims(curve=[0])
+    x = dataset[against].values
+    error = dataset.get(f"{variable}_error")
+    for k in range(stacked.sizes["curve"]):
+        curve = stacked.isel(curve=k)
+        label = ", ".join(f"{d} = {curve[d].item():.4g}" for d in others) or None
+        color = _COLORS[k % len(_COLORS)]
+        ax.plot(x, curve.transpose(against).values, "o-", color=color, markersize=3, label=label)
+        if errors and error is not None:
+            e = (error.stack(curve=others) if others else error.expand_dims(curve=[0])).isel(curve=k)
+            y, dy = curve.transpose(against).values, e.transpose(against).values
+            ax.fill_between(x, y - dy, y + dy, color=color, alpha=0.25, linewidth=0)
+    if against == "phase":
+        _phase_axis(ax, x)
+    else:
+        ax.set_xlabel(_DIMENSION_LABELS.get(against, against))
+    ax.set_ylabel(_QUANTITY_LABELS.get(variable, values.attrs.get("long_name", variable)))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_dos_map(dataset, wire: str | None = None, ax: Axes | None = None) -> Axes:
+    """N(E, x)/N_0 along one wire of a :func:`femprox.studies.dos_map` Dataset as a color
+    map (x horizontal, E vertical); ``wire`` defaults to the first."""
+    ax = _axes(ax)
+    wires = list(dict.fromkeys(dataset["wire"].values.tolist()))
+    wire = wire or wires[0]
+    if wire not in wires:
+        raise ValueError(f"no wire '{wire}' in the DOS map (wires: {', '.join(wires)})")
+    selected = dataset["dos"].where(dataset["wire"] == wire, drop=True)
+    mesh = ax.pcolormesh(selected["x"].values, dataset["energy"].values, selected.values, shading="auto",
+                         cmap="viridis")
+    ax.figure.colorbar(mesh, ax=ax, label=r"$N(E, x)/N_0$")
+    ax.set_xlabel(rf"position along {wire} $x$ ($\xi_0$)")
+    ax.set_ylabel(_DIMENSION_LABELS["energy"])
+    return ax
+
+
+def plot_iv(dataset, ax: Axes | None = None) -> Axes:
+    """Current through the biased terminal of a :func:`femprox.studies.iv_curve` Dataset
+    and the normal-state line G_N V (dashed)."""
+    ax = _axes(ax)
+    terminal = dataset.attrs["biased_terminal"]
+    order = np.argsort(dataset["bias"].values)
+    bias = dataset["bias"].values[order]
+    ax.plot(bias, dataset["charge_current"].sel(terminal=terminal).values[order], "o-", markersize=3,
+            color=_COLORS[0], label=f"I from {terminal}")
+    ax.plot(bias, dataset["normal_current"].values[order], "--", color=_NORMAL_COLOR, label=r"normal state $G_N V$")
+    ax.set_xlabel(_DIMENSION_LABELS["bias"])
+    ax.set_ylabel(r"current $I$ ($G_0 \Delta_0/e$)")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_current_phase(dataset, ax: Axes | None = None) -> Axes:
+    """e I_S R_N against the phase, from a :func:`femprox.studies.current_phase_relation`
+    Dataset, with markers at the computed phases."""
+    ax = _axes(ax)
+    phase = dataset["phase"].values
+    order = np.argsort(phase)
+    ax.plot(phase[order], dataset["e_i_rn"].values[order], "o-", markersize=3, color=_COLORS[0])
+    ax.axhline(0.0, color=_NORMAL_COLOR, linewidth=0.8)
+    _phase_axis(ax, phase)
+    ax.set_ylabel(r"$e I_S R_N$ ($\Delta_0$)")
+    ax.set_title(f"supercurrent through {dataset.attrs['wire']}")
+    return ax
