@@ -2,7 +2,7 @@
 
 An N wire of length 10 xi0 joins normal reservoirs "left" and "right"; at its middle two
 superconducting arms of length 5 xi0 (conductance g_S each) run up and down to free ends.
-PHYSICS.md (section 7) says this cross is equivalent to a T-junction with one arm of
+docs/physics.md (section 7) says this cross is equivalent to a T-junction with one arm of
 conductance 2 g_S: both are solved and compared. Temperatures in Delta0, lengths in xi0.
 
     python examples/custom_geometry.py

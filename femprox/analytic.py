@@ -1,11 +1,11 @@
-"""Closed-form models of Bezuglyi & Vinokur (PHYSICS.md section 6; paper Eqs. 4-12).
+"""Closed-form models of Bezuglyi & Vinokur (docs/physics.md section 6; paper Eqs. 4-12).
 
 Geometry: a normal (N) wire -L/2 < x < L/2 with a superconducting (S) wire 0 < y attached
 at x = 0. Both leads are taken semi-infinite for the spectral problem (valid for
 ``L >> xi_N(E)`` and ``L_S >> xi_S(E)``, Eq. 7); the kinetic averages then run over the
 finite N wire. The S lead's pair potential is uniform (no self-consistency).
 
-Units (PHYSICS.md section 1): hbar = k_B = e = 1; energies E, temperatures T and the gap
+Units (docs/physics.md section 1): hbar = k_B = e = 1; energies E, temperatures T and the gap
 in Delta0; lengths in xi0 = sqrt(D_N / (2 Delta0)), so the reference normal metal has
 ``D_N = 2``. Every function takes ``gap`` (Delta in Delta0) and ``diffusion`` (the lead's
 D in Delta0 xi0^2) with these defaults. Energies may be any real numbers (arrays allowed):

@@ -1,6 +1,6 @@
 """Weak-coupling BCS gap of a bulk superconductor as a function of temperature.
 
-Units (PHYSICS.md section 1): k_B = 1, energies and temperatures in Delta0, the
+Units (docs/physics.md section 1): k_B = 1, energies and temperatures in Delta0, the
 zero-temperature gap, so ``gap(0) = 1`` and ``T_c = exp(gamma_Euler) / pi ~= 0.5669``.
 
 The gap equation is solved in two equivalent forms, whichever converges faster:

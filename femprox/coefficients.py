@@ -1,4 +1,4 @@
-"""Kinetic coefficients from the spectral solution (PHYSICS.md section 4).
+"""Kinetic coefficients from the spectral solution (docs/physics.md section 4).
 
 With a = gamma, b = gamma~ and den = |1 - a b|^2::
 
@@ -8,7 +8,7 @@ With a = gamma, b = gamma~ and den = |1 - a b|^2::
     j_S  = -Re[2 (a b' - b a') / (1 - a b)^2]    spectral supercurrent
     c_TT, c_TL: charge-imbalance conversion inside wires with a pair potential.
 
-PHYSICS.md section 4 prints j_S = Re[-2i (a b' - b a')/(1 - a b)^2]; that quantity is even in
+An often printed form j_S = Re[-2i (a b' - b a')/(1 - a b)^2] is even in
 E and nonzero inside a minigap. The expression used here is (1/4) Tr[tau3 (G^R dG^R - G^A
 dG^A)] in the Riccati parametrization: odd in E, zero in a minigap, it satisfies the
 equilibrium identity j_S' = c_TL / D inside S wires (so f_L = tanh(E/2T), f_T = 0 solves the

@@ -1,4 +1,4 @@
-"""Builders for the structures of the paper (PHYSICS.md section 7) as :class:`Geometry` objects.
+"""Builders for the structures of the paper (docs/physics.md section 7) as :class:`Geometry` objects.
 
 Units are the paper's: energies (gap, temperature) in Delta0, lengths in xi0. The normal
 metal is the reference, D_N = 2 (so xi0 = sqrt(D_N / (2 Delta0)) = 1) with conductance per
@@ -128,7 +128,7 @@ def ns_wire(length: float = 10.0, gap: float = 1.0, temperature: float = 0.0, *,
     """A normal wire "wire" of ``length`` (xi0) from normal reservoir "N" to S reservoir "S".
 
     The S reservoir has pair potential ``gap`` (Delta0) and phase 0; both reservoirs are at
-    ``temperature`` (Delta0). Validation case 5 of PHYSICS.md (reentrant G(E)).
+    ``temperature`` (Delta0). A validation case of docs/physics.md section 8 (reentrant G(E)).
     """
     name = "ns_wire"
     length = _positive(name, "length", length)

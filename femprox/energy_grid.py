@@ -66,7 +66,7 @@ def tanh_half(x: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def reservoir_distributions(energy, temperature: float, potential: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """(f_L, f_T) of a reservoir at ``temperature`` and ``potential`` (PHYSICS.md section 4)."""
+    """(f_L, f_T) of a reservoir at ``temperature`` and ``potential`` (docs/physics.md section 4)."""
     energy = np.asarray(energy, dtype=float)
     plus = tanh_half(energy + potential, temperature)
     minus = tanh_half(energy - potential, temperature)

@@ -246,7 +246,7 @@ def figure4_phases(quick: bool = False) -> np.ndarray:
 
 
 def barrier_geometry(gap: float, length_n: float = 10.0, half: bool = False) -> Geometry:
-    """The paper's shortcut model of the interferometer's contact (PHYSICS.md section 7).
+    """The paper's shortcut model of the interferometer's contact (docs/physics.md section 7).
 
     The N wire (D_N = 2, g_N = 1) of length ``length_n`` (xi0) runs from normal reservoir
     "left" through the contact node "contact" to normal reservoir "right". The contact is a

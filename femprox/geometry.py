@@ -4,7 +4,7 @@ This is the first stage of the femprox pipeline::
 
     Geometry -> GraphMesh -> SpectralSolution -> kinetic coefficients -> observables
 
-Units (PHYSICS.md section 1): hbar = k_B = e = 1; energies (gap, temperature, potential,
+Units (docs/physics.md section 1): hbar = k_B = e = 1; energies (gap, temperature, potential,
 Dynes rate) in units of Delta0, the zero-temperature gap of the reference superconductor;
 lengths in units of xi0 = sqrt(D_N / (2 Delta0)) of the reference normal metal. A wire's
 diffusion constant is then given in units of Delta0 xi0^2, so the reference metal has
@@ -29,7 +29,7 @@ class GeometryError(ValueError):
 
 
 class NodeKind(str, Enum):
-    """What sits at a node of the wire network (PHYSICS.md section 2)."""
+    """What sits at a node of the wire network (docs/physics.md section 2)."""
 
     CLEAN = "clean"
     """Transparent junction of two or more wires (Kirchhoff conditions)."""

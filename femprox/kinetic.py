@@ -3,7 +3,7 @@
 Pipeline position: SpectralSolution -> kinetic coefficients -> **SpectralConductance** ->
 observables (:mod:`femprox.observables`).
 
-Equations (PHYSICS.md section 4), per energy E and wire::
+Equations (docs/physics.md section 4), per energy E and wire::
 
     j_L = D_L f_L' - Tcal f_T' + j_S f_T,        j_L' = 0
     j_T = D_T f_T' + Tcal f_L' + j_S f_L,        j_T' = (c_TL f_L + c_TT f_T) / D
@@ -28,19 +28,20 @@ Conventions
   and the T reactions add up to the charge converted into the condensate inside S wires
   (see :attr:`SpectralConductance.condensate`). This is why reactions, not derivatives of the
   FE solution, are used: they are exactly conservative.
-* **Physical currents** (PHYSICS.md section 5), all flowing *from terminal i into the
+* **Physical currents** (docs/physics.md section 5), all flowing *from terminal i into the
   network*, with ``Gamma = SpectralConductance.matrix`` and terminal data f_{j,n}::
 
       I_i   = (1/2) int_{-inf}^{inf}  sum_{j,n} Gamma[E, i, T, j, n] f_{j,n}(E) dE   (electric)
       J_E,i = -(1/2) int_{-inf}^{inf} E sum_{j,n} Gamma[E, i, L, j, n] f_{j,n}(E) dE (energy)
 
-  The opposite signs are not a typo. With the reservoir distributions of PHYSICS.md
+  The opposite signs are not a typo. With the reservoir distributions of docs/physics.md
   section 4 the electron distribution is n(E) = (1 - f_L - f_T)/2 = n_F(E + V): electrons sit
-  at chemical potential -eV, so ``j_T`` runs against the electric current. PHYSICS.md
-  section 5 writes ``I = (g/2) int j_T dE`` without fixing the direction; its own check
+  at chemical potential -eV, so ``j_T`` runs against the electric current. The often
+  printed ``I = (g/2) int j_T dE`` does not fix the direction; the check
   ``I = G_N (V_1 - V_2)`` for a normal wire needs the sign used here (see the tests).
 * **Supercurrent density** ``j_S = -Re[2 (a b' - b a') / (1 - a b)^2]`` (see
-  :mod:`femprox.coefficients` for why this differs from PHYSICS.md's printed form).
+  :mod:`femprox.coefficients` for why this differs from an often printed form; docs/physics.md
+  section 10).
 
 Degenerate subgap regions (how they are handled)
 ------------------------------------------------
@@ -50,8 +51,8 @@ Degenerate subgap regions (how they are handled)
   *negative*. A negative or zero energy-mode diffusion makes the problem ill-posed, so the
   assembled ``D_L`` is ``max(D_L, SUBGAP_DIFFUSION_FLOOR)``: a spurious energy conductance
   below 1e-9 of a normal wire, far below any tolerance we check. ``D_T = (1+|a|^2)(1+|b|^2)/
-  |1 - a b|^2 >= 1`` never degenerates (PHYSICS.md section 4 says it vanishes with D_L; it
-  does not: deep in a superconductor the charge mode is damped by c_TT instead).
+  |1 - a b|^2 >= 1`` never degenerates (it is sometimes said to vanish with D_L; it does
+  not: deep in a superconductor the charge mode is damped by c_TT instead; docs/physics.md section 10).
 * An S reservoir below its gap (|E| < Delta_res) Andreev-reflects: no energy current, so its
   f_L condition is *natural* (zero flux), not Dirichlet. Imposing f_L there as a Dirichlet
   value would leak energy through the first element (D_L ~ x^2 near the contact, discrete

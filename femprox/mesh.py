@@ -9,7 +9,7 @@ separated by gaps with no elements). The basis on that mesh has "broken" degrees
 each wire has its own end values. A sparse prolongation ``P`` (broken x global) glues the end
 DOFs of all wires meeting at a node into one global DOF, so that assembling
 ``sum_w g_w * integral(...)`` and then ``P.T @ (...) @ P`` makes the Kirchhoff node conditions
-natural (PHYSICS.md section 2). Reservoir DOFs are Dirichlet; free ends need nothing.
+natural (docs/physics.md section 2). Reservoir DOFs are Dirichlet; free ends need nothing.
 
 The nonlinear solvers never call scikit-fem's ``asm`` inside a Newton loop: the mesh provides
 once the values and derivatives of all basis functions at all quadrature points

@@ -1,6 +1,6 @@
 """The paper's claims about Figs. 3 and 4, measured on computed curves.
 
-Claims (Bezuglyi & Vinokur; PHYSICS.md section 6 and 7):
+Claims (Bezuglyi & Vinokur; docs/physics.md section 6 and 7):
 
 * Fig. 3: kappa/kappa_N < 1 and falling as T decreases, always above the Andreev model; a
   power law in the window E_Th < T < T0 (printed as kappa ~ T^4, and ~ T^3 below E_Th);

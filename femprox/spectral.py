@@ -1,6 +1,6 @@
 """Spectral stage: the retarded Usadel equation on a graph mesh, all energies at once.
 
-Riccati parametrization (PHYSICS.md section 3), with a = gamma, b = gamma~, s = 1 - a b::
+Riccati parametrization (docs/physics.md section 3), with a = gamma, b = gamma~, s = 1 - a b::
 
     D [a'' + 2 b a'^2 / s] + 2 i E a - i Delta (e^{i phi} + e^{-i phi} a^2) = 0
     D [b'' + 2 a b'^2 / s] + 2 i E b - i Delta (e^{-i phi} + e^{i phi} b^2) = 0

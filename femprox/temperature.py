@@ -1,7 +1,7 @@
 """Temperature dependence of a network: reservoir temperatures and BCS gaps at T.
 
 A transport observable at temperature T needs the spectral solution of the network whose
-superconductors have their gap at T (PHYSICS.md section 1): near T_c = 0.567 Delta0 the gap
+superconductors have their gap at T (docs/physics.md section 1): near T_c = 0.567 Delta0 the gap
 falls to zero and the proximity effect with it. :func:`at_temperature` returns that network.
 
 A temperature sweep therefore needs one spectral solve per distinct gap. Solving each

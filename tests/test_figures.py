@@ -60,7 +60,7 @@ def test_gap_groups_share_a_solve_only_while_the_gap_is_flat():
 # -- sweeps ---------------------------------------------------------------------------------
 
 def test_normal_networks_give_exactly_the_normal_values():
-    # PHYSICS.md validation case 1. Remaining error: quadrature of the thermal weights (1e-12)
+    # docs/physics.md section 8, normal networks. Remaining error: quadrature of the thermal weights (1e-12)
     result = sweeps.sweep(normal_wire(), [0.05, 0.3], grid=QUICK_GRID)
     np.testing.assert_allclose(result.column("heat_conductance_ratio"), 1.0, atol=1e-9)
     np.testing.assert_allclose(result.column("conductance_ratio"), 1.0, atol=1e-9)

@@ -60,7 +60,7 @@ def test_supercurrent_density_is_odd_and_vanishes_in_the_minigap():
     assert j[0] == pytest.approx(-j[3], rel=1e-9)
     assert j[1] == pytest.approx(-j[2], abs=1e-12)
     # Inside the minigap the exact j_S is 0; the discretization leaves 2e-7 of the above-gap
-    # value at refine=4 (PHYSICS.md's printed form of j_S gives O(1) there).
+    # value at refine=4 (the often printed form of j_S, docs/physics.md section 10, gives O(1) there).
     assert abs(j[2]) < 1e-5 * abs(j[3])
     assert abs(j[3]) > 0.1
 
@@ -167,7 +167,7 @@ def test_equilibrium_is_a_solution_with_phase_gradients():
 def test_coefficients_are_even_or_odd_in_energy():
     solution = solve_spectral(sns_junction(length=1.0, phase=1.0), np.array([-0.7, 0.7]))
     c = coefficients_at_quadrature(solution)
-    assert np.allclose(c.j_s[0], -c.j_s[1], atol=1e-9)  # odd (PHYSICS.md's printed form is even)
+    assert np.allclose(c.j_s[0], -c.j_s[1], atol=1e-9)  # odd (the often printed form is even)
     assert np.allclose(c.t_cal[0], -c.t_cal[1], atol=1e-9)
     assert np.allclose(c.d_l[0], c.d_l[1], atol=1e-9) and np.allclose(c.d_t[0], c.d_t[1], atol=1e-9)
 

@@ -1,4 +1,4 @@
-"""Physics checks of the spectral (retarded Usadel) solver, PHYSICS.md sections 3 and 8."""
+"""Physics checks of the spectral (retarded Usadel) solver, docs/physics.md sections 3 and 8."""
 
 from pathlib import Path
 
@@ -64,7 +64,7 @@ LONG = np.sqrt(200.0)  # E_Th = D / L^2 = 0.01 Delta0, i.e. Delta = 100 E_Th
 
 @pytest.mark.slow
 def test_long_sns_minigap_at_zero_phase():
-    # PHYSICS.md 8.3: ~3.05 E_Th at Delta = 100 E_Th (3.12 E_Th for Delta -> infinity).
+    # docs/physics.md section 8: ~3.05 E_Th at Delta = 100 E_Th (3.12 E_Th for Delta -> infinity).
     # The scan resolves E_g to 1e-4 E_Th; 40 P2 elements put the discretization error of
     # the edge below 1e-3 E_Th (checked against 80 elements), so 1% is a safe tolerance
     # for a value the reference only quotes to two decimals.
@@ -90,7 +90,7 @@ def test_long_sns_minigap_shrinks_with_phase_and_closes_at_pi():
 
 @pytest.mark.parametrize("phase", [0.0, np.pi / 2, 2.4])
 def test_short_sns_minigap_follows_delta_cos_half_phase(phase):
-    # PHYSICS.md 8.4: E_g = Delta |cos(phi/2)| for L << xi0. With L = 0.05 xi0 the
+    # docs/physics.md section 8: E_g = Delta |cos(phi/2)| for L << xi0. With L = 0.05 xi0 the
     # Thouless energy is 800 Delta; corrections are O(Delta/E_Th) ~ 1e-3, so the DOS in the
     # middle must vanish 1% below the predicted edge and be finite 1% above it. (Right at a
     # minigap edge the undamped equations are singular; see spectral._keep_broadened.)
@@ -107,7 +107,7 @@ def test_short_sns_minigap_follows_delta_cos_half_phase(phase):
 
 @pytest.mark.slow
 def test_long_t_junction_approaches_semi_infinite_solution():
-    # PHYSICS.md section 6: for leads much longer than xi_N(E) and xi_S(E) the angle at the
+    # docs/physics.md section 6: for leads much longer than xi_N(E) and xi_S(E) the angle at the
     # crossing is theta_0(E). With 20 xi0 arms and energies >= 0.2 Delta0, xi_N <= 2.3 xi0,
     # so finite-length corrections are ~exp(-2 L/xi_N) < 1e-7; the mesh error is < 1e-5.
     geometry = t_junction(r=1.0, length_n=40.0, length_s=20.0, mesh=MeshOptions(elements=80))
@@ -118,7 +118,7 @@ def test_long_t_junction_approaches_semi_infinite_solution():
 
 
 def test_kinetic_coefficients_reduce_to_theta_forms_without_phase():
-    # PHYSICS.md section 4: D_L = cos^2(Im theta), D_T = cosh^2(Re theta) when chi = 0.
+    # docs/physics.md section 4: D_L = cos^2(Im theta), D_T = cosh^2(Re theta) when chi = 0.
     # Both sides are algebraic functions of the same gamma: agreement to round-off.
     sol = solve_spectral(t_junction(r=1.0), np.array([0.05, 0.5, 0.99, 1.5]))
     x = np.linspace(0.0, 5.0, 11)
@@ -171,7 +171,7 @@ def test_parallel_wires_equal_one_wire_of_double_conductance():
 
 
 def test_cross_with_two_s_arms_equals_t_with_double_conductance():
-    # PHYSICS.md section 7: a cross with two S arms of g_S each is a T with one arm of 2 g_S.
+    # docs/physics.md section 7: a cross with two S arms of g_S each is a T with one arm of 2 g_S.
     energies = np.array([0.05, 0.6, 1.4])
     t = t_junction(r=4.0, length_n=6.0, length_s=4.0, mesh=uniform(16))
     s_arm = t.wire("s_arm")
