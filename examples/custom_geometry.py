@@ -7,10 +7,12 @@ conductance 2 g_S: both are solved and compared. Temperatures in Delta0, lengths
 
     python examples/custom_geometry.py
 
+The figure is saved to example-output/custom_geometry.png (FEMPROX_EXAMPLES_OUTPUT sets the folder).
 Set FEMPROX_EXAMPLES_QUICK=1 for a coarse, fast run (used by the tests).
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from femprox import Geometry, Node, Wire
 from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
+OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where figures are saved
 
 g_s = 2.0  # conductance per unit length of each S arm (the N wire has 1)
 
@@ -44,15 +47,15 @@ kappa_tee = sweep(tee, temperatures, grid=grid).column("heat_conductance_ratio")
 largest_difference = float(np.max(np.abs(kappa_cross - kappa_tee)))
 
 if __name__ == "__main__":
-    import matplotlib.pyplot as plt
+    from femprox.plotting import draw_network, figure_with_axes
 
-    from femprox.plotting import draw_network
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    figure, (left, right) = figure_with_axes(2, width=5.5, height=4.5)
     draw_network(cross, left)
     right.semilogx(temperatures, kappa_cross, "o-", label="cross, two S arms of g_S")
     right.semilogx(temperatures, kappa_tee, "x--", label="T-junction, one S arm of 2 g_S")
     right.set(xlabel=r"$T$ ($\Delta_0$)", ylabel=r"$\kappa/\kappa_N$")
     right.legend()
     print(f"largest |kappa_cross - kappa_tee| / kappa_N = {largest_difference:.2e}")
-    plt.show()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    figure.savefig(OUTPUT / "custom_geometry.png", dpi=120)
+    print(f"saved {OUTPUT / 'custom_geometry.png'}")

@@ -7,10 +7,12 @@ Delta0, phases in radians.
 
     python examples/house_interferometer_kappa_vs_phi.py
 
-Set FEMPROX_EXAMPLES_QUICK=1 for a coarse, fast run (used by the tests).
+The figure is saved to example-output/house_interferometer_kappa_vs_phi.png (FEMPROX_EXAMPLES_OUTPUT
+sets the folder). Set FEMPROX_EXAMPLES_QUICK=1 for a coarse, fast run (used by the tests).
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from femprox.figures import HOUSE_FILE
 from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
+OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where figures are saved
 
 temperatures = [0.05] if QUICK else [0.05, 0.1, 0.2]
 phases = np.linspace(0, 2 * np.pi, 5 if QUICK else 25)
@@ -29,15 +32,17 @@ conductance = result.column("conductance_ratio").reshape(len(phases), len(temper
 contrast = (kappa.max(axis=1) - kappa.min(axis=1)) / kappa.max(axis=1)
 
 if __name__ == "__main__":
-    import matplotlib.pyplot as plt
+    from femprox.plotting import figure_with_axes
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    figure, (left, right) = figure_with_axes(2, width=5.5, height=4.0)
     for k, t in enumerate(temperatures):
         left.plot(phases, kappa[k], "o-", label=f"T = {t:g}")
         right.plot(phases, conductance[k], "o-", label=f"T = {t:g}")
         print(f"T = {t:g}: kappa/kappa_N from {kappa[k].min():.3f} to {kappa[k].max():.3f}")
     left.set(xlabel=r"$\varphi$ (rad)", ylabel=r"$\kappa/\kappa_N$")
     right.set(xlabel=r"$\varphi$ (rad)", ylabel=r"$G/G_N$")
-    left.legend()
-    right.legend()
-    plt.show()
+    left.legend(fontsize="small")
+    right.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    figure.savefig(OUTPUT / "house_interferometer_kappa_vs_phi.png", dpi=120)
+    print(f"saved {OUTPUT / 'house_interferometer_kappa_vs_phi.png'}")

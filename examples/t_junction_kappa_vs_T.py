@@ -7,10 +7,12 @@ Delta0, lengths in xi0.
 
     python examples/t_junction_kappa_vs_T.py
 
-Set FEMPROX_EXAMPLES_QUICK=1 for a coarse, fast run (used by the tests).
+The figure is saved to example-output/t_junction_kappa_vs_T.png (FEMPROX_EXAMPLES_OUTPUT sets the
+folder). Set FEMPROX_EXAMPLES_QUICK=1 for a coarse, fast run (used by the tests).
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from femprox.figures import T_JUNCTION_FILE
 from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
+OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where figures are saved
 
 r_values = [1.0] if QUICK else [0.1, 1.0, 10.0]
 temperatures = np.geomspace(0.01, 0.1, 4) if QUICK else np.concatenate(
@@ -36,17 +39,19 @@ andreev = np.array([analytic.andreev_kappa_ratio(t, gap=bcs.gap(t)) for t in tem
 kappa_lowest = {r: kappa[0] for r, (kappa, _) in curves.items()}
 
 if __name__ == "__main__":
-    import matplotlib.pyplot as plt
+    from femprox.plotting import figure_with_axes
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    figure, (left, right) = figure_with_axes(2, width=5.5, height=4.0)
     for r, (kappa, conductance) in curves.items():
         left.semilogx(temperatures, kappa, label=f"r = {r:g}")
         right.plot(temperatures, conductance, label=f"r = {r:g}")
     left.semilogx(temperatures, andreev, "k--", label="Andreev model")
     left.set(xlabel=r"$T$ ($\Delta_0$)", ylabel=r"$\kappa/\kappa_N$")
     right.set(xlabel=r"$T$ ($\Delta_0$)", ylabel=r"$G/G_N$")
-    left.legend()
-    right.legend()
+    left.legend(fontsize="small", loc="upper left")
+    right.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     for r, value in kappa_lowest.items():
         print(f"r = {r:g}: kappa/kappa_N = {value:.4f} at T = {temperatures[0]:g} Delta0")
-    plt.show()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    figure.savefig(OUTPUT / "t_junction_kappa_vs_T.png", dpi=120)
+    print(f"saved {OUTPUT / 't_junction_kappa_vs_T.png'}")

@@ -236,7 +236,9 @@ def run_example(name: str) -> dict:
 
 def test_examples_are_all_covered():
     assert {p.name for p in EXAMPLES} == {"t_junction_kappa_vs_T.py", "house_interferometer_kappa_vs_phi.py",
-                                          "custom_geometry.py", "mesh_convergence.py"}
+                                          "custom_geometry.py", "mesh_convergence.py", "dos_map.py",
+                                          "iv_curve.py", "supercurrent.py", "field_export.py",
+                                          "sweep_on_cluster.py"}  # the last five: tests/test_examples.py
 
 
 def test_example_t_junction(quick_examples):
