@@ -186,6 +186,7 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
     out = prepare_output_directory(out_dir, overwrite)
     plans = paper_plans(quick)
     slopes, fig4, fig3 = sweeps.run_plans(list(plans.values()), executor, progress)
+    fig4 = _refined_figure4(fig4, quick, executor)
     report = checks_report(fig3, fig4, slopes)
     files = {"figure3.png": _save(_figure3_figure(fig3), out / "figure3.png"),
              "figure3.csv": write_figure3_csv(fig3, out / "figure3.csv"),
@@ -206,6 +207,18 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
     seconds = time.perf_counter() - started
     _write_json(files["run.json"], _run_record("paper", settings, started))
     return PaperResult(fig3, fig4, slopes, report, files, seconds)
+
+
+FIGURE4_REFINE_ROUNDS = 1
+"""Rounds of :func:`femprox.figures.refine_figure4` in ``femprox paper`` (none with --quick)."""
+
+
+def _refined_figure4(data: Figure4Data, quick: bool, executor: Executor | None) -> Figure4Data:
+    """Fig. 4 with phases added where its curves bend sharply (next to pi)."""
+    if quick:
+        return data
+    return figures.refine_figure4(data, rounds=FIGURE4_REFINE_ROUNDS, grid=paper_grid(quick),
+                                  mesh=figures.FIGURE4_MESH, executor=executor)
 
 
 def _file_record(path: Path) -> dict:

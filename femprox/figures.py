@@ -12,6 +12,7 @@ Units: energies and temperatures in Delta0, lengths in xi0 (D_N = 2), phases in 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
@@ -28,6 +29,8 @@ from femprox.spectral import solve_spectral
 from femprox.sweeps import (ADAPTIVE_GRID, QUICK_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan,
                             Progress, _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask,
                             sweep_tasks)
+
+log = logging.getLogger(__name__)
 
 GEOMETRY_DIRECTORY = shipped_geometry_path("t_junction").parent
 """The geometry files shipped with the source tree (t_junction.toml, ...)."""
@@ -388,3 +391,87 @@ def figure4(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FI
     """
     return figure4_plan(path=path, temperatures=temperatures, phases=phases, length_n=length_n, mirror=mirror,
                         grid=grid, mesh=mesh).run(executor, progress)
+
+
+# ---------------------------------------------------------------------------------------
+# Fig. 4: phases refined where the curves change fast
+# ---------------------------------------------------------------------------------------
+
+PHASE_REFINE_TOLERANCE = 2e-2
+"""Estimated largest deviation of a straight segment between neighbouring phases from the
+curve, relative to the curve's full range, that :func:`refine_figure4` leaves alone."""
+
+
+def _half(data: Figure4Data) -> Figure4Data:
+    """The data on [0, pi] (what was computed when the curves were mirrored)."""
+    if not data.mirrored:
+        return data
+    keep = data.phases <= np.pi + 1e-12
+    arrays = {k: getattr(data, k)[:, keep] for k in ("kappa", "conductance", "kappa_error", "conductance_error",
+                                                     "shortcut_kappa", "shortcut_conductance")}
+    return replace(data, phases=data.phases[keep], mirrored=False, **arrays)
+
+
+def _segment_errors(phases: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Estimated largest distance between each straight segment and the curve, (n_T, n - 1):
+    |f''| h^2 / 8 with f'' the larger second divided difference at the segment's ends (the
+    curves are symmetric about 0 and pi, so the slopes there are mirrored, not one-sided)."""
+    h = np.diff(phases)
+    slopes = np.diff(values, axis=1) / h
+    # mirror images of the first and last segment: f(-phi) = f(phi), f(2 pi - phi) = f(phi)
+    padded = np.concatenate([-slopes[:, :1], slopes, -slopes[:, -1:]], axis=1)
+    widths = np.concatenate([h[:1], h, h[-1:]])
+    second = 2 * np.diff(padded, axis=1) / (widths[:-1] + widths[1:])  # at each phase
+    curvature = np.maximum(np.abs(second[:, :-1]), np.abs(second[:, 1:]))
+    return curvature * h**2 / 8
+
+
+def phases_to_refine(data: Figure4Data, tolerance: float = PHASE_REFINE_TOLERANCE,
+                     smallest_step: float = 2e-3) -> np.ndarray:
+    """Midpoints of the phase intervals (on [0, pi]) where a straight segment is estimated to
+    miss kappa/kappa_N or G/G_N of the network by more than ``tolerance`` times that curve's
+    range (at any temperature), i.e. where the curves bend sharply; intervals narrower
+    than ``smallest_step`` (rad) are not split."""
+    half = _half(data)
+    worst = np.zeros(half.phases.size - 1)
+    for values in (half.kappa, half.conductance):
+        span = np.ptp(values, axis=1, keepdims=True)
+        relative = _segment_errors(half.phases, values) / np.where(span > 0, span, 1.0)
+        worst = np.maximum(worst, relative.max(axis=0))
+    split = (worst > tolerance) & (np.diff(half.phases) > 2 * smallest_step)
+    return 0.5 * (half.phases[:-1] + half.phases[1:])[split]
+
+
+def _merged(old: Figure4Data, new: Figure4Data) -> Figure4Data:
+    order = np.argsort(np.concatenate([old.phases, new.phases]))
+    arrays = {k: np.concatenate([getattr(old, k), getattr(new, k)], axis=1)[:, order]
+              for k in ("kappa", "conductance", "kappa_error", "conductance_error", "shortcut_kappa",
+                        "shortcut_conductance")}
+    return replace(old, phases=np.concatenate([old.phases, new.phases])[order],
+                   spectral_solves=old.spectral_solves + new.spectral_solves, **arrays)
+
+
+def refine_figure4(data: Figure4Data, *, rounds: int = 2, tolerance: float = PHASE_REFINE_TOLERANCE,
+                   path: str | Path = HOUSE_FILE, grid: EnergyGridOptions = ADAPTIVE_GRID,
+                   mesh: MeshSettings = MeshSettings(), executor: Executor | None = None,
+                   progress: Progress | None = None) -> Figure4Data:
+    """Fig. 4 with phases added where the curves change fast (:func:`phases_to_refine`),
+    for up to ``rounds`` rounds; the other settings must be those ``data`` was made with.
+    The result is mirrored to [0, 2 pi] like ``data``."""
+    half = _half(data)
+    for _ in range(rounds):
+        extra = phases_to_refine(half, tolerance)
+        if extra.size == 0:
+            break
+        log.info("Fig. 4: %d phases added", extra.size)
+        more = figure4_plan(path=path, temperatures=data.temperatures, phases=extra, length_n=data.length_n,
+                            mirror=False, grid=grid, mesh=mesh).run(executor, progress)
+        half = _merged(half, more)
+    if not data.mirrored:
+        return half
+    arrays = {}
+    phases = half.phases
+    for key in ("kappa", "conductance", "kappa_error", "conductance_error", "shortcut_kappa",
+                "shortcut_conductance"):
+        phases, arrays[key] = _mirror(half.phases, getattr(half, key))
+    return replace(half, phases=phases, mirrored=True, **arrays)

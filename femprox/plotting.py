@@ -72,22 +72,44 @@ def _phase_axis(ax: Axes, phases: np.ndarray) -> None:
 # -- Fig. 3 ---------------------------------------------------------------------------
 
 def _style_legend(ax: Axes, colors: Sequence[tuple[str, str]], styles: Sequence[tuple[str, str]],
-                  **options) -> None:
-    """A compact legend: one colored line per curve family, one black line per line style."""
+                  extra: Sequence[tuple[Line2D, str]] = (), **options) -> None:
+    """A compact legend: one colored line per curve family, one black line per line style,
+    then ``extra`` (handle, label) entries."""
     handles = [Line2D([], [], color=color, linestyle="-") for color, _ in colors]
     handles += [Line2D([], [], color="black", linestyle=style) for style, _ in styles]
     labels = [label for _, label in colors] + [label for _, label in styles]
+    handles += [handle for handle, _ in extra]
+    labels += [label for _, label in extra]
     ax.legend(handles, labels, fontsize="small", **options)
 
 
+def _smooth_in_log_temperature(temperatures: np.ndarray, values: np.ndarray,
+                                per_interval: int = 8) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """A smooth curve through computed points: monotone cubic (PCHIP) interpolation in log T,
+    which neither overshoots nor invents extrema between points; also the indices of the
+    computed points in the fine curve (for markers). Fewer than three points: unchanged."""
+    order = np.argsort(temperatures)
+    t, v = np.asarray(temperatures, dtype=float)[order], np.asarray(values, dtype=float)[order]
+    if t.size < 3 or np.any(t <= 0) or not np.all(np.isfinite(v)):
+        return t, v, list(range(t.size))
+    from scipy.interpolate import PchipInterpolator
+
+    log_t = np.log(t)
+    fine = np.concatenate([np.linspace(a, b, per_interval, endpoint=False) for a, b in zip(log_t[:-1], log_t[1:])]
+                          + [log_t[-1:]])
+    return np.exp(fine), PchipInterpolator(log_t, v)(fine), list(range(0, fine.size, per_interval))
+
+
 def _curves_per_r(ax: Axes, data: Figure3Data, values, model_values):
-    """One solid curve per r (network) and, if ``model_values`` is given, a dotted one
-    (semi-infinite model) in the same colour; returns the legend entries."""
+    """One solid curve per r (network: smooth through the computed temperatures, marked) and,
+    if ``model_values`` is given, a dotted one (semi-infinite model) in the same colour;
+    returns the legend entries (line styles only when there is more than one)."""
     colors, styles = [], [("-", "network")]
     for k, r in enumerate(data.r_values):
         color = _COLORS[k % len(_COLORS)]
         colors.append((color, f"r = {r:g}"))
-        ax.plot(data.temperatures, values[k], "-", color=color)
+        x, y, computed = _smooth_in_log_temperature(data.temperatures, values[k])
+        ax.plot(x, y, "-", color=color, marker="o", markersize=2.5, markevery=computed)
         if model_values is not None:
             ax.plot(data.temperatures, model_values[k], ":", color=color)
     if model_values is not None:
@@ -110,7 +132,8 @@ def plot_kappa_vs_temperature(data: Figure3Data, ax: Axes | None = None, *, semi
     ax.set_xlabel(r"temperature $T$ ($\Delta_0$)")
     ax.set_ylabel(r"$\kappa/\kappa_N$")
     ax.set_title(rf"T-junction, $L_N = {data.length_n:g}\,\xi_0$")
-    _style_legend(ax, colors, styles, loc="upper left")
+    # beside the axes: inside, any corner covers a curve (r = 10 runs along the top left)
+    _style_legend(ax, colors, styles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
@@ -121,11 +144,14 @@ def plot_conductance_vs_temperature(data: Figure3Data, ax: Axes | None = None, *
     ax = _axes(ax)
     model = data.semi_infinite_conductance if semi_infinite else None
     colors, styles = _curves_per_r(ax, data, data.conductance, model)
-    ax.axhline(1.0, color="black", linewidth=0.6)
+    if model is None:
+        styles = []  # only network curves: a "network" line style entry would look like G = G_N
+    reference = ax.axhline(1.0, color=_NORMAL_COLOR, linewidth=0.8, linestyle=(0, (1, 2)))
     ax.set_xlabel(r"temperature $T$ ($\Delta_0$)")
     ax.set_ylabel(r"$G/G_N$")
     ax.set_title(rf"T-junction, $L_N = {data.length_n:g}\,\xi_0$")
-    _style_legend(ax, colors, styles, loc="upper right")
+    _style_legend(ax, colors, styles, extra=[(reference, r"$G = G_N$")], loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
@@ -136,7 +162,8 @@ def _plot_vs_phase(data: Figure4Data, ax: Axes, values: np.ndarray, shortcut: np
     for k, t in enumerate(data.temperatures):
         color = _COLORS[k % len(_COLORS)]
         colors.append((color, rf"$T = {t:g}\,\Delta_0$"))
-        ax.plot(data.phases, values[k], "-", color=color)
+        # markers at the computed phases: they are dense where the curves bend (refine_figure4)
+        ax.plot(data.phases, values[k], "-", color=color, marker="o", markersize=2.5)
         if shortcut is not None:
             ax.plot(data.phases, shortcut[k], "--", color=color)
     _phase_axis(ax, data.phases)
