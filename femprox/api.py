@@ -254,12 +254,13 @@ def write_figure3_csv(data: Figure3Data, path: str | Path) -> Path:
     comments = [
         f"Fig. 3: T-junction, L_N = {data.length_n:g} xi0, L_S = {data.length_s:g} xi0 (xi0 = sqrt(D_N/2 Delta0))",
         "temperature and gap in Delta0; all other columns dimensionless ratios",
-        "kappa_ratio, conductance_ratio: full network solution (*_error: energy-integration estimate)",
-        "andreev_kappa_ratio: Andreev model (no transport below Delta(T)); semi_infinite_*: analytic "
+        "heat_conductance_ratio (kappa/kappa_N), conductance_ratio (G/G_N): full network solution (*_error: "
+        "energy-integration estimate)",
+        "andreev_heat_conductance_ratio: Andreev model (no transport below Delta(T)); semi_infinite_*: analytic "
         "semi-infinite-lead model (paper Eqs. 8-10 in Eqs. 4, 6)"]
-    header = ["r", "temperature", "gap", "kappa_ratio", "kappa_ratio_error", "conductance_ratio",
-              "conductance_ratio_error", "andreev_kappa_ratio", "semi_infinite_kappa_ratio",
-              "semi_infinite_conductance_ratio"]
+    header = ["r", "temperature", "gap", "heat_conductance_ratio", "heat_conductance_ratio_error",
+              "conductance_ratio", "conductance_ratio_error", "andreev_heat_conductance_ratio",
+              "semi_infinite_heat_conductance_ratio", "semi_infinite_conductance_ratio"]
     rows = []
     for k, r in enumerate(data.r_values):
         for j, t in enumerate(data.temperatures):
@@ -276,12 +277,14 @@ def write_figure4_csv(data: Figure4Data, path: str | Path) -> Path:
         f"Fig. 4: house interferometer, L_N = {data.length_n:g} xi0, arms {data.arm_length:g} xi0 with "
         f"conductance {data.arm_conductance:g} g_N",
         "temperature and gap in Delta0; phase in radians; all other columns dimensionless ratios",
-        "kappa_ratio, conductance_ratio: full network solution between the N reservoirs, S reservoirs floating",
+        "heat_conductance_ratio (kappa/kappa_N), conductance_ratio (G/G_N): full network solution between the N "
+        "reservoirs, S reservoirs floating",
         "shortcut_*: the paper's shortcut model, a BCS-like barrier of gap Delta(T)|cos(phi/2)| at the contact",
         "values for phase > pi mirrored from 2 pi - phase (exact symmetry)" if data.mirrored
         else "every phase computed"]
-    header = ["temperature", "gap", "phase", "kappa_ratio", "kappa_ratio_error", "conductance_ratio",
-              "conductance_ratio_error", "shortcut_kappa_ratio", "shortcut_conductance_ratio"]
+    header = ["temperature", "gap", "phase", "heat_conductance_ratio", "heat_conductance_ratio_error",
+              "conductance_ratio", "conductance_ratio_error", "shortcut_heat_conductance_ratio",
+              "shortcut_conductance_ratio"]
     rows = [[t, data.gap[k], phi, data.kappa[k, j], data.kappa_error[k, j], data.conductance[k, j],
              data.conductance_error[k, j], data.shortcut_kappa[k, j], data.shortcut_conductance[k, j]]
             for k, t in enumerate(data.temperatures) for j, phi in enumerate(data.phases)]
@@ -295,7 +298,8 @@ def write_slopes_csv(data: Figure3Data, path: str | Path) -> Path:
     comments = [f"T-junction with a long N wire: L_N = {data.length_n:g} xi0, r = {data.r_values[0]:g}, "
                 f"E_Th = {data.thouless_energy:.6g} Delta0, T0 = {data.t0[0]:.6g} Delta0",
                 "temperature in Delta0; slope = d ln(kappa/kappa_N) / d ln T (kappa ~ T^(1 + slope))"]
-    header = ["temperature", "kappa_ratio", "slope", "semi_infinite_kappa_ratio", "semi_infinite_slope"]
+    header = ["temperature", "heat_conductance_ratio", "slope", "semi_infinite_heat_conductance_ratio",
+              "semi_infinite_slope"]
     slopes = log_slopes(data.temperatures, data.kappa[0])
     model = data.semi_infinite_kappa[0] if data.semi_infinite_kappa is not None else np.full_like(slopes, np.nan)
     model_slopes = log_slopes(data.temperatures, model)

@@ -54,7 +54,7 @@ def test_paper_quick_writes_both_figures_and_refuses_to_overwrite(tmp_path, caps
     assert "Fig. 3" in stdout and "Fig. 4" in stdout
     fig3 = read_csv(out / "figure3.csv")
     assert {float(row["r"]) for row in fig3} == {0.1, 1.0, 10.0}
-    kappa = np.array([float(row["kappa_ratio"]) for row in fig3])
+    kappa = np.array([float(row["heat_conductance_ratio"]) for row in fig3])
     assert np.all(np.isfinite(kappa)) and np.all(kappa <= 1 + 1e-9)
     fig4 = read_csv(out / "figure4.csv")
     phases = np.array([float(row["phase"]) for row in fig4])
