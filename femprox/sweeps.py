@@ -386,6 +386,13 @@ class SweepResult:
     energies_per_solve: tuple[int, ...]
     notes: tuple[str, ...] = ()
 
+    def to_dataset(self, phase_key: str | None = None):
+        """The points as a labelled xarray Dataset (dimensions phase, if swept, and
+        temperature; see :func:`femprox.results.sweep_result_dataset`)."""
+        from femprox.results import sweep_result_dataset  # xarray only when asked for
+
+        return sweep_result_dataset(self, phase_key=phase_key)
+
     def column(self, name: str) -> np.ndarray:
         """An attribute of every point as a float array, e.g. ``column("heat_conductance_ratio")``
         (None, for points without a phase, becomes NaN)."""

@@ -13,6 +13,7 @@ from femprox.devices import sns_junction
 from femprox.energy_grid import energy_grid, solve_on_grid
 from femprox.figures import T_JUNCTION_FILE
 from femprox.geometry_file import load_geometry
+from femprox.mesh import build_mesh
 from femprox.observables import least_resistance_path, linear_response, normal_resistance
 from femprox.temperature import at_temperature
 from networks import asymmetric_house, star_network
@@ -108,16 +109,17 @@ def test_normal_resistance_of_a_junction_and_a_star():
 def test_low_level_route_with_bcs_gap_equals_sweep():
     # sweep() applies BCS Delta(T); the low-level route does when given at_temperature(geometry, T)
     geometry, temperature = load_geometry(T_JUNCTION_FILE), 0.45
-    high = sweeps.sweep(geometry, [temperature], grid=sweeps.FINE_GRID).points[0]
+    coarse = sweeps.MeshSettings(refine=0.5)  # any mesh will do, as long as both routes use it
+    high = sweeps.sweep(geometry, [temperature], grid=sweeps.FINE_GRID, mesh=coarse).points[0]
     warm = at_temperature(geometry, temperature)
     grid = energy_grid(warm, [temperature])  # FINE_GRID's options are energy_grid's defaults
-    _, conductance = solve_on_grid(warm, grid)
+    _, conductance = solve_on_grid(build_mesh(warm, refine=coarse.refine), grid)
     low = linear_response(conductance, grid, temperature).two_terminal("left", "right")
     # same gaps, grid, mesh and arithmetic: equal to rounding
     assert low.conductance_ratio == pytest.approx(high.conductance_ratio, abs=1e-12)
     assert low.heat_conductance_ratio == pytest.approx(high.heat_conductance_ratio, abs=1e-12)
     # keeping Delta0 instead (the gap at T = 0) is a visible error: Delta(0.45) = 0.72 Delta0
     cold_grid = energy_grid(geometry, [temperature])
-    _, cold = solve_on_grid(geometry, cold_grid)
+    _, cold = solve_on_grid(build_mesh(geometry, refine=coarse.refine), cold_grid)
     wrong = linear_response(cold, cold_grid, temperature).two_terminal("left", "right")
     assert abs(wrong.conductance_ratio / high.conductance_ratio - 1) > 5e-3

@@ -71,6 +71,7 @@ def test_sweep_result_dataset_has_phase_and_temperature_dimensions():
     source = sweeps.GeometryFile.from_path(HOUSE_FILE, phase_key="parameters.phi")
     result = sweeps.sweep(source, [0.2], [0.0, math.pi], bcs_gaps=False, grid=QUICK_GRID, mesh=COARSE)
     ds = results.sweep_result_dataset(result, phase_key="parameters.phi")
+    xr.testing.assert_equal(result.to_dataset("parameters.phi"), ds)  # values and coordinates (not attrs)
     assert ds["heat_conductance_ratio"].dims == ("phase", "temperature")
     assert list(ds["phase"].values) == [0.0, math.pi]
     # at phi = pi the minigap closes and heat flows as in the normal state (README: exactly kappa_N)
