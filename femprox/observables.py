@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from femprox import bcs
 from femprox.coefficients import kinetic_coefficients
 from femprox.energy_grid import (EnergyGrid, check_on_grid, check_temperature,
                                  linear_response_weights, reservoir_distributions)
@@ -379,8 +380,37 @@ def _two_terminal_normal(normal: np.ndarray, a: int, b: int, others: str) -> flo
     return float(R[0, 0])
 
 
-def linear_response(conductance: SpectralConductance, grid: EnergyGrid, temperature: float) -> LinearResponse:
+GAP_CONSISTENCY_TOLERANCE = 1e-4
+"""Relative difference between BCS Delta at the reservoirs' temperature and at the response's
+temperature above which :func:`linear_response` reports gaps that were not brought to T
+(the tolerance of :func:`femprox.temperature.gap_groups`)."""
+
+
+def _gaps_not_at(geometry: Geometry, temperature: float) -> float | None:
+    """The largest reservoir temperature whose BCS gap differs from Delta(temperature) by more
+    than the tolerance, in a network with superconductors; None if consistent.
+    :func:`femprox.temperature.at_temperature` puts every reservoir at T, so a network brought
+    to T passes; one solved with its zero-temperature gaps has reservoirs elsewhere."""
+    if not any(w.is_superconducting for w in geometry.wires) and not any(
+            n.kind.value == "superconducting_reservoir" for n in geometry.nodes):
+        return None
+    target = float(bcs.gap(temperature))
+    off = [n.temperature for n in geometry.terminals
+           if abs(float(bcs.gap(n.temperature)) - target) > GAP_CONSISTENCY_TOLERANCE]
+    return max(off) if off else None
+
+
+def linear_response(conductance: SpectralConductance, grid: EnergyGrid, temperature: float, *,
+                    bcs_gaps: bool | None = None) -> LinearResponse:
     """Linear-response matrices at ``temperature`` from spectral conductances on ``grid``.
+
+    ``bcs_gaps`` states whether the spectral solve had the BCS gaps Delta(T) of this
+    temperature (femprox's default everywhere: the network passed through
+    :func:`femprox.temperature.at_temperature`, as ``sweep()`` and the command line do).
+    True: a ValueError if the network's reservoirs sit at a temperature whose BCS gap differs
+    from Delta(temperature) by more than 1e-4 (the sign that it was solved at other gaps);
+    None (default): the same check, reported as a logged warning; False: no check (gaps
+    deliberately kept as given).
 
     With Gamma the spectral conductance and h = (1/2T) sech^2(E/2T) (E > 0 after symmetry)::
 
@@ -389,6 +419,16 @@ def linear_response(conductance: SpectralConductance, grid: EnergyGrid, temperat
     """
     check_on_grid(conductance.energies, grid)
     check_temperature(grid, temperature)
+    if bcs_gaps is not False:
+        off = _gaps_not_at(conductance.mesh.geometry, temperature)
+        if off is not None:
+            message = (f"linear response at T = {temperature:g} from a network whose reservoirs are at T = {off:g}: "
+                       f"its gaps are not BCS Delta({temperature:g}) = {float(bcs.gap(temperature)):.6g}; "
+                       "solve femprox.temperature.at_temperature(geometry, T), or pass bcs_gaps=False to keep "
+                       "the gaps as given")
+            if bcs_gaps:
+                raise ValueError(message)
+            log.warning(message)
     W, dW = grid.weights_and_difference(lambda e: linear_response_weights(e, temperature), temperature)
     G = conductance.matrix
 

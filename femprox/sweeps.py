@@ -220,7 +220,9 @@ def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
 
 
 def _linear_response(conductance, grid, temperature: float):
-    return _observables.linear_response(conductance, grid, temperature)
+    # the sweeps choose the gaps themselves (BCS at the group's representative temperature,
+    # or fixed with bcs_gaps=False): no consistency check here
+    return _observables.linear_response(conductance, grid, temperature, bcs_gaps=False)
 
 
 def _two_terminal(response, a: str, b: str, others: str):

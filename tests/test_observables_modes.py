@@ -123,3 +123,25 @@ def test_low_level_route_with_bcs_gap_equals_sweep():
     _, cold = solve_on_grid(build_mesh(geometry, refine=coarse.refine), cold_grid)
     wrong = linear_response(cold, cold_grid, temperature).two_terminal("left", "right")
     assert abs(wrong.conductance_ratio / high.conductance_ratio - 1) > 5e-3
+
+
+def test_linear_response_says_when_the_gaps_are_not_those_of_its_temperature(caplog):
+    geometry, temperature = load_geometry(T_JUNCTION_FILE), 0.45  # reservoirs at T = 0, gap Delta0
+    mesh = build_mesh(geometry, refine=0.5)
+    grid = energy_grid(geometry, [temperature], order=4)
+    _, cold = solve_on_grid(mesh, grid)
+    with caplog.at_level("WARNING", logger="femprox.observables"):
+        linear_response(cold, grid, temperature)
+    assert "not BCS Delta(0.45)" in caplog.text and "at_temperature" in caplog.text
+    with pytest.raises(ValueError, match="not BCS"):
+        linear_response(cold, grid, temperature, bcs_gaps=True)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="femprox.observables"):
+        linear_response(cold, grid, temperature, bcs_gaps=False)  # gaps deliberately fixed
+        warm = at_temperature(geometry, temperature)
+        warm_grid = energy_grid(warm, [temperature], order=4)
+        _, conductance = solve_on_grid(build_mesh(warm, refine=0.5), warm_grid)
+        linear_response(conductance, warm_grid, temperature, bcs_gaps=True)  # consistent: no complaint
+        # at T = 0.1 Delta(T) differs from Delta0 by 4e-5 < 1e-4: the cold network is fine there
+        linear_response(cold, grid, 0.1, bcs_gaps=True)
+    assert caplog.text == ""
