@@ -29,6 +29,8 @@ BUILDERS = {
     "inset": devices.inset,
     "sandwich": devices.sandwich,
     "house_interferometer": devices.house_interferometer,
+    "house_s_loop": devices.house_s_loop,
+    "nis_thermometer": devices.nis_thermometer,
 }
 
 MINIMAL = """
@@ -71,6 +73,11 @@ def test_geometry_file_equals_builder(name):
     ("inset", {"parameters.width": 0.4}, {"width": 0.4}),
     ("sandwich", {"parameters.thickness": 0.05, "parameters.width": 2.0},
      {"thickness": 0.05, "width": 2.0}),
+    ("t_junction", {"parameters.barrier": 10.0}, {"barrier": 10.0}),
+    ("house_s_loop", {"parameters.flux": 0.3, "parameters.loop_length": 1.0}, {"flux": 0.3, "loop_length": 1.0}),
+    ("house_s_loop", {"loops.flux.flux": 0.25}, {"flux": 0.25}),
+    ("nis_thermometer", {"parameters.barrier": 20.0, "parameters.temperature": 0.1},
+     {"barrier": 20.0, "temperature": 0.1}),
 ])
 def test_parameter_overrides_match_builder(name, overrides, arguments):
     assert load_geometry(GEOMETRIES / f"{name}.toml", overrides) == BUILDERS[name](**arguments)
