@@ -113,8 +113,7 @@ def coefficients_at_quadrature(solution: SpectralSolution) -> KineticCoefficient
 
 def contact_currents(solution: SpectralSolution) -> list[np.ndarray]:
     """For every contact of the mesh: (n_energies, 2, 2, 2) coefficients C[e, m, side, n] of
-    the mode-m current leaving the wire end into the contact (see
-    :meth:`femprox.physics.contacts.Contact.kinetic_currents`)."""
+    ``g j_m . n_out`` at the wire end (see :meth:`femprox.physics.contacts.Contact.kinetic_currents`)."""
     a, b = solution.gamma, solution.gamma_tilde
     return [c.contact.kinetic_currents(a[:, c.near_dof], b[:, c.near_dof], a[:, c.far_dof], b[:, c.far_dof])
             for c in solution.mesh.contacts]
@@ -141,13 +140,16 @@ class Terminal:
     """A reservoir as the kinetic problem sees it.
 
     name: node name; dof: its global DOF; gap: Delta of an S reservoir (0 for normal);
-    link: conductance of the subgap energy-mode link (see module docstring).
+    link: conductance of the subgap energy-mode link (see module docstring);
+    reflecting: some wire meets it transparently (an S reservoir then Andreev-reflects below
+    its gap, see :func:`femprox.physics.reservoirs.fixed_modes`).
     """
 
     name: str
     dof: int
     gap: float
     link: float
+    reflecting: bool = True
 
     @property
     def superconducting(self) -> bool:
@@ -160,19 +162,22 @@ def _terminals(mesh: GraphMesh) -> tuple[Terminal, ...]:
     for node in geometry.terminals:
         gap = reservoir_gap(node)
         conductance = sum(w.conductance for w in geometry.wires_at(node.name))
+        reflecting = any(w.contact_at(end) is None for w in geometry.wires_at(node.name)
+                         for end in ("start", "end") if getattr(w, end) == node.name)
         terminals.append(Terminal(node.name, mesh.node_dof[node.name], float(gap),
-                                  RESERVOIR_LINK * conductance))
+                                  RESERVOIR_LINK * conductance, reflecting))
     return tuple(terminals)
 
 
 def dirichlet_modes(terminals: tuple[Terminal, ...], energies: np.ndarray) -> np.ndarray:
     """(n_energies, n_terminals, 2) bool: True where the terminal fixes that mode's value.
 
-    Normal reservoirs fix both modes; S reservoirs fix f_T always and f_L above their gap.
+    Normal reservoirs fix both modes; S reservoirs fix f_T always and f_L above their gap
+    (at every energy when reached only through contacts).
     """
     fixed = np.ones((energies.size, len(terminals), 2), dtype=bool)
     for k, terminal in enumerate(terminals):
-        fixed[:, k] = fixed_modes(terminal.gap, energies)
+        fixed[:, k] = fixed_modes(terminal.gap, energies, reflecting=terminal.reflecting)
     return fixed
 
 
@@ -218,8 +223,9 @@ class KineticProblem:
         """Matrix entries (n_energies, n_entries, 2, 2) of the weak form (rows: test mode).
 
         ``contacts``: per mesh contact, (n_energies, 2, 2, 2) current coefficients
-        (:func:`contact_currents`). The wire-end row gets minus the current leaving it into
-        the contact, the far row the same current arriving.
+        (:func:`contact_currents`). Integrating g j v' by parts leaves ``g j . n_out v`` at
+        every end: the wire-end row gets minus the contact's ``g j . n_out``, the far row the
+        same with the opposite sign (its outward normal points the other way).
         """
         dd, dv, vv = self.forms.derivative_derivative, self.forms.derivative_value, self.forms.value_value
         d_l = np.maximum(c.d_l, SUBGAP_DIFFUSION_FLOOR)

@@ -10,8 +10,10 @@ bulk value) through point terms that the contact class supplies:
 * ``riccati_fluxes(near, far)``: the boundary flux ``g nabla gamma . n_out`` (and the same
   for gamma~) that the contact imposes on each side, with its derivatives for Newton;
 * ``kinetic_currents(near, far)``: the spectral energy- and charge-mode currents
-  ``g j_L . n_out`` and ``g j_T . n_out`` leaving the near side into the contact, as a linear
-  map of the distribution functions on both sides (the far side receives the same).
+  ``g j_L . n_out`` and ``g j_T . n_out`` at the near side (n_out pointing into the contact;
+  j_L = D_L f_L' - ..., the currents of the kinetic equations, so that across a normal barrier
+  g j . n_out = (f_far - f_near) / R_B), as a linear map of the distribution functions on
+  both sides. The far side sees the opposite (the currents are conserved through a contact).
 
 Both use only the Riccati amplitudes at the two sides. The solvers loop over the mesh's
 contacts and add these terms; they never look inside a contact, so a new contact type is one
@@ -53,8 +55,8 @@ class Contact:
 
     def kinetic_currents(self, a_near: np.ndarray, b_near: np.ndarray, a_far: np.ndarray,
                          b_far: np.ndarray) -> np.ndarray:
-        """(..., 2, 2, 2): ``C[..., m, side, n]``; the current of mode m (0 = L, 1 = T)
-        leaving the near side into the contact is ``sum C[m, side, n] f_n(side)``."""
+        """(..., 2, 2, 2): ``C[..., m, side, n]``; at the near side, ``g j_m . n_out`` of mode
+        m (0 = L, 1 = T) is ``sum C[m, side, n] f_n(side)`` (module docstring)."""
         raise NotImplementedError
 
     def describe(self) -> str:

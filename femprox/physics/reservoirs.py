@@ -42,10 +42,17 @@ def reservoir_gap(node: Node) -> float:
     return float(node.gap) if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR else 0.0
 
 
-def fixed_modes(gap: float, energies: np.ndarray) -> np.ndarray:
+def fixed_modes(gap: float, energies: np.ndarray, *, reflecting: bool = True) -> np.ndarray:
     """(n_energies, 2) bool: True where a reservoir of gap ``gap`` fixes f_L (column 0) and
-    f_T (column 1). Normal reservoirs fix both; S reservoirs f_T always, f_L above the gap."""
+    f_T (column 1).
+
+    Normal reservoirs fix both. S reservoirs fix f_T always, and f_L above the gap; below
+    it a reservoir that some wire meets transparently (``reflecting``) Andreev-reflects and
+    its f_L is left natural. A reservoir reached only through contacts fixes f_L at every
+    energy: the contact's energy-mode coupling, set by the reservoir's density of states,
+    vanishes below the gap by itself, and with a Dynes rate it carries the subgap leakage.
+    """
     fixed = np.ones((energies.size, 2), dtype=bool)
-    if gap > 0:
+    if gap > 0 and reflecting:
         fixed[:, 0] = np.abs(energies) > gap
     return fixed
