@@ -364,8 +364,8 @@ def house_s_loop(flux: float = 0.0, length_n: float = 10.0, arm_length: float = 
     temperature = _nonnegative(name, "temperature", temperature)
     nodes = [
         *_n_wire_with_centre(length_n, temperature),
-        Node("c1", NodeKind.CLEAN, position=(-0.6 * arm_length, 0.8 * arm_length)),
-        Node("c2", NodeKind.CLEAN, position=(0.6 * arm_length, 0.8 * arm_length)),
+        Node("c1", NodeKind.CLEAN, position=(-0.5 * loop_length, 0.5 * loop_length)),
+        Node("c2", NodeKind.CLEAN, position=(0.5 * loop_length, 0.5 * loop_length)),
     ]
     left_mesh = right_mesh = arm_mesh = loop_mesh = None
     if mesh is None:
