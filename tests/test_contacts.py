@@ -18,7 +18,7 @@ from femprox.energy_grid import energy_grid, solve_on_grid
 from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.kinetic import spectral_conductance
 from femprox.observables import linear_response, nonlinear_currents
-from femprox.physics.contacts import FAR, NEAR, TunnelBarrier, advanced_matrix, retarded_matrix
+from femprox.physics.contacts import FAR, NEAR, Contact, TunnelBarrier, advanced_matrix, retarded_matrix
 from femprox.spectral import solve_spectral
 
 N_RES, S_RES, CLEAN = NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR, NodeKind.CLEAN
@@ -303,3 +303,65 @@ def test_linear_response_with_an_nis_probe_conserves_heat_and_charge():
     response = linear_response(conductance, grid, 0.2)
     for matrix in (response.charge, response.heat):
         np.testing.assert_allclose(matrix.sum(axis=0), 0.0, atol=1e-12 * np.abs(matrix).max())
+
+
+# -- a new contact type plugs in without touching the solvers ---------------------------------
+
+class DephasingResistor(Contact):
+    """A test-only contact: a normal series resistor that destroys phase coherence (no
+    spectral flux on either side: the proximity effect does not cross it), written the way
+    docs/adding_physics.md describes."""
+
+    def __init__(self, resistance: float):
+        self.resistance = resistance
+
+    def riccati_fluxes(self, a_near, b_near, a_far, b_far):
+        shape = np.shape(a_near)
+        return np.zeros((2, 2) + shape, dtype=complex), np.zeros((2, 2, 2, 2) + shape, dtype=complex)
+
+    def kinetic_currents(self, a_near, b_near, a_far, b_far):
+        currents = np.zeros(np.shape(a_near) + (2, 2, 2))
+        for mode in (0, 1):
+            currents[..., mode, NEAR, mode] = -1.0 / self.resistance
+            currents[..., mode, FAR, mode] = 1.0 / self.resistance
+        return currents
+
+
+def test_a_new_contact_type_needs_no_solver_change():
+    # N reservoir - N wire - dephasing resistor - N wire - S reservoir: the first wire stays
+    # normal (DOS 1), the second is proximitized, and in the normal state the resistances add
+    geometry = Geometry(nodes=(Node("N", N_RES), Node("m", CLEAN), Node("S", S_RES, gap=1.0)),
+                        wires=(Wire("a", "N", "m", 2.0, end_contact=DephasingResistor(1.5)),
+                               Wire("b", "m", "S", 1.0)))
+    solution = solve_spectral(geometry, np.array([0.1, 0.5]))
+    np.testing.assert_allclose(solution.dos("a", [0.0, 1.0, 2.0]), 1.0, atol=1e-12)
+    assert np.all(solution.dos("b", [0.5]) < 0.9)
+    conductance = spectral_conductance(solution)
+    np.testing.assert_allclose(conductance.normal[0, 0], 1 / (2.0 + 1.5 + 1.0), rtol=1e-12)
+
+
+# -- barriers in drawings and field export -----------------------------------------------------
+
+def test_export_gives_barrier_ends_their_own_points(tmp_path):
+    from femprox.export import network_points, read_network, write_network
+    from femprox.mesh import build_mesh
+
+    mesh = build_mesh(t_junction(barrier=10.0, mesh=MeshOptions(elements=4)))
+    transparent = network_points(build_mesh(t_junction(mesh=MeshOptions(elements=4))))
+    points = network_points(mesh)
+    assert points.coordinates.shape[0] == transparent.coordinates.shape[0] + 1
+    data = read_network(write_network(tmp_path / "t.vtu", mesh)).cell_data
+    s_arm = points.wire_index == 2
+    assert np.all(data["start_barrier"][0][s_arm] == 10.0) and np.all(data["start_barrier"][0][~s_arm] == 0.0)
+
+
+def test_drawing_marks_barriers_and_loops():
+    from femprox.devices import house_s_loop
+    from femprox.plotting import draw_network, figure_with_axes
+
+    _, (ax,) = figure_with_axes()
+    draw_network(t_junction(barrier=10.0), ax)
+    assert "tunnel barrier" in [t.get_text() for t in ax.get_legend().get_texts()]
+    _, (ax,) = figure_with_axes()
+    draw_network(house_s_loop(flux=0.25), ax)
+    assert any("0.25 h/2e" in t.get_text() for t in ax.texts)
