@@ -384,7 +384,7 @@ def house_s_loop(flux: float = 0.0, length_n: float = 10.0, arm_length: float = 
     return _geometry(name, nodes, wires, mesh, loops=(Loop("flux", ("s2_arm", "loop", "s1_arm"), flux),))
 
 
-def nis_thermometer(length_n: float = 10.0, probe_length: float = 1.0, barrier: float = 100.0,
+def nis_thermometer(length_n: float = 10.0, probe_length: float = 1.0, barrier: float = 1000.0,
                     gap: float = 1.0, temperature: float = 0.0, *,
                     mesh: MeshOptions | None = None) -> Geometry:
     """A normal wire probed by an NIS tunnel junction (the thermometer and cooler of experiments).
