@@ -132,3 +132,19 @@ def test_s_loop_house_tends_to_the_reservoir_model():
     # measured: G 1.2e-2 -> 1.2e-3, kappa 0.16 -> 0.018 (about 1/g_loop)
     assert errors[1][0] < 0.2 * errors[0][0] and errors[1][1] < 0.2 * errors[0][1]
     assert errors[1][0] < 3e-3 and errors[1][1] < 3e-2
+
+
+def test_supercurrent_driven_by_flux_equals_that_driven_by_phase():
+    # S1 (phase +phi/2) - N - S2 (phase -phi/2) is the gauge image of S1, S2 at phase 0 with
+    # the N wire's vector potential winding phi: the Matsubara supercurrents agree to solver
+    # and discretization tolerance (measured ~1e-9 relative on this P3 mesh)
+    from femprox.devices import sns_junction
+    from femprox.supercurrent import matsubara_supercurrent
+
+    phi = 1.9
+    mesh = MeshOptions(elements=24, order=4)
+    by_phase = matsubara_supercurrent(sns_junction(length=1.0, phase=phi, mesh=mesh), "wire", 0.05)
+    by_flux = matsubara_supercurrent(sns_junction(length=1.0, mesh=mesh).with_wire("wire", flux=phi / (2 * np.pi)),
+                                     "wire", 0.05)
+    assert abs(by_phase.current) > 0.1
+    assert abs(by_flux.current - by_phase.current) < 1e-7 * abs(by_phase.current)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from femprox import devices
+from femprox.physics.contacts import TunnelBarrier
 from femprox.geometry import Geometry, GeometryError, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry_file import (
     GeometryFileError,
@@ -304,6 +305,9 @@ def unusual_geometry() -> Geometry:
     pytest.param(devices.t_junction(r=0.3, temperature=0.07, mesh=MeshOptions(elements=3)), id="t-mesh"),
     pytest.param(devices.sandwich(rungs=3, width=0.7), id="sandwich-3"),
     pytest.param(devices.house_interferometer(phase=2.0), id="house-2"),
+    pytest.param(devices.t_junction(barrier=3.5), id="t-barrier"),
+    pytest.param(devices.house_s_loop(flux=0.3).with_wire("loop", phase=0.2, phase_end=1.1, flux=0.7)
+                 .with_wire("s2_arm", end_contact=TunnelBarrier(0.5)), id="s-loop-winding"),
 ])
 def test_round_trip(geometry):
     text = geometry_to_toml(geometry)
