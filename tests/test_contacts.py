@@ -382,3 +382,23 @@ def test_sis_tunnel_junction_gives_the_ambegaokar_baratoff_current(phase):
     current = matsubara_supercurrent(geometry, "w", temperature, explicit=2048).current_at_start
     expected = np.pi / 2 * np.sin(phase) * np.tanh(1 / (2 * temperature)) / barrier
     assert abs(current / expected - 1) < 1e-6
+
+
+def test_charge_imbalance_injected_through_a_barrier_decays_over_the_bulk_length():
+    # Quasiparticles tunnel from an N reservoir into a long S wire (Dynes rate 0.02, which
+    # relaxes charge imbalance); inside the wire f_T obeys D_T f_T'' = c_TT f_T / D, so it
+    # decays over lambda_Q = sqrt(D D_T / c_TT) of the bulk coefficients. Between x = 20 and
+    # 30 xi0 (far from both ends; e^{-60/lambda} reflections negligible) measured within 2e-4.
+    length = 60.0
+    geometry = Geometry(nodes=(Node("N", N_RES), Node("S", S_RES, gap=1.0, dynes=0.02)),
+                        wires=(Wire("s", "N", "S", length, gap=1.0, dynes=0.02, start_contact=TunnelBarrier(10.0),
+                                    mesh=MeshOptions(elements=60)),))
+    energies = np.array([1.1, 1.3, 1.5])
+    solution = solve_spectral(geometry, energies)
+    unit_charge_mode = np.zeros((energies.size, 2, 2))
+    unit_charge_mode[:, 0, 1] = 1.0  # f_T = 1 at the N reservoir
+    f_t = spectral_conductance(solution).distribution(unit_charge_mode, "s", [20.0, 30.0])[:, :, 1]
+    measured = 10.0 / np.log(f_t[:, 0] / f_t[:, 1])
+    bulk = solution.kinetic_coefficients("s", [25.0])
+    expected = np.sqrt(2.0 * bulk.d_t[:, 0] / bulk.c_tt[:, 0])
+    np.testing.assert_allclose(measured, expected, rtol=1e-3)
