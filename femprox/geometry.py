@@ -218,6 +218,11 @@ class Wire:
             if contact is not None and not isinstance(contact, Contact):
                 raise GeometryError(f"{owner}: '{key}' must be a contact such as TunnelBarrier(resistance=...), "
                                     f"got {contact!r}")
+            if contact is not None:
+                try:
+                    contact.check(self.resistance)
+                except ValueError as exc:
+                    raise GeometryError(f"{owner}: {key}: {exc}") from None
 
     @property
     def end_phase(self) -> float:

@@ -33,6 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MIN_BARRIER_RATIO = 1e-8
+"""Smallest barrier resistance accepted, relative to the resistance of its wire."""
+
 NEAR, FAR = 0, 1
 """Side indices of a contact: the wire's end (near) and the node or reservoir (far)."""
 
@@ -62,6 +65,10 @@ class Contact:
     def describe(self) -> str:
         """A few words for drawings and reports."""
         return type(self).__name__
+
+    def check(self, wire_resistance: float) -> None:
+        """Raise ValueError if the contact cannot be used on a wire of this normal
+        resistance (length / conductance); the geometry names the wire."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,15 @@ class TunnelBarrier(Contact):
 
     def describe(self) -> str:
         return f"tunnel barrier R_B = {self.resistance:g}"
+
+    def check(self, wire_resistance: float) -> None:
+        # the point coupling 1/R_B must not swamp the wire's own conductance by more than
+        # ~1e8: beyond that Newton loses the retarded branch (seen at 1e-11) while the
+        # barrier changes results by less than 1e-8 (differences scale like R_B / R_wire)
+        if self.resistance < MIN_BARRIER_RATIO * wire_resistance:
+            raise ValueError(f"tunnel barrier resistance {self.resistance:g} is below {MIN_BARRIER_RATIO:g} of the "
+                             f"wire's resistance {wire_resistance:g}: too small to resolve; leave the contact "
+                             "transparent instead")
 
     def riccati_fluxes(self, a_near, b_near, a_far, b_far):
         flux_near, jac_near = _kl_riccati_flux(a_near, b_near, a_far, b_far)
