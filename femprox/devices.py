@@ -323,20 +323,28 @@ def house_interferometer(phase: float = 0.0, length_n: float = 10.0, arm_length:
         Node("S2", _S_RES, temperature=temperature, gap=gap, phase=-phase / 2,
              position=(0.6 * arm_length, 0.8 * arm_length)),
     ]
-    # Without a mesh of the caller's, the N wire is graded steeply toward the proximitized
-    # centre (D_L ~ E (x + x0)^2 there, x0 ~ 0.1 xi0; see geometries/house_interferometer.toml).
+    wires = _house_wires(length_n, arm_length, arm_conductance, ("S1", "S2"), mesh)
+    return _geometry(name, nodes, wires, mesh)
+
+
+def _house_wires(length_n: float, arm_length: float, arm_conductance: float, arm_ends: tuple[str, str],
+                 mesh: MeshOptions | None) -> list[Wire]:
+    """The N wire (left_arm, right_arm) and the short arms s1_arm, s2_arm of a house.
+
+    Without a mesh of the caller's, the N wire is graded steeply toward the proximitized
+    centre (D_L ~ E (x + x0)^2 there, x0 ~ 0.1 xi0; see geometries/house_interferometer.toml).
+    """
     left_mesh = right_mesh = arm_mesh = None
     if mesh is None:
         left_mesh = MeshOptions(elements=16, order=3, grading=50.0, graded_ends="end")
         right_mesh = MeshOptions(elements=16, order=3, grading=50.0, graded_ends="start")
         arm_mesh = MeshOptions(elements=6, order=3)
-    wires = [
+    return [
         Wire("left_arm", "left", "center", length_n / 2, diffusion=D_N, conductance=G_N, mesh=left_mesh),
         Wire("right_arm", "center", "right", length_n / 2, diffusion=D_N, conductance=G_N, mesh=right_mesh),
-        Wire("s1_arm", "center", "S1", arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
-        Wire("s2_arm", "center", "S2", arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
+        Wire("s1_arm", "center", arm_ends[0], arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
+        Wire("s2_arm", "center", arm_ends[1], arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
     ]
-    return _geometry(name, nodes, wires, mesh)
 
 
 def house_s_loop(flux: float = 0.0, length_n: float = 10.0, arm_length: float = 0.5,
@@ -367,17 +375,9 @@ def house_s_loop(flux: float = 0.0, length_n: float = 10.0, arm_length: float = 
         Node("c1", NodeKind.CLEAN, position=(-0.5 * loop_length, 0.5 * loop_length)),
         Node("c2", NodeKind.CLEAN, position=(0.5 * loop_length, 0.5 * loop_length)),
     ]
-    left_mesh = right_mesh = arm_mesh = loop_mesh = None
-    if mesh is None:
-        left_mesh = MeshOptions(elements=16, order=3, grading=50.0, graded_ends="end")
-        right_mesh = MeshOptions(elements=16, order=3, grading=50.0, graded_ends="start")
-        arm_mesh = MeshOptions(elements=6, order=3)
-        loop_mesh = MeshOptions(elements=8, order=3, grading=4.0, graded_ends="both")
+    loop_mesh = None if mesh is not None else MeshOptions(elements=8, order=3, grading=4.0, graded_ends="both")
     wires = [
-        Wire("left_arm", "left", "center", length_n / 2, diffusion=D_N, conductance=G_N, mesh=left_mesh),
-        Wire("right_arm", "center", "right", length_n / 2, diffusion=D_N, conductance=G_N, mesh=right_mesh),
-        Wire("s1_arm", "center", "c1", arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
-        Wire("s2_arm", "center", "c2", arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
+        *_house_wires(length_n, arm_length, arm_conductance, ("c1", "c2"), mesh),
         Wire("loop", "c1", "c2", loop_length, diffusion=D_N, conductance=loop_conductance, gap=gap,
              mesh=loop_mesh),
     ]
