@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from femprox.physics.bulk import pair_potential_conversion
 from femprox.spectral import SpectralFields
 
 
@@ -43,7 +44,10 @@ def kinetic_coefficients(fields: SpectralFields, gap=0.0, phase=0.0) -> KineticC
     """Evaluate all kinetic coefficients from Riccati amplitudes.
 
     ``gap`` and ``phase`` are the pair potential Delta e^{i phi} at the points (scalars or
-    arrays broadcastable to (n_energies, n_points)); they enter only c_TL and c_TT.
+    arrays broadcastable to (n_energies, n_points)); they enter only c_TL and c_TT
+    (:func:`femprox.physics.bulk.pair_potential_conversion`). ``fields`` carries
+    gauge-covariant derivatives where a vector potential is present, so j_S is the
+    gauge-invariant spectral supercurrent.
     """
     a, b = fields.gamma, fields.gamma_tilde
     aa, bb = np.abs(a) ** 2, np.abs(b) ** 2
@@ -53,8 +57,5 @@ def kinetic_coefficients(fields: SpectralFields, gap=0.0, phase=0.0) -> KineticC
     d_t = (1 + aa) * (1 + bb) / den
     t_cal = (bb - aa) / den
     j_s = -np.real(2 * (a * fields.dgamma_tilde - b * fields.dgamma) / one_minus**2)
-    ep = np.exp(1j * np.asarray(phase))
-    delta = np.asarray(gap)
-    c_tt = 2 * np.real(1j * delta * (a * b * np.conj(b) / ep + ep * a * np.conj(a) * b + ep * b + a / ep) / den)
-    c_tl = 2 * np.real(1j * delta * (a * b * np.conj(b) / ep - ep * a * np.conj(a) * b + ep * b - a / ep) / den)
+    c_tl, c_tt = pair_potential_conversion(a, b, np.asarray(gap), np.exp(1j * np.asarray(phase)))
     return KineticCoefficients(d_l=d_l, d_t=d_t, t_cal=t_cal, j_s=j_s, c_tl=c_tl, c_tt=c_tt)

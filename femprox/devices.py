@@ -20,6 +20,10 @@ sandwich                   left, n1..nR, right, s_left, s1..sR, s_right /
                            left_n1, n1_n2, ..., nR_right, s_left_s1, s1_s2, ..., sR_s_right,
                            rung1..rungR
 house_interferometer       left, center, right, S1, S2 / left_arm, right_arm, s1_arm, s2_arm
+house_s_loop               left, center, right, c1, c2 / left_arm, right_arm, s1_arm, s2_arm,
+                           loop; loop "flux" = (s2_arm, loop, s1_arm)
+nis_thermometer            left, center, right, probe / left_arm, right_arm, probe_arm
+                           (tunnel barrier at the end of probe_arm)
 =========================  ===============================================================
 """
 
@@ -28,10 +32,11 @@ from __future__ import annotations
 import math
 import numbers
 
-from femprox.geometry import Geometry, GeometryError, MeshOptions, Node, NodeKind, Wire
+from femprox.geometry import Geometry, GeometryError, Loop, MeshOptions, Node, NodeKind, Wire
+from femprox.physics.contacts import TunnelBarrier
 
-__all__ = ["D_N", "G_N", "house_interferometer", "inset", "ns_wire", "sandwich",
-           "sns_junction", "t_junction"]
+__all__ = ["D_N", "G_N", "house_interferometer", "house_s_loop", "inset", "nis_thermometer", "ns_wire",
+           "sandwich", "sns_junction", "t_junction"]
 
 D_N = 2.0
 """Diffusion constant of the reference normal metal (Delta0 xi0^2)."""
@@ -76,9 +81,16 @@ def _shorter(builder: str, inner: tuple[str, float], outer: tuple[str, float]) -
                             f"'{outer[0]}' ({outer[1]!r})")
 
 
-def _geometry(name: str, nodes: list[Node], wires: list[Wire], mesh: MeshOptions | None) -> Geometry:
+def _geometry(name: str, nodes: list[Node], wires: list[Wire], mesh: MeshOptions | None,
+              loops: tuple[Loop, ...] = ()) -> Geometry:
     return Geometry(nodes=tuple(nodes), wires=tuple(wires), name=name,
-                    mesh=mesh if mesh is not None else MeshOptions())
+                    mesh=mesh if mesh is not None else MeshOptions(), loops=loops)
+
+
+def _barrier(builder: str, name: str, value: object) -> TunnelBarrier | None:
+    """A tunnel barrier of resistance ``value``, or None (transparent) for 0."""
+    resistance = _nonnegative(builder, name, value)
+    return TunnelBarrier(resistance) if resistance > 0 else None
 
 
 def _n_wire_with_centre(length_n: float, temperature: float) -> list[Node]:
@@ -93,7 +105,7 @@ def _n_wire_with_centre(length_n: float, temperature: float) -> list[Node]:
 # -- builders -------------------------------------------------------------------------------
 
 def t_junction(r: float = 1.0, length_n: float = 10.0, length_s: float = 10.0,
-               temperature: float = 0.0, *, gap: float = 1.0,
+               temperature: float = 0.0, *, gap: float = 1.0, barrier: float = 0.0,
                mesh: MeshOptions | None = None) -> Geometry:
     """The paper's T-junction (Fig. 2a): an S wire ending free, attached to an N wire's middle.
 
@@ -102,7 +114,9 @@ def t_junction(r: float = 1.0, length_n: float = 10.0, length_s: float = 10.0,
     clean node "center", into "left_arm" and "right_arm". The S wire "s_arm" (pair
     potential ``gap`` in Delta0, D_S = D_N) runs from "center" to the free end "s_end" over
     ``length_s`` (xi0). The proximity parameter r = 4 (D_S/D_N) (g_N/g_S)^2 fixes the S
-    wire's conductance per unit length, g_S = 2 g_N / sqrt(r).
+    wire's conductance per unit length, g_S = 2 g_N / sqrt(r). ``barrier`` > 0 puts a tunnel
+    barrier of that resistance (units of wire resistances, the N wire's is L_N / g_N) between
+    "center" and the S wire (0: a transparent NS contact, the paper's model).
     """
     name = "t_junction"
     r = _positive(name, "r", r)
@@ -118,7 +132,7 @@ def t_junction(r: float = 1.0, length_n: float = 10.0, length_s: float = 10.0,
         Wire("left_arm", "left", "center", length_n / 2, diffusion=D_N, conductance=G_N),
         Wire("right_arm", "center", "right", length_n / 2, diffusion=D_N, conductance=G_N),
         Wire("s_arm", "center", "s_end", length_s, diffusion=D_N,
-             conductance=2.0 * G_N / math.sqrt(r), gap=gap),
+             conductance=2.0 * G_N / math.sqrt(r), gap=gap, start_contact=_barrier(name, "barrier", barrier)),
     ]
     return _geometry(name, nodes, wires, mesh)
 
@@ -309,17 +323,91 @@ def house_interferometer(phase: float = 0.0, length_n: float = 10.0, arm_length:
         Node("S2", _S_RES, temperature=temperature, gap=gap, phase=-phase / 2,
              position=(0.6 * arm_length, 0.8 * arm_length)),
     ]
-    # Without a mesh of the caller's, the N wire is graded steeply toward the proximitized
-    # centre (D_L ~ E (x + x0)^2 there, x0 ~ 0.1 xi0; see geometries/house_interferometer.toml).
+    wires = _house_wires(length_n, arm_length, arm_conductance, ("S1", "S2"), mesh)
+    return _geometry(name, nodes, wires, mesh)
+
+
+def _house_wires(length_n: float, arm_length: float, arm_conductance: float, arm_ends: tuple[str, str],
+                 mesh: MeshOptions | None) -> list[Wire]:
+    """The N wire (left_arm, right_arm) and the short arms s1_arm, s2_arm of a house.
+
+    Without a mesh of the caller's, the N wire is graded steeply toward the proximitized
+    centre (D_L ~ E (x + x0)^2 there, x0 ~ 0.1 xi0; see geometries/house_interferometer.toml).
+    """
     left_mesh = right_mesh = arm_mesh = None
     if mesh is None:
         left_mesh = MeshOptions(elements=16, order=3, grading=50.0, graded_ends="end")
         right_mesh = MeshOptions(elements=16, order=3, grading=50.0, graded_ends="start")
         arm_mesh = MeshOptions(elements=6, order=3)
-    wires = [
+    return [
         Wire("left_arm", "left", "center", length_n / 2, diffusion=D_N, conductance=G_N, mesh=left_mesh),
         Wire("right_arm", "center", "right", length_n / 2, diffusion=D_N, conductance=G_N, mesh=right_mesh),
-        Wire("s1_arm", "center", "S1", arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
-        Wire("s2_arm", "center", "S2", arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
+        Wire("s1_arm", "center", arm_ends[0], arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
+        Wire("s2_arm", "center", arm_ends[1], arm_length, diffusion=D_N, conductance=arm_conductance, mesh=arm_mesh),
+    ]
+
+
+def house_s_loop(flux: float = 0.0, length_n: float = 10.0, arm_length: float = 0.5,
+                 arm_conductance: float = 10.0, loop_length: float = 2.0, loop_conductance: float = 100.0,
+                 gap: float = 1.0, temperature: float = 0.0, *,
+                 mesh: MeshOptions | None = None) -> Geometry:
+    """The house interferometer with its superconducting loop made of an S wire.
+
+    As :func:`house_interferometer`, but the arms end at the clean nodes "c1" and "c2",
+    joined by the S wire "loop" (``loop_length`` xi0, conductance per length
+    ``loop_conductance``, pair potential ``gap``, phase 0). The loop "flux" (s2_arm, loop,
+    s1_arm) is threaded by ``flux`` flux quanta h/2e; its vector potential sits on the two
+    normal arms (:mod:`femprox.physics.flux`), so that the structure tends to the reservoir
+    model with phase difference phi = 2 pi flux as the S wire gets short and well conducting.
+    The S wire is a floating island: no S terminal.
+    """
+    name = "house_s_loop"
+    flux = _finite(name, "flux", flux)
+    length_n = _positive(name, "length_n", length_n)
+    arm_length = _positive(name, "arm_length", arm_length)
+    arm_conductance = _positive(name, "arm_conductance", arm_conductance)
+    loop_length = _positive(name, "loop_length", loop_length)
+    loop_conductance = _positive(name, "loop_conductance", loop_conductance)
+    gap = _positive(name, "gap", gap)
+    temperature = _nonnegative(name, "temperature", temperature)
+    nodes = [
+        *_n_wire_with_centre(length_n, temperature),
+        Node("c1", NodeKind.CLEAN, position=(-0.5 * loop_length, 0.5 * loop_length)),
+        Node("c2", NodeKind.CLEAN, position=(0.5 * loop_length, 0.5 * loop_length)),
+    ]
+    loop_mesh = None if mesh is not None else MeshOptions(elements=8, order=3, grading=4.0, graded_ends="both")
+    wires = [
+        *_house_wires(length_n, arm_length, arm_conductance, ("c1", "c2"), mesh),
+        Wire("loop", "c1", "c2", loop_length, diffusion=D_N, conductance=loop_conductance, gap=gap,
+             mesh=loop_mesh),
+    ]
+    return _geometry(name, nodes, wires, mesh, loops=(Loop("flux", ("s2_arm", "loop", "s1_arm"), flux),))
+
+
+def nis_thermometer(length_n: float = 10.0, probe_length: float = 1.0, barrier: float = 1000.0,
+                    gap: float = 1.0, temperature: float = 0.0, *,
+                    mesh: MeshOptions | None = None) -> Geometry:
+    """A normal wire probed by an NIS tunnel junction (the thermometer and cooler of experiments).
+
+    The N wire of length ``length_n`` (xi0) joins normal reservoirs "left" and "right"
+    through the clean node "center"; the normal wire "probe_arm" (``probe_length``) leads
+    from "center" to the S reservoir "probe" (pair potential ``gap``, phase 0) through a
+    tunnel barrier of resistance ``barrier`` (units of wire resistances; the N wire's is
+    L_N / g_N). All reservoirs at ``temperature``.
+    """
+    name = "nis_thermometer"
+    length_n = _positive(name, "length_n", length_n)
+    probe_length = _positive(name, "probe_length", probe_length)
+    gap = _positive(name, "gap", gap)
+    temperature = _nonnegative(name, "temperature", temperature)
+    nodes = [
+        *_n_wire_with_centre(length_n, temperature),
+        Node("probe", _S_RES, temperature=temperature, gap=gap, position=(0.0, probe_length)),
+    ]
+    wires = [
+        Wire("left_arm", "left", "center", length_n / 2, diffusion=D_N, conductance=G_N),
+        Wire("right_arm", "center", "right", length_n / 2, diffusion=D_N, conductance=G_N),
+        Wire("probe_arm", "center", "probe", probe_length, diffusion=D_N, conductance=G_N,
+             end_contact=_barrier(name, "barrier", barrier)),
     ]
     return _geometry(name, nodes, wires, mesh)

@@ -3,7 +3,10 @@
 The finite-element mesh lives in arc length (see :mod:`femprox.mesh`); for drawing and for
 ParaView each wire is laid along the straight segment between its end nodes' positions
 (``Node.position``, xi0). Nodes without a position get a deterministic automatic layout.
-Points are the mesh vertices, glued at the nodes, so every point has one value per field.
+Points are the mesh vertices, glued at the nodes, so every point has one value per field;
+a wire end behind a contact (a tunnel barrier) has a point of its own at the node's position,
+since the fields jump across the contact. Cell data name each cell's wire and carry its
+barrier resistances and vector-potential flux, so that barriers and fluxes show in ParaView.
 """
 
 from __future__ import annotations
@@ -77,8 +80,14 @@ def network_points(mesh: GraphMesh) -> NetworkPoints:
         interior = x[1:-1]
         first = len(coordinates)
         coordinates.extend(start + (end - start) * (interior / wire.length)[:, None])
-        ids = np.concatenate([[node_point[wire.start]], first + np.arange(interior.size),
-                              [node_point[wire.end]]])
+        ends = []
+        for side, position in (("start", start), ("end", end)):
+            if wire.contact_at(side) is None:
+                ends.append(node_point[getattr(wire, side)])
+            else:  # the field jumps across the contact: the wire's end is a point of its own
+                ends.append(len(coordinates))
+                coordinates.append(position)
+        ids = np.concatenate([[ends[0]], first + np.arange(interior.size), [ends[1]]])
         cells.append(np.column_stack([ids[:-1], ids[1:]]))
         wire_index.append(np.full(ids.size - 1, k))
         samples.append((ids, x))
@@ -130,10 +139,26 @@ def write_network(path: str | Path, mesh: GraphMesh, point_data: dict[str, np.nd
             data[f"{name}_re"], data[f"{name}_im"] = values.real, values.imag
         else:
             data[name] = values.astype(float)
-    cell_data = {"wire": [points.wire_index.astype(np.int64)]}
+    cell_data = {"wire": [points.wire_index.astype(np.int64)], **_wire_cell_data(mesh, points)}
     meshio.write(path, meshio.Mesh(points.coordinates, [("line", points.cells)],
                                    point_data=data, cell_data=cell_data))
     return path
+
+
+def _wire_cell_data(mesh: GraphMesh, points: NetworkPoints) -> dict[str, list[np.ndarray]]:
+    """Per-cell copies of wire properties: barrier resistances at the wire's ends (0 where
+    transparent) and the vector-potential flux along the wire (h/2e, loops included)."""
+    from femprox.physics.contacts import TunnelBarrier
+    from femprox.physics.flux import effective_fluxes
+
+    def resistance(contact) -> float:
+        return contact.resistance if isinstance(contact, TunnelBarrier) else 0.0
+
+    wires = mesh.geometry.wires
+    per_wire = {"start_barrier": [resistance(w.start_contact) for w in wires],
+                "end_barrier": [resistance(w.end_contact) for w in wires],
+                "flux": effective_fluxes(mesh.geometry)}
+    return {name: [np.asarray(values, dtype=float)[points.wire_index]] for name, values in per_wire.items()}
 
 
 def read_network(path: str | Path) -> meshio.Mesh:

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from femprox.physics.contacts import Contact
+
 
 class GeometryError(ValueError):
     """A geometry is inconsistent; the message names the node, wire or key at fault."""
@@ -164,6 +166,14 @@ class Wire:
     phase: phase of the pair potential in radians.
     dynes: Dynes / inelastic rate eta in Delta0 (E -> E + i eta inside the wire).
     mesh: per-wire mesh options (None: the network's defaults).
+    phase_end: phase of the pair potential at the wire's end (radians); the phase runs
+        linearly from ``phase`` at the start (None: constant ``phase``).
+    flux: line integral of the vector potential along the wire, start -> end, in flux quanta
+        Phi0 = h/2e (the phase 2 pi flux; flux through loops is usually given per loop, see
+        :class:`Loop`).
+    start_contact, end_contact: the contact at each end (None: transparent), e.g.
+        ``TunnelBarrier(resistance=5.0)``; resistances are in units of wire resistances
+        length / conductance.
     """
 
     name: str
@@ -176,6 +186,10 @@ class Wire:
     phase: float = 0.0
     dynes: float = 0.0
     mesh: MeshOptions | None = None
+    phase_end: float | None = None
+    flux: float = 0.0
+    start_contact: Contact | None = None
+    end_contact: Contact | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -194,6 +208,34 @@ class Wire:
         _check_finite(owner, "gap", self.gap, nonnegative=True)
         _check_finite(owner, "phase", self.phase)
         _check_finite(owner, "dynes", self.dynes, nonnegative=True)
+        _check_finite(owner, "flux", self.flux)
+        if self.phase_end is not None:
+            _check_finite(owner, "phase_end", self.phase_end)
+            if self.gap == 0.0 and self.phase_end != self.phase:
+                raise GeometryError(f"{owner}: 'phase_end' is only meaningful for a superconducting wire")
+        for key in ("start_contact", "end_contact"):
+            contact = getattr(self, key)
+            if contact is not None and not isinstance(contact, Contact):
+                raise GeometryError(f"{owner}: '{key}' must be a contact such as TunnelBarrier(resistance=...), "
+                                    f"got {contact!r}")
+            if contact is not None:
+                try:
+                    contact.check(self.resistance)
+                except ValueError as exc:
+                    raise GeometryError(f"{owner}: {key}: {exc}") from None
+
+    @property
+    def end_phase(self) -> float:
+        """Phase of the pair potential at the wire's end (radians)."""
+        return self.phase if self.phase_end is None else self.phase_end
+
+    def contact_at(self, end: str) -> Contact | None:
+        """The contact at ``end`` ("start" or "end"); None for a transparent one."""
+        return self.start_contact if end == "start" else self.end_contact
+
+    def phase_at(self, end: str) -> float:
+        """Phase of the pair potential at ``end`` ("start" or "end")."""
+        return self.phase if end == "start" else self.end_phase
 
     @property
     def coherence_length(self) -> float:
@@ -215,6 +257,39 @@ class Wire:
         return self.length / self.conductance
 
 
+@dataclass(frozen=True)
+class Loop:
+    """A closed loop of wires threaded by a magnetic flux.
+
+    Attributes
+    ----------
+    name: unique identifier.
+    wires: names of the wires around the loop, in order; consecutive wires share a node and
+        the last one returns to the first. The circulation runs along this order, the first
+        wire traversed from its start to its end.
+    flux: flux through the loop in flux quanta Phi0 = h/2e (counted along the circulation:
+        the vector potential's line integral around the loop is 2 pi flux in phase units).
+
+    How the flux enters the equations is a gauge choice (:mod:`femprox.physics.flux`); the
+    loop needs at least one normal wire, whose vector potential carries it.
+    """
+
+    name: str
+    wires: tuple[str, ...]
+    flux: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise GeometryError(f"loop name must be a non-empty string, got {self.name!r}")
+        owner = f"loop '{self.name}'"
+        if isinstance(self.wires, str) or not all(isinstance(w, str) for w in self.wires):
+            raise GeometryError(f"{owner}: 'wires' must be a list of wire names, got {self.wires!r}")
+        object.__setattr__(self, "wires", tuple(self.wires))
+        if len(self.wires) < 2:
+            raise GeometryError(f"{owner}: a loop needs at least two wires, got {list(self.wires)}")
+        _check_finite(owner, "flux", self.flux)
+
+
 def diffusion_from_coherence_length(xi: float) -> float:
     """D = 2 xi^2 (Delta0 xi0^2) for a metal whose coherence length is xi (xi0)."""
     return 2.0 * xi**2
@@ -234,6 +309,7 @@ class Geometry:
     name: str = "network"
     mesh: MeshOptions = field(default_factory=MeshOptions)
     description: str = field(default="", compare=False)
+    loops: tuple[Loop, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -242,7 +318,10 @@ class Geometry:
             raise GeometryError(f"geometry mesh must be MeshOptions, got {self.mesh!r}")
         object.__setattr__(self, "nodes", tuple(self.nodes))
         object.__setattr__(self, "wires", tuple(self.wires))
+        object.__setattr__(self, "loops", tuple(self.loops))
         _validate_network(self.nodes, self.wires)
+        _validate_contacts(self.nodes, self.wires)
+        _validate_loops(self.loops, self.wires)
 
     # -- lookup -------------------------------------------------------------------
     def node(self, name: str) -> Node:
@@ -275,6 +354,18 @@ class Geometry:
         self.node(name)
         nodes = tuple(replace(n, **changes) if n.name == name else n for n in self.nodes)
         return replace(self, nodes=nodes)
+
+    def loop(self, name: str) -> Loop:
+        for loop in self.loops:
+            if loop.name == name:
+                return loop
+        raise GeometryError(f"no loop named '{name}' (loops: {', '.join(l.name for l in self.loops) or 'none'})")
+
+    def with_loop(self, name: str, **changes) -> "Geometry":
+        """A copy with loop ``name`` changed, e.g. ``g.with_loop("ring", flux=0.25)``."""
+        self.loop(name)
+        loops = tuple(replace(l, **changes) if l.name == name else l for l in self.loops)
+        return replace(self, loops=loops)
 
     def with_wire(self, name: str, **changes) -> "Geometry":
         """A copy with wire ``name`` changed, e.g. ``g.with_wire("arm", length=3.0)``."""
@@ -350,3 +441,52 @@ def _components(nodes: Sequence[Node], wires: Sequence[Wire]) -> list[set[str]]:
         components.append(component)
         unvisited -= component
     return components
+
+
+_PHASE_TOLERANCE = 1e-9
+
+
+def _validate_contacts(nodes: Sequence[Node], wires: Sequence[Wire]) -> None:
+    """Contacts only where two sides exist; superconductors joined transparently agree in phase.
+
+    Rule for transparent contacts between superconductors (S wires and S reservoirs): the
+    pair potentials must have the same phase at the node (modulo 2 pi); a jump would carry
+    an unbounded supercurrent. Their gaps may differ (an S' wire on an S reservoir: the
+    reservoir imposes its bulk functions, the wire keeps its own rigid gap). Superconductors
+    at different phases can meet through a tunnel barrier (a Josephson contact).
+    """
+    by_name = {n.name: n for n in nodes}
+    phases: dict[str, list[tuple[str, float]]] = {}
+    for node in nodes:
+        if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
+            phases.setdefault(node.name, []).append((f"reservoir '{node.name}'", node.phase))
+    for wire in wires:
+        for end in ("start", "end"):
+            node = by_name[getattr(wire, end)]
+            contact = wire.contact_at(end)
+            if contact is not None and node.kind is NodeKind.FREE_END:
+                raise GeometryError(f"wire '{wire.name}': a contact at its {end} needs something on the other "
+                                    f"side, but node '{node.name}' is a free end")
+            if contact is None and wire.is_superconducting:
+                phases.setdefault(node.name, []).append((f"wire '{wire.name}' ({end})", wire.phase_at(end)))
+    for node_name, entries in phases.items():
+        reference_owner, reference = entries[0]
+        for owner, phase in entries[1:]:
+            jump = (phase - reference + math.pi) % (2 * math.pi) - math.pi
+            if abs(jump) > _PHASE_TOLERANCE:
+                raise GeometryError(
+                    f"node '{node_name}': {owner} has pair-potential phase {phase:.6g} but {reference_owner} has "
+                    f"{reference:.6g}; superconductors joined by a transparent contact must have equal phases "
+                    "(set 'phase'/'phase_end' to agree, or join them through a tunnel barrier)")
+
+
+def _validate_loops(loops: Sequence[Loop], wires: Sequence[Wire]) -> None:
+    from femprox.physics.flux import loop_orientation
+
+    _unique_names("loop", (l.name for l in loops))
+    by_name = {w.name: w for w in wires}
+    for loop in loops:
+        for name in loop.wires:
+            if name not in by_name:
+                raise GeometryError(f"loop '{loop.name}': no wire named '{name}'")
+        loop_orientation(loop, by_name)

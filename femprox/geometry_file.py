@@ -20,8 +20,18 @@ unit length in arbitrary common units. The format::
     end = "center"
     length = "length_n / 2"
     diffusion = 2.0                  # OR coherence_length = 1.0 (then D = 2 xi^2), not both
+    end_barrier = 5.0                # optional tunnel barrier at the end (or start_barrier):
+                                     # resistance R_B in units of wire resistances length/conductance
+                                     # (0: transparent, so that a parameter can switch it off)
     [wires.left_arm.mesh]            # optional per-wire MeshOptions
     elements = 20
+    [loops.ring]                     # optional: a closed loop of wires threaded by a flux
+    wires = ["left_arm", "s_top", "right_arm"]   # in order around the loop
+    flux = 0.25                      # in flux quanta h/2e, along the listed order
+
+A superconducting wire may take ``phase_end`` (its pair potential's phase runs linearly from
+``phase`` to it) and any wire ``flux`` (line integral of the vector potential along it, in
+flux quanta).
 
 Every numeric field takes a number or a string holding an arithmetic expression in the
 parameters (see :func:`evaluate_expression`; the text is parsed with :mod:`ast`, never
@@ -50,12 +60,14 @@ import tomllib
 from femprox.geometry import (
     Geometry,
     GeometryError,
+    Loop,
     MeshOptions,
     Node,
     NodeKind,
     Wire,
     diffusion_from_coherence_length,
 )
+from femprox.physics.contacts import TunnelBarrier
 
 __all__ = [
     "CONSTANTS",
@@ -69,13 +81,17 @@ __all__ = [
 
 KeyPath = tuple[str | int, ...]
 
-TOP_LEVEL_KEYS = ("name", "description", "parameters", "mesh", "nodes", "wires")
+TOP_LEVEL_KEYS = ("name", "description", "parameters", "mesh", "nodes", "wires", "loops")
 NODE_KEYS = ("kind", "temperature", "potential", "gap", "phase", "dynes", "position")
 WIRE_KEYS = ("start", "end", "length", "conductance", "diffusion", "coherence_length",
-             "gap", "phase", "dynes", "mesh")
+             "gap", "phase", "dynes", "mesh", "phase_end", "flux", "start_barrier", "end_barrier")
+LOOP_KEYS = ("wires", "flux")
 MESH_KEYS = ("elements", "order", "grading", "graded_ends")
 _NODE_NUMBERS = ("temperature", "potential", "gap", "phase", "dynes")
-_WIRE_NUMBERS = ("conductance", "gap", "phase", "dynes")
+_WIRE_NUMBERS = ("conductance", "gap", "phase", "dynes", "phase_end", "flux")
+_WIRE_BARRIERS = {"start_barrier": "start_contact", "end_barrier": "end_contact"}
+"""Keys giving a tunnel-barrier resistance at a wire end (units of wire resistances length /
+conductance), and the Wire field that receives the TunnelBarrier."""
 _EXCLUSIVE_DIFFUSION = ("diffusion", "coherence_length")
 
 
@@ -283,8 +299,9 @@ def _read_geometry(reader: _Reader, document: dict, default_name: str) -> Geomet
     mesh = _read_mesh(reader, document.get("mesh", {}), ("mesh",))
     nodes = _read_nodes(reader, _required_table(reader, document, "nodes"))
     wires = _read_wires(reader, _required_table(reader, document, "wires"), [n.name for n in nodes])
+    loops = _read_loops(reader, _table(reader, document.get("loops", {}), ("loops",)))
     try:
-        return Geometry(nodes=nodes, wires=wires, name=name, mesh=mesh, description=description)
+        return Geometry(nodes=nodes, wires=wires, name=name, mesh=mesh, description=description, loops=loops)
     except GeometryError as exc:
         raise GeometryFileError(reader.source, str(exc)) from None
 
@@ -388,8 +405,36 @@ def _read_wire(reader: _Reader, name: str, entry: object, node_names: Sequence[s
         values["diffusion"] = diffusion
     if "mesh" in entry:
         values["mesh"] = _read_mesh(reader, entry["mesh"], path + ("mesh",))
+    for key, field_name in _WIRE_BARRIERS.items():
+        if key in entry:
+            values[field_name] = _tunnel_barrier(reader, entry[key], path + (key,))
     with _located(reader, path):
         return Wire(name=name, **values)
+
+
+def _tunnel_barrier(reader: _Reader, value: object, path: KeyPath) -> TunnelBarrier | None:
+    """A TunnelBarrier, or None (transparent) for resistance 0, so that a parameter can
+    switch a barrier off."""
+    resistance = _number(reader, value, path)
+    if resistance < 0:
+        raise reader.error(path, f"a barrier resistance must not be negative, got {resistance!r}")
+    return TunnelBarrier(resistance) if resistance > 0 else None
+
+
+def _read_loops(reader: _Reader, table: dict) -> list[Loop]:
+    loops = []
+    for name, entry in table.items():
+        path: KeyPath = ("loops", name)
+        entry = _table(reader, entry, path)
+        _check_keys(reader, entry, path, LOOP_KEYS)
+        names = _required(reader, entry, path, "wires")
+        if not isinstance(names, list):
+            raise reader.error(path + ("wires",), f"expected an array of wire names, got {_describe(names)}")
+        wires = tuple(_string(reader, w, path + ("wires", i)) for i, w in enumerate(names))
+        flux = _number(reader, entry["flux"], path + ("flux",)) if "flux" in entry else 0.0
+        with _located(reader, path):
+            loops.append(Loop(name=name, wires=wires, flux=flux))
+    return loops
 
 
 def _node_reference(reader: _Reader, value: object, path: KeyPath, node_names: Sequence[str]) -> str:
@@ -532,7 +577,7 @@ def _override_path(document: dict, key: object, source: str) -> tuple[str, ...]:
         return ("parameters", _declared(document, "parameters", rest, key, source, "parameter"))
     if section == "mesh":
         return ("mesh", _schema_field(rest, MESH_KEYS, key, source))
-    if section in ("nodes", "wires"):
+    if section in ("nodes", "wires", "loops"):
         return _item_override_path(document, section, rest, key, source)
     hint = _suggestion(section, TOP_LEVEL_KEYS)
     raise GeometryFileError(source, f"unknown key{hint}", f"override '{key}'")
@@ -554,7 +599,7 @@ def _item_override_path(document: dict, section: str, rest: str, key: str,
     leaf = rest[len(name) + 1:]
     if section == "wires" and leaf.startswith("mesh."):
         return ("wires", name, "mesh", _schema_field(leaf[len("mesh."):], MESH_KEYS, key, source))
-    allowed = NODE_KEYS if section == "nodes" else tuple(k for k in WIRE_KEYS if k != "mesh")
+    allowed = {"nodes": NODE_KEYS, "loops": ("flux",)}.get(section, tuple(k for k in WIRE_KEYS if k != "mesh"))
     return (section, name, _schema_field(leaf, allowed, key, source))
 
 
@@ -604,6 +649,9 @@ def geometry_to_toml(geometry: Geometry) -> str:
         lines += ["", f"[wires.{_toml_key(wire.name)}]", *_wire_lines(wire)]
         if wire.mesh is not None:
             lines += [f"[wires.{_toml_key(wire.name)}.mesh]", *_mesh_lines(wire.mesh)]
+    for loop in geometry.loops:
+        names = ", ".join(_toml_string(w) for w in loop.wires)
+        lines += ["", f"[loops.{_toml_key(loop.name)}]", f"wires = [{names}]", f"flux = {_toml_float(loop.flux)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -629,6 +677,16 @@ def _wire_lines(wire: Wire) -> list[str]:
     lines = [f"start = {_toml_string(wire.start)}", f"end = {_toml_string(wire.end)}"]
     for key in ("length", "diffusion", "conductance", "gap", "phase", "dynes"):
         lines.append(f"{key} = {_toml_float(getattr(wire, key))}")
+    if wire.phase_end is not None:
+        lines.append(f"phase_end = {_toml_float(wire.phase_end)}")
+    if wire.flux != 0.0:
+        lines.append(f"flux = {_toml_float(wire.flux)}")
+    for key, field_name in _WIRE_BARRIERS.items():
+        contact = getattr(wire, field_name)
+        if contact is not None:
+            if not isinstance(contact, TunnelBarrier):
+                raise ValueError(f"wire '{wire.name}': a {type(contact).__name__} contact has no TOML form")
+            lines.append(f"{key} = {_toml_float(contact.resistance)}")
     return lines
 
 

@@ -81,9 +81,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from femprox.coefficients import KineticCoefficients, kinetic_coefficients
-from femprox.geometry import NodeKind
 from femprox.linalg import BatchedBlockSolver
-from femprox.mesh import GraphMesh, PointwiseForms
+from femprox.mesh import GraphMesh, PointwiseForms, contact_pairs, extend_pattern
+from femprox.physics.bulk import PointParameters
+from femprox.physics.contacts import FAR, NEAR
+from femprox.physics.reservoirs import fixed_modes, reservoir_gap
 from femprox.spectral import SpectralSolution
 
 log = logging.getLogger(__name__)
@@ -106,9 +108,22 @@ def coefficients_at_quadrature(solution: SpectralSolution) -> KineticCoefficient
     mesh = solution.mesh
     q = mesh.quadrature
     fields = solution.fields_at_quadrature()
-    gap = q.wire_parameter(mesh.geometry, "gap")[None, :]
-    phase = q.wire_parameter(mesh.geometry, "phase")[None, :]
-    return kinetic_coefficients(fields, gap=gap, phase=phase)
+    parameters = PointParameters.at_points(mesh.geometry, q.wire_index, q.position)
+    return kinetic_coefficients(fields, gap=parameters.gap.T, phase=np.angle(parameters.phase_factor).T)
+
+
+def contact_currents(solution: SpectralSolution) -> list[np.ndarray]:
+    """For every contact of the mesh: (n_energies, 2, 2, 2) coefficients C[e, m, side, n] of
+    ``g j_m . n_out`` at the wire end (see :meth:`femprox.physics.contacts.Contact.kinetic_currents`)."""
+    a, b = solution.gamma, solution.gamma_tilde
+    return [c.contact.kinetic_currents(a[:, c.near_dof], b[:, c.near_dof], a[:, c.far_dof], b[:, c.far_dof])
+            for c in solution.mesh.contacts]
+
+
+def normal_contact_currents(mesh: GraphMesh) -> list[np.ndarray]:
+    """The same in the normal state (one energy, all amplitudes zero)."""
+    zero = np.zeros(1, dtype=complex)
+    return [c.contact.kinetic_currents(zero, zero, zero, zero) for c in mesh.contacts]
 
 
 def normal_coefficients(n_points: int) -> KineticCoefficients:
@@ -126,13 +141,16 @@ class Terminal:
     """A reservoir as the kinetic problem sees it.
 
     name: node name; dof: its global DOF; gap: Delta of an S reservoir (0 for normal);
-    link: conductance of the subgap energy-mode link (see module docstring).
+    link: conductance of the subgap energy-mode link (see module docstring);
+    reflecting: some wire meets it transparently (an S reservoir then Andreev-reflects below
+    its gap, see :func:`femprox.physics.reservoirs.fixed_modes`).
     """
 
     name: str
     dof: int
     gap: float
     link: float
+    reflecting: bool = True
 
     @property
     def superconducting(self) -> bool:
@@ -143,22 +161,24 @@ def _terminals(mesh: GraphMesh) -> tuple[Terminal, ...]:
     geometry = mesh.geometry
     terminals = []
     for node in geometry.terminals:
-        gap = node.gap if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR else 0.0
+        gap = reservoir_gap(node)
         conductance = sum(w.conductance for w in geometry.wires_at(node.name))
+        reflecting = any(w.contact_at(end) is None for w in geometry.wires_at(node.name)
+                         for end in ("start", "end") if getattr(w, end) == node.name)
         terminals.append(Terminal(node.name, mesh.node_dof[node.name], float(gap),
-                                  RESERVOIR_LINK * conductance))
+                                  RESERVOIR_LINK * conductance, reflecting))
     return tuple(terminals)
 
 
 def dirichlet_modes(terminals: tuple[Terminal, ...], energies: np.ndarray) -> np.ndarray:
     """(n_energies, n_terminals, 2) bool: True where the terminal fixes that mode's value.
 
-    Normal reservoirs fix both modes; S reservoirs fix f_T always and f_L above their gap.
+    Normal reservoirs fix both modes; S reservoirs fix f_T always and f_L above their gap
+    (at every energy when reached only through contacts).
     """
     fixed = np.ones((energies.size, len(terminals), 2), dtype=bool)
     for k, terminal in enumerate(terminals):
-        if terminal.superconducting:
-            fixed[:, k, L] = np.abs(energies) > terminal.gap
+        fixed[:, k] = fixed_modes(terminal.gap, energies, reflecting=terminal.reflecting)
     return fixed
 
 
@@ -183,31 +203,45 @@ class KineticProblem:
         self.forms = PointwiseForms(replace(q, weights=q.weights * conductance), mesh.n_dofs)
         self.inverse_diffusion = 1.0 / q.wire_parameter(geometry, "diffusion")
         self.terminals = _terminals(mesh)
-        rows, cols = self.forms.rows, self.forms.cols
+        pair_rows, pair_cols = contact_pairs(mesh.contacts)
+        rows, cols, self.contact_entries = extend_pattern(self.forms.rows, self.forms.cols, pair_rows, pair_cols)
+        self.rows, self.cols = rows, cols
         self.solver = BatchedBlockSolver(rows, cols, mesh.n_dofs, fields=2, separators=mesh.junction_dofs)
         self.diagonal_entry = np.array([np.flatnonzero((rows == t.dof) & (cols == t.dof))[0]
                                         for t in self.terminals], dtype=int)
         self.row_entries = [np.flatnonzero(rows == t.dof) for t in self.terminals]
         terminal_dofs = np.array([t.dof for t in self.terminals], dtype=int)
-        self.reaction_entries, self.reaction_rows, _ = self.forms.entries_between(
-            terminal_dofs, np.arange(mesh.n_dofs), mesh.n_dofs)
+        position = np.full(mesh.n_dofs, -1)
+        position[terminal_dofs] = np.arange(terminal_dofs.size)
+        self.reaction_entries = np.flatnonzero(position[rows] >= 0)
+        self.reaction_rows = position[rows[self.reaction_entries]]
 
     @property
     def n_terminals(self) -> int:
         return len(self.terminals)
 
-    def weak_form(self, c: KineticCoefficients) -> np.ndarray:
-        """Matrix entries (n_energies, n_entries, 2, 2) of the weak form (rows: test mode)."""
+    def weak_form(self, c: KineticCoefficients, contacts: list[np.ndarray]) -> np.ndarray:
+        """Matrix entries (n_energies, n_entries, 2, 2) of the weak form (rows: test mode).
+
+        ``contacts``: per mesh contact, (n_energies, 2, 2, 2) current coefficients
+        (:func:`contact_currents`). Integrating g j v' by parts leaves ``g j . n_out v`` at
+        every end: the wire-end row gets minus the contact's ``g j . n_out``, the far row the
+        same with the opposite sign (its outward normal points the other way).
+        """
         dd, dv, vv = self.forms.derivative_derivative, self.forms.derivative_value, self.forms.value_value
         d_l = np.maximum(c.d_l, SUBGAP_DIFFUSION_FLOOR)
         conversion_l = c.c_tl * self.inverse_diffusion
         conversion_t = c.c_tt * self.inverse_diffusion
         n_energies = d_l.shape[0]
-        A = np.empty((n_energies, self.forms.rows.size, 2, 2))
-        A[..., L, L] = (dd @ d_l.T).T
-        A[..., L, T] = (dd @ (-c.t_cal).T + dv @ c.j_s.T).T
-        A[..., T, L] = (dd @ c.t_cal.T + dv @ c.j_s.T + vv @ conversion_l.T).T
-        A[..., T, T] = (dd @ c.d_t.T + vv @ conversion_t.T).T
+        A = np.zeros((n_energies, self.rows.size, 2, 2))
+        n = self.forms.rows.size
+        A[:, :n, L, L] = (dd @ d_l.T).T
+        A[:, :n, L, T] = (dd @ (-c.t_cal).T + dv @ c.j_s.T).T
+        A[:, :n, T, L] = (dd @ c.t_cal.T + dv @ c.j_s.T + vv @ conversion_l.T).T
+        A[:, :n, T, T] = (dd @ c.d_t.T + vv @ conversion_t.T).T
+        for k, currents in enumerate(contacts):
+            for pair, (sign, side) in enumerate(((-1, NEAR), (-1, FAR), (1, NEAR), (1, FAR))):
+                A[:, self.contact_entries[4 * k + pair]] += sign * currents[:, :, side, :]
         return A
 
     def apply_boundary_rows(self, A: np.ndarray, fixed: np.ndarray) -> np.ndarray:
@@ -238,7 +272,7 @@ class KineticProblem:
     def reactions(self, A: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Weak-form residuals at terminal rows: (n_energies, n_terminals, 2, n_rhs)."""
         entries = self.reaction_entries
-        cols = self.forms.cols[entries]
+        cols = self.cols[entries]
         per_entry = _entry_products(A[:, entries], u[:, cols])
         gather = sp.csr_matrix((np.ones(entries.size), (self.reaction_rows, np.arange(entries.size))),
                                shape=(self.n_terminals, entries.size))
@@ -252,7 +286,7 @@ class KineticProblem:
         Energies are taken ``chunk`` at a time, which bounds the (chunk, n_entries, 2, n_rhs)
         temporaries to a few MB.
         """
-        rows, cols = self.forms.rows, self.forms.cols
+        rows, cols = self.rows, self.cols
         n_energies, n_dofs = B.shape[0], self.mesh.n_dofs
         residual = np.empty(n_energies)
         scatter = sp.csr_matrix((np.ones(rows.size), (rows, np.arange(rows.size))), shape=(n_dofs, rows.size))
@@ -270,16 +304,16 @@ class KineticProblem:
             residual[part] = np.abs(Bu - rhs[part]).max(axis=(1, 2, 3)) / scale
         return residual
 
-    def solve(self, c: KineticCoefficients, energies: np.ndarray, fixed: np.ndarray | None = None,
-              check: bool = True):
-        """Unit-data solutions and reactions for every energy.
+    def solve(self, c: KineticCoefficients, contacts: list[np.ndarray], energies: np.ndarray,
+              fixed: np.ndarray | None = None, check: bool = True):
+        """Unit-data solutions and reactions for every energy (``contacts`` as in :meth:`weak_form`).
 
         Returns (u, reactions, residual): u (n_energies, n_dofs, 2, 2 n_terminals),
         reactions (n_energies, n_terminals, 2, n_terminals, 2), residual (n_energies,) or None.
         """
         if fixed is None:
             fixed = dirichlet_modes(self.terminals, energies)
-        A = self.weak_form(c)
+        A = self.weak_form(c, contacts)
         B = self.apply_boundary_rows(A, fixed)
         rhs = self.unit_right_hand_sides(fixed)
         u = self.solver.factor(B).solve(rhs)
@@ -399,7 +433,8 @@ def normal_state_conductance(mesh: GraphMesh) -> np.ndarray:
         problem = kinetic_problem(mesh)
         energies = np.zeros(1)
         fixed = np.ones((1, problem.n_terminals, 2), dtype=bool)
-        _, R, _ = problem.solve(normal_coefficients(mesh.quadrature.weights.size), energies, fixed, check=False)
+        _, R, _ = problem.solve(normal_coefficients(mesh.quadrature.weights.size), normal_contact_currents(mesh),
+                                energies, fixed, check=False)
         mesh.stage_cache["normal_conductance"] = R[0, :, T, :, T]
     return mesh.stage_cache["normal_conductance"].copy()
 
@@ -423,7 +458,7 @@ def spectral_conductance(solution: SpectralSolution, *, keep_distributions: bool
     mesh = solution.mesh
     problem = kinetic_problem(mesh)
     coefficients = coefficients_at_quadrature(solution)
-    u, R, residual = problem.solve(coefficients, solution.energies, check=check)
+    u, R, residual = problem.solve(coefficients, contact_currents(solution), solution.energies, check=check)
     if residual is not None and np.max(residual) > 1e-8:
         worst = int(np.argmax(residual))
         log.warning("kinetic solve residual %.2e at E = %.6g", residual[worst], solution.energies[worst])

@@ -11,6 +11,10 @@ DOFs of all wires meeting at a node into one global DOF, so that assembling
 ``sum_w g_w * integral(...)`` and then ``P.T @ (...) @ P`` makes the Kirchhoff node conditions
 natural (docs/physics.md section 2). Reservoir DOFs are Dirichlet; free ends need nothing.
 
+A wire end with a contact (a tunnel barrier, :mod:`femprox.physics.contacts`) is not glued:
+it keeps a DOF of its own, and :attr:`GraphMesh.contacts` lists the pairs (wire-end DOF, node
+DOF) that the solvers couple through the contact's point terms.
+
 The nonlinear solvers never call scikit-fem's ``asm`` inside a Newton loop: the mesh provides
 once the values and derivatives of all basis functions at all quadrature points
 (:class:`Quadrature`), from which residuals and Jacobians for all energies are sparse products.
@@ -28,6 +32,7 @@ import scipy.sparse as sp
 import skfem
 
 from femprox.geometry import Geometry, GeometryError, MeshOptions, NodeKind, Wire
+from femprox.physics.contacts import Contact
 
 _GAP_BETWEEN_WIRES = 1.0  # arc-length gap (xi0) separating wires in the broken mesh
 
@@ -63,6 +68,18 @@ class Quadrature:
         return per_wire[self.wire_index]
 
 
+@dataclass(frozen=True)
+class MeshContact:
+    """A contact between a wire end (near DOF) and its node or reservoir (far DOF)."""
+
+    wire_index: int
+    end: str
+    node: str
+    near_dof: int
+    far_dof: int
+    contact: Contact
+
+
 class GraphMesh:
     """Finite-element mesh of a wire network with glued node degrees of freedom.
 
@@ -80,6 +97,9 @@ class GraphMesh:
     dirichlet_dofs / free_dofs: global DOFs at reservoirs / all others.
     junction_dofs: global DOFs of the free nodes where three or more wire ends meet (the
         linear solvers eliminate them last, see :mod:`femprox.linalg`).
+    end_dofs: (n_wires, 2) global DOF of each wire's start and end value (the node's DOF
+        for a transparent end, the wire's own DOF behind a contact).
+    contacts: the non-transparent wire ends, see :class:`MeshContact`.
     stage_cache: objects that later stages derive from the mesh alone (assembly maps,
         solver orderings, the normal-state conductance), built on first use and kept here
         so that repeated solves on one mesh (adaptive grids, sweeps) skip the set-up. They
@@ -96,6 +116,7 @@ class GraphMesh:
         self.element = _line_element(self.order)
         self.basis = skfem.CellBasis(self.skfem_mesh, self.element, intorder=2 * self.order + 2)
         self.prolongation, self.node_dof = self._glue()
+        self.contacts = self._contacts()
         reservoir_dofs = [self.node_dof[n.name] for n in geometry.nodes if n.kind.is_reservoir]
         self.dirichlet_dofs = np.array(sorted(reservoir_dofs), dtype=int)
         self.free_dofs = np.setdiff1d(np.arange(self.n_dofs), self.dirichlet_dofs)
@@ -147,17 +168,34 @@ class GraphMesh:
         global_of_broken = np.full(n_broken, -1)
         t = self.skfem_mesh.t
         vertex_dof = self.basis.nodal_dofs[0]
+        ends = np.empty((len(self.geometry.wires), 2), dtype=int)
         for k, wire in enumerate(self.geometry.wires):
             elements = self.wire_elements(k)
-            global_of_broken[vertex_dof[t[0, elements[0]]]] = node_dof[wire.start]
-            global_of_broken[vertex_dof[t[1, elements[-1]]]] = node_dof[wire.end]
+            ends[k] = vertex_dof[t[0, elements[0]]], vertex_dof[t[1, elements[-1]]]
+            # an end behind a contact keeps its own DOF (numbered with the interior ones)
+            if wire.start_contact is None:
+                global_of_broken[ends[k, 0]] = node_dof[wire.start]
+            if wire.end_contact is None:
+                global_of_broken[ends[k, 1]] = node_dof[wire.end]
         interior = np.flatnonzero(global_of_broken < 0)
         global_of_broken[interior] = len(node_dof) + np.arange(interior.size)
         n_global = len(node_dof) + interior.size
         P = sp.csr_matrix((np.ones(n_broken), (np.arange(n_broken), global_of_broken)),
                           shape=(n_broken, n_global))
         self.element_dofs = global_of_broken[self.basis.element_dofs]
+        self.end_dofs = global_of_broken[ends]
         return P, node_dof
+
+    def _contacts(self) -> tuple[MeshContact, ...]:
+        contacts = []
+        for k, wire in enumerate(self.geometry.wires):
+            for side, end in enumerate(("start", "end")):
+                contact = wire.contact_at(end)
+                if contact is not None:
+                    node = getattr(wire, end)
+                    contacts.append(MeshContact(k, end, node, int(self.end_dofs[k, side]),
+                                                self.node_dof[node], contact))
+        return tuple(contacts)
 
     # -- quadrature ---------------------------------------------------------------
     @cached_property
@@ -407,3 +445,32 @@ class PointwiseForms:
         col_pos[col_dofs] = np.arange(col_dofs.size)
         selection = np.flatnonzero((row_pos[self.rows] >= 0) & (col_pos[self.cols] >= 0))
         return selection, row_pos[self.rows[selection]], col_pos[self.cols[selection]]
+
+
+def extend_pattern(rows: np.ndarray, cols: np.ndarray, new_rows: np.ndarray,
+                   new_cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add entries to a sparsity pattern of unique (row, col) pairs.
+
+    Returns (rows, cols, index): the pattern with the missing pairs appended (existing
+    entries keep their positions) and, for every new pair, its position in that pattern.
+    Used for the point couplings of contacts, which join DOFs that share no element.
+    """
+    n = int(max(rows.max(initial=-1), cols.max(initial=-1), np.max(new_rows, initial=-1),
+                np.max(new_cols, initial=-1))) + 1
+    keys = rows.astype(np.int64) * n + cols
+    new_keys = np.asarray(new_rows, dtype=np.int64) * n + np.asarray(new_cols)
+    missing = np.setdiff1d(np.unique(new_keys), keys)
+    all_keys = np.concatenate([keys, missing])
+    order = np.argsort(all_keys, kind="stable")
+    index = order[np.searchsorted(all_keys[order], new_keys)]
+    return all_keys // n, all_keys % n, index
+
+
+def contact_pairs(contacts) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the near/far DOF pairs that contacts couple (4 per contact), in the
+    order (near, near), (near, far), (far, near), (far, far)."""
+    near = np.array([c.near_dof for c in contacts], dtype=int)
+    far = np.array([c.far_dof for c in contacts], dtype=int)
+    rows = np.stack([near, near, far, far], axis=1).ravel()
+    cols = np.stack([near, far, near, far], axis=1).ravel()
+    return rows, cols

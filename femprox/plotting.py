@@ -30,7 +30,7 @@ __all__ = ["draw_network", "plot_conductance_vs_phase", "plot_conductance_vs_tem
            "plot_kappa_vs_temperature", "plot_sweep"]
 
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
-_NORMAL_COLOR, _SUPER_COLOR = "tab:gray", "tab:blue"
+_NORMAL_COLOR, _SUPER_COLOR, _BARRIER_COLOR = "tab:gray", "tab:blue", "tab:red"
 _NODE_STYLE = {
     NodeKind.NORMAL_RESERVOIR: dict(marker="s", color="tab:gray", label="normal reservoir"),
     NodeKind.SUPERCONDUCTING_RESERVOIR: dict(marker="s", color="tab:blue", label="S reservoir"),
@@ -260,15 +260,45 @@ def draw_network(geometry: Geometry, ax: Axes | None = None, *, names: bool = Tr
         if names and np.linalg.norm(end - start) > 0.08 * extent:  # short wires: name would overlap
             middle = 0.5 * (start + end)
             ax.annotate(wire.name, middle, fontsize="x-small", color=color, ha="center", va="bottom")
+        _draw_contacts(wire, start, end, extent, ax)
+    _draw_loops(geometry, positions, ax)
     _draw_nodes(geometry, positions, ax, names)
     ax.plot([], [], "-", color=_SUPER_COLOR, linewidth=3, label="S wire")
     ax.plot([], [], "-", color=_NORMAL_COLOR, linewidth=2, label="N wire")
+    if any(w.start_contact is not None or w.end_contact is not None for w in geometry.wires):
+        ax.plot([], [], "-", color=_BARRIER_COLOR, linewidth=3, label="tunnel barrier")
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel(r"$x$ ($\xi_0$)")
     ax.set_ylabel(r"$y$ ($\xi_0$)")
     ax.set_title(geometry.name)
     ax.legend(fontsize="small", loc="best")
     return ax
+
+
+def _draw_contacts(wire, start: np.ndarray, end: np.ndarray, extent: float, ax: Axes) -> None:
+    """A short bar across the wire near each end that has a contact (a tunnel barrier)."""
+    direction = end - start
+    length = np.linalg.norm(direction)
+    if length == 0:
+        return
+    along, across = direction / length, np.array([-direction[1], direction[0]]) / length
+    for side, anchor, sign in (("start", start, 1.0), ("end", end, -1.0)):
+        contact = wire.contact_at(side)
+        if contact is None:
+            continue
+        centre = anchor + sign * along * min(0.04 * extent, 0.25 * length)
+        bar = np.array([centre - 0.02 * extent * across, centre + 0.02 * extent * across])
+        ax.plot(bar[:, 0], bar[:, 1], "-", color=_BARRIER_COLOR, linewidth=3)
+
+
+def _draw_loops(geometry: Geometry, positions: dict, ax: Axes) -> None:
+    """The flux of each loop written at the loop's centre."""
+    for loop in geometry.loops:
+        corners = np.array([positions[n][:2] for w in loop.wires
+                            for n in (geometry.wire(w).start, geometry.wire(w).end)])
+        centre = corners.mean(axis=0)
+        ax.annotate(f"{loop.name}: {loop.flux:.3g} h/2e", centre, fontsize="small", ha="center", va="center",
+                    color=_BARRIER_COLOR)
 
 
 def _draw_nodes(geometry: Geometry, positions: dict, ax: Axes, names: bool) -> None:

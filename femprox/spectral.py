@@ -33,7 +33,11 @@ from scipy.interpolate import make_interp_spline
 
 from femprox.geometry import Geometry, NodeKind
 from femprox.linalg import BatchedBlockSolver
-from femprox.mesh import GraphMesh, PointwiseForms, build_mesh
+from femprox.mesh import GraphMesh, PointwiseForms, build_mesh, contact_pairs, extend_pattern
+from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
+                                  riccati_densities, riccati_jacobian_densities)
+from femprox.physics.contacts import FAR, NEAR
+from femprox.physics.reservoirs import bulk_riccati, reservoir_riccati
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +52,6 @@ class SpectralConvergenceError(RuntimeError):
     def __reduce__(self):
         # picklable, so that the error crosses process pools (parallel sweeps)
         return type(self), (str(self), self.energies)
-
-
-def bulk_riccati(energy: np.ndarray, gap: float, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """(gamma, gamma~) of a bulk BCS superconductor, retarded branch (|gamma| <= 1).
-
-    ``energy`` may be complex (E + i eta, eta >= 0). gamma = e^{i phi}(E - s)/Delta with
-    s = sqrt(E - Delta) sqrt(E + Delta), the root analytic in the upper half plane.
-    For gap = 0 (normal metal) gamma = gamma~ = 0.
-    """
-    energy = np.asarray(energy, dtype=complex)
-    if gap == 0.0:
-        zero = np.zeros_like(energy)
-        return zero, zero.copy()
-    root = np.sqrt(energy - gap) * np.sqrt(energy + gap)
-    magnitude = (energy - root) / gap
-    return np.exp(1j * phase) * magnitude, np.exp(-1j * phase) * magnitude
 
 
 @dataclass(frozen=True)
@@ -129,18 +117,20 @@ class SpectralSolution:
         return self.mesh.geometry
 
     def fields(self, wire: str | int, x) -> SpectralFields:
-        """gamma, gamma~ and their derivatives at arc-length positions ``x`` (xi0) of ``wire``."""
-        V, D = self.mesh.evaluation_matrices(wire, x)
-        return SpectralFields(gamma=(V @ self.gamma.T).T, gamma_tilde=(V @ self.gamma_tilde.T).T,
-                              dgamma=(D @ self.gamma.T).T, dgamma_tilde=(D @ self.gamma_tilde.T).T)
+        """gamma, gamma~ and their gauge-covariant derivatives (``dgamma`` = gamma' - i q
+        gamma, ``dgamma_tilde`` = gamma~' + i q gamma~, q the vector potential) at arc-length
+        positions ``x`` (xi0) of ``wire``."""
+        k = self.mesh.wire_index(wire)
+        V, D = self.mesh.evaluation_matrices(k, x)
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        parameters = PointParameters.at_points(self.geometry, np.full(x.size, k), x)
+        return _covariant_fields(V, D, self.gamma, self.gamma_tilde, parameters)
 
     def fields_at_quadrature(self) -> SpectralFields:
         """The same at every quadrature point of the mesh (see ``mesh.quadrature``)."""
         q = self.mesh.quadrature
-        return SpectralFields(gamma=(q.values @ self.gamma.T).T,
-                              gamma_tilde=(q.values @ self.gamma_tilde.T).T,
-                              dgamma=(q.derivatives @ self.gamma.T).T,
-                              dgamma_tilde=(q.derivatives @ self.gamma_tilde.T).T)
+        parameters = PointParameters.at_points(self.geometry, q.wire_index, q.position)
+        return _covariant_fields(q.values, q.derivatives, self.gamma, self.gamma_tilde, parameters)
 
     def dos(self, wire: str | int, x) -> np.ndarray:
         """Density of states N(E, x)/N_0, shape (n_energies, n_points)."""
@@ -155,8 +145,17 @@ class SpectralSolution:
         from femprox.coefficients import kinetic_coefficients
 
         k = self.mesh.wire_index(wire)
-        w = self.geometry.wires[k]
-        return kinetic_coefficients(self.fields(k, x), gap=w.gap, phase=w.phase)
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        parameters = PointParameters.at_points(self.geometry, np.full(x.size, k), x)
+        return kinetic_coefficients(self.fields(k, x), gap=parameters.gap.T,
+                                    phase=np.angle(parameters.phase_factor).T)
+
+
+def _covariant_fields(values, derivatives, gamma, gamma_tilde, parameters: PointParameters) -> SpectralFields:
+    """Point values and covariant derivatives from DOF values (n_energies, n_dofs)."""
+    a, b = (values @ gamma.T), (values @ gamma_tilde.T)
+    da, db = covariant_derivatives(a, b, derivatives @ gamma.T, derivatives @ gamma_tilde.T, parameters)
+    return SpectralFields(gamma=a.T, gamma_tilde=b.T, dgamma=da.T, dgamma_tilde=db.T)
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,8 +173,12 @@ def _times_complex(real_sparse: sp.csr_matrix, values: np.ndarray) -> np.ndarray
 class _UsadelProblem:
     """Residual and Jacobian of the weak Riccati equations, vectorized over energies.
 
-    Arrays keep the energy as their *last* axis (DOFs x energies), so that every sparse
-    product with the quadrature maps handles all energies in one call.
+    Pure finite-element assembly: the pointwise physics (bulk terms, covariant derivatives)
+    comes from :mod:`femprox.physics.bulk`, boundary values from
+    :mod:`femprox.physics.reservoirs`, and the point terms of contacts from the contact
+    objects (:mod:`femprox.physics.contacts`). Arrays keep the energy as their *last* axis
+    (DOFs x energies), so that every sparse product with the quadrature maps handles all
+    energies in one call.
     """
 
     def __init__(self, mesh: GraphMesh):
@@ -184,14 +187,10 @@ class _UsadelProblem:
         q = mesh.quadrature
         self.q = q
         g = q.wire_parameter(geometry, "conductance")
-        column = (slice(None), None)
-        self.diffusion = q.wire_parameter(geometry, "diffusion")[column]
-        self.gap = q.wire_parameter(geometry, "gap")[column]
-        self.phase_factor = np.exp(1j * q.wire_parameter(geometry, "phase"))[column]
-        self.dynes = q.wire_parameter(geometry, "dynes")[column]
+        self.parameters = PointParameters.at_points(geometry, q.wire_index, q.position)
         free = mesh.free_dofs
         # conductance-weighted test maps restricted to the free rows:
-        # residual = Bv.T @ (g w F0) + Bd.T @ (g w F1)
+        # residual = Bv.T @ (g w value density) - Bd.T @ (g w flux density)
         weights = sp.diags(g * q.weights)
         self.test_values = (q.values.T @ weights).tocsr()[free]
         self.test_derivatives = (q.derivatives.T @ weights).tocsr()[free]
@@ -199,13 +198,36 @@ class _UsadelProblem:
         selection, rows, cols = forms.entries_between(free, free, mesh.n_dofs)
         self.value_value = forms.value_value[selection]
         self.value_derivative = forms.value_derivative[selection]
-        self.stiffness = -(forms.derivative_derivative[selection] @ np.ones(q.weights.size))[:, None]
+        stiffness = -(forms.derivative_derivative[selection] @ np.ones(q.weights.size))
+        shift_a, shift_b = constant_derivative_terms(self.parameters)
+        dv = forms.derivative_value[selection]
+        self.constant_a = (stiffness + dv @ shift_a)[:, None]
+        self.constant_b = (stiffness + dv @ shift_b)[:, None]
+        self.n_element_entries = rows.size
+        rows, cols = self._add_contact_entries(rows, cols)
+        self.n_entries = rows.size
         self.solver = BatchedBlockSolver(rows, cols, free.size, fields=2,
                                          separators=np.searchsorted(free, mesh.junction_dofs))
 
+    def _add_contact_entries(self, rows, cols):
+        """Extend the free-free pattern by the contacts' couplings; remember where they go."""
+        mesh = self.mesh
+        self.contacts = mesh.contacts
+        position = np.full(mesh.n_dofs, -1)
+        position[mesh.free_dofs] = np.arange(mesh.free_dofs.size)
+        pair_rows, pair_cols = contact_pairs(self.contacts)
+        pr, pc = position[pair_rows], position[pair_cols]
+        inside = (pr >= 0) & (pc >= 0)
+        rows, cols, index = extend_pattern(rows, cols, pr[inside], pc[inside])
+        self.contact_entries = np.full(pair_rows.size, -1)
+        self.contact_entries[inside] = index
+        self.contact_rows = position[np.stack([[c.near_dof, c.far_dof] for c in self.contacts])] \
+            if self.contacts else np.empty((0, 2), dtype=int)
+        return rows, cols
+
     def complex_energy(self, energies: np.ndarray, extra_dynes: float) -> np.ndarray:
         """E + i (eta_wire + extra) at every quadrature point, shape (n_points, n_energies)."""
-        return energies[None, :] + 1j * (self.dynes + extra_dynes)
+        return energies[None, :] + 1j * (self.parameters.dynes + extra_dynes)
 
     def point_values(self, a, b):
         """a, b, a', b' at the quadrature points, each (n_points, n_energies)."""
@@ -217,34 +239,41 @@ class _UsadelProblem:
     def residual(self, a, b, energies, extra_dynes=0.0):
         """Weak residuals (n_free, 2, n_energies) of both Riccati equations."""
         av, bv, ad, bd = self.point_values(a, b)
-        E = self.complex_energy(energies, extra_dynes)
-        s = 1 - av * bv
-        D, gap, ph = self.diffusion, self.gap, self.phase_factor
-        f_a = 2 * bv * ad**2 / s + (2j * E * av - 1j * gap * (ph + av**2 / ph)) / D
-        f_b = 2 * av * bd**2 / s + (2j * E * bv - 1j * gap * (1 / ph + ph * bv**2)) / D
-        r = (_times_complex(self.test_values, np.concatenate([f_a, f_b], axis=1))
-             - _times_complex(self.test_derivatives, np.concatenate([ad, bd], axis=1)))
-        return r.reshape(r.shape[0], 2, -1)
+        density = riccati_densities(av, bv, ad, bd, self.complex_energy(energies, extra_dynes), self.parameters)
+        r = (_times_complex(self.test_values, np.concatenate(list(density.value), axis=1))
+             - _times_complex(self.test_derivatives, np.concatenate(list(density.flux), axis=1)))
+        r = r.reshape(r.shape[0], 2, -1)
+        for k, c in enumerate(self.contacts):
+            flux, _ = c.contact.riccati_fluxes(a[c.near_dof], b[c.near_dof], a[c.far_dof], b[c.far_dof])
+            for side in (NEAR, FAR):
+                if self.contact_rows[k, side] >= 0:
+                    r[self.contact_rows[k, side]] += flux[side]
+        return r
 
     def jacobian(self, a, b, energies, extra_dynes=0.0) -> np.ndarray:
         """Jacobian entries (n_entries, 2, 2, n_energies) on the free-free pattern."""
         av, bv, ad, bd = self.point_values(a, b)
-        E = self.complex_energy(energies, extra_dynes)
-        s = 1 - av * bv
-        D, gap, ph = self.diffusion, self.gap, self.phase_factor
+        density = riccati_jacobian_densities(av, bv, ad, bd, self.complex_energy(energies, extra_dynes),
+                                             self.parameters)
         n = energies.size
-        value_terms = np.concatenate([
-            2 * bv**2 * ad**2 / s**2 + (2j * E - 2j * gap * av / ph) / D,   # d(eq a)/d a
-            2 * ad**2 / s**2,                                             # d(eq a)/d b
-            2 * bd**2 / s**2,                                             # d(eq b)/d a
-            2 * av**2 * bd**2 / s**2 + (2j * E - 2j * gap * ph * bv) / D,   # d(eq b)/d b
-        ], axis=1)
-        slope_terms = np.concatenate([4 * bv * ad / s, 4 * av * bd / s], axis=1)
+        value_terms = np.concatenate(list(density.value_value.reshape((4,) + density.value_value.shape[2:])), axis=1)
         J = _times_complex(self.value_value, value_terms).reshape(-1, 2, 2, n)
-        slope = _times_complex(self.value_derivative, slope_terms).reshape(-1, 2, n)
-        J[:, 0, 0] += self.stiffness + slope[:, 0]
-        J[:, 1, 1] += self.stiffness + slope[:, 1]
+        slope = _times_complex(self.value_derivative, np.concatenate(list(density.value_derivative), axis=1))
+        slope = slope.reshape(-1, 2, n)
+        J[:, 0, 0] += self.constant_a + slope[:, 0]
+        J[:, 1, 1] += self.constant_b + slope[:, 1]
+        if self.contacts:
+            J = np.concatenate([J, np.zeros((self.n_entries - J.shape[0], 2, 2, n), dtype=complex)])
+            self._add_contact_jacobian(J, a, b)
         return J
+
+    def _add_contact_jacobian(self, J, a, b) -> None:
+        for k, c in enumerate(self.contacts):
+            _, jac = c.contact.riccati_fluxes(a[c.near_dof], b[c.near_dof], a[c.far_dof], b[c.far_dof])
+            for pair, (side, other) in enumerate(((NEAR, NEAR), (NEAR, FAR), (FAR, NEAR), (FAR, FAR))):
+                entry = self.contact_entries[4 * k + pair]
+                if entry >= 0:
+                    J[entry] += jac[side, :, other]
 
     # -- boundary values and guesses ------------------------------------------------------
     def reservoir_values(self, energies, extra_dynes=0.0):
@@ -253,10 +282,9 @@ class _UsadelProblem:
         a = np.zeros((mesh.dirichlet_dofs.size, energies.size), dtype=complex)
         b = np.zeros_like(a)
         position = {dof: k for k, dof in enumerate(mesh.dirichlet_dofs)}
-        for node in geometry.nodes:
-            if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
-                k = position[mesh.node_dof[node.name]]
-                a[k], b[k] = bulk_riccati(energies + 1j * (node.dynes + extra_dynes), node.gap, node.phase)
+        for node in geometry.terminals:
+            k = position[mesh.node_dof[node.name]]
+            a[k], b[k] = reservoir_riccati(node, energies, extra_dynes)
         return a, b
 
     def initial_guess(self, energies, extra_dynes=0.0):
@@ -267,7 +295,8 @@ class _UsadelProblem:
         for k, wire in enumerate(geometry.wires):
             if wire.is_superconducting:
                 dofs = mesh.constant_dofs(k)
-                ga, gb = bulk_riccati(energies + 1j * (wire.dynes + extra_dynes), wire.gap, wire.phase)
+                phase = 0.5 * (wire.phase + wire.end_phase)
+                ga, gb = bulk_riccati(energies + 1j * (wire.dynes + extra_dynes), wire.gap, phase)
                 a[dofs], b[dofs] = ga[None, :], gb[None, :]
         self.apply_reservoirs(a, b, energies, extra_dynes)
         return a, b

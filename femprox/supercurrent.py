@@ -17,6 +17,7 @@ import numpy as np
 from femprox.energy_grid import EnergyGrid, check_on_grid, gauss_rule, gaps_of, tanh_half
 from femprox.geometry import Geometry
 from femprox.mesh import GraphMesh, build_mesh
+from femprox.physics.bulk import PointParameters, riccati_densities
 from femprox.spectral import SpectralSolution, solve_spectral
 
 log = logging.getLogger(__name__)
@@ -66,20 +67,17 @@ def _end_spectral_currents(mesh: GraphMesh, wire: str | int, gamma: np.ndarray, 
     w = mesh.geometry.wires[k]
     q = mesh.quadrature
     points = np.flatnonzero(q.wire_index == k)
-    start, end = mesh.node_dof[w.start], mesh.node_dof[w.end]
+    start, end = mesh.end_dofs[k]
     V = q.values[points][:, [start, end]].toarray()
     Dv = q.derivatives[points][:, [start, end]].toarray()
-    a, b = (q.values[points] @ gamma.T).T, (q.values[points] @ gamma_tilde.T).T
-    da, db = (q.derivatives[points] @ gamma.T).T, (q.derivatives[points] @ gamma_tilde.T).T
-    z = energy[:, None] + 1j * w.dynes
-    ph = np.exp(1j * w.phase)
-    s = 1 - a * b
-    f_a = 2 * b * da**2 / s + (2j * z * a - 1j * w.gap * (ph + a**2 / ph)) / w.diffusion
-    f_b = 2 * a * db**2 / s + (2j * z * b - 1j * w.gap * (1 / ph + ph * b**2)) / w.diffusion
+    a, b = q.values[points] @ gamma.T, q.values[points] @ gamma_tilde.T
+    da, db = q.derivatives[points] @ gamma.T, q.derivatives[points] @ gamma_tilde.T
+    parameters = PointParameters.at_points(mesh.geometry, q.wire_index[points], q.position[points])
+    density = riccati_densities(a, b, da, db, energy[None, :] + 1j * w.dynes, parameters)
     weights = q.weights[points]
     orientation = np.array([1.0, -1.0])
-    da_end = orientation * ((f_a * weights) @ V - (da * weights) @ Dv)
-    db_end = orientation * ((f_b * weights) @ V - (db * weights) @ Dv)
+    da_end = orientation * (V.T @ (density.value[0] * weights[:, None]) - Dv.T @ (density.flux[0] * weights[:, None])).T
+    db_end = orientation * (V.T @ (density.value[1] * weights[:, None]) - Dv.T @ (density.flux[1] * weights[:, None])).T
     node_a, node_b = gamma[:, [start, end]], gamma_tilde[:, [start, end]]
     return 2 * (node_a * db_end - node_b * da_end) / (1 - node_a * node_b) ** 2
 

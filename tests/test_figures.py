@@ -236,7 +236,8 @@ def run_example(name: str) -> dict:
 
 def test_examples_are_all_covered():
     assert {p.name for p in EXAMPLES} == {"t_junction_kappa_vs_T.py", "house_interferometer_kappa_vs_phi.py",
-                                          "custom_geometry.py", "mesh_convergence.py", "dos_map.py",
+                                          "custom_geometry.py", "mesh_convergence.py", "nis_thermometer.py",
+                                          "s_loop_interferometer.py", "t_junction_with_barrier.py", "dos_map.py",
                                           "iv_curve.py", "supercurrent.py", "field_export.py",
                                           "sweep_on_cluster.py"}  # the last five: tests/test_examples.py
 
@@ -254,6 +255,29 @@ def test_example_house_interferometer(quick_examples):
 def test_example_custom_geometry(quick_examples):
     # a cross with two S arms of g_S is a T with one arm of 2 g_S: identical discrete problems
     assert run_example("custom_geometry.py")["largest_difference"] < 1e-9
+
+
+def test_example_nis_thermometer(quick_examples):
+    # T = 0.1, R_B = 100 R_N: the cooling power peaks at the grid bias nearest 1 - 0.66 T = 0.93
+    example = run_example("nis_thermometer.py")
+    assert example["best_bias"][0.1] == pytest.approx(0.934, abs=0.1)
+    assert 0 < example["zero_bias"][0.1] < 0.01  # far below the normal conductance
+
+
+def test_example_s_loop_interferometer(quick_examples):
+    example = run_example("s_loop_interferometer.py")
+    # full-scale oscillation in every model: kappa = kappa_N at half a flux quantum
+    assert all(abs(k - 1) < 1e-3 for k in example["kappa_at_half"].values())
+    zero = example["kappa_at_zero"]
+    assert abs(zero["S loop (S wire, g = 1e4, L = 0.5)"] - zero["S reservoirs at +-phi/2"]) < 0.01
+
+
+def test_example_t_junction_with_barrier(quick_examples):
+    example = run_example("t_junction_with_barrier.py")
+    # the transparent contact is the paper's model (0.3611 at T = 0.01, r = 1); a barrier of
+    # R_N nearly removes the proximity effect (kappa/kappa_N 0.98 measured)
+    assert example["kappa_lowest"][0.0] == pytest.approx(0.3611, abs=1e-3)
+    assert example["kappa_lowest"][1.0] > 0.95
 
 
 def test_example_mesh_convergence(quick_examples):

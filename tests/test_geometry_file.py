@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from femprox import devices
+from femprox.physics.contacts import TunnelBarrier
 from femprox.geometry import Geometry, GeometryError, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry_file import (
     GeometryFileError,
@@ -29,6 +30,8 @@ BUILDERS = {
     "inset": devices.inset,
     "sandwich": devices.sandwich,
     "house_interferometer": devices.house_interferometer,
+    "house_s_loop": devices.house_s_loop,
+    "nis_thermometer": devices.nis_thermometer,
 }
 
 MINIMAL = """
@@ -71,6 +74,11 @@ def test_geometry_file_equals_builder(name):
     ("inset", {"parameters.width": 0.4}, {"width": 0.4}),
     ("sandwich", {"parameters.thickness": 0.05, "parameters.width": 2.0},
      {"thickness": 0.05, "width": 2.0}),
+    ("t_junction", {"parameters.barrier": 10.0}, {"barrier": 10.0}),
+    ("house_s_loop", {"parameters.flux": 0.3, "parameters.loop_length": 1.0}, {"flux": 0.3, "loop_length": 1.0}),
+    ("house_s_loop", {"loops.flux.flux": 0.25}, {"flux": 0.25}),
+    ("nis_thermometer", {"parameters.barrier": 20.0, "parameters.temperature": 0.1},
+     {"barrier": 20.0, "temperature": 0.1}),
 ])
 def test_parameter_overrides_match_builder(name, overrides, arguments):
     assert load_geometry(GEOMETRIES / f"{name}.toml", overrides) == BUILDERS[name](**arguments)
@@ -297,6 +305,9 @@ def unusual_geometry() -> Geometry:
     pytest.param(devices.t_junction(r=0.3, temperature=0.07, mesh=MeshOptions(elements=3)), id="t-mesh"),
     pytest.param(devices.sandwich(rungs=3, width=0.7), id="sandwich-3"),
     pytest.param(devices.house_interferometer(phase=2.0), id="house-2"),
+    pytest.param(devices.t_junction(barrier=3.5), id="t-barrier"),
+    pytest.param(devices.house_s_loop(flux=0.3).with_wire("loop", phase=0.2, phase_end=1.1, flux=0.7)
+                 .with_wire("s2_arm", end_contact=TunnelBarrier(0.5)), id="s-loop-winding"),
 ])
 def test_round_trip(geometry):
     text = geometry_to_toml(geometry)
