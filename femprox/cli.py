@@ -584,8 +584,9 @@ def _add_result_commands(commands) -> None:
                        help="temperatures (Delta0): values or ranges a:b:n[:log] (default 0.1)")
     sweep.add_argument("--between", nargs=2, metavar=("A", "B"), help="the two terminals (default: first two "
                        "normal reservoirs)")
-    sweep.add_argument("--others", choices=("floating", "grounded"), default="floating",
-                       help="the other terminals (default floating)")
+    sweep.add_argument("--others", choices=sweeps.TWO_TERMINAL_MODES, default="floating",
+                       help="the other terminals: floating (default), grounded, or transmitted (all held at "
+                       "equilibrium, absorbing; G, kappa of what arrives in B, over the path's normal values)")
     sweep.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
     sweep.add_argument("--dynes", type=float, help="one Dynes rate (Delta0) for every superconducting wire and "
                        "reservoir (default: the file's)")

@@ -152,8 +152,8 @@ class LinearResponse:
         and the condensate included, is held at equilibrium (they absorb what reaches them):
         G = -dI_b/dV_a, kappa = -dQ_b/dT_a (all potentials and other temperatures fixed,
         so no thermoelectric correction; seebeck is NaN). It is normalized by the normal
-        conductance of the ``path`` of wires from a to b, 1 / sum_w (L_w / g_w) (default:
-        the path of least normal resistance), so the ratios are 1 for a bare normal wire
+        conductance of the ``path`` of wires from a to b, 1 / sum_w (L_w / g_w + barriers)
+        (default: the path of least normal resistance), so the ratios are 1 for a bare normal wire
         and measure how much of the path's conductance survives the absorbing terminals.
         """
         if others == "transmitted":
@@ -177,7 +177,7 @@ class LinearResponse:
         if self.geometry is None:
             raise ValueError("the transmitted mode needs the network (LinearResponse.geometry) for its path")
         wires = tuple(path) if path is not None else least_resistance_path(self.geometry, a, b)
-        path_conductance = 1.0 / sum(self.geometry.wire(w).resistance for w in wires)
+        path_conductance = 1.0 / sum(_series_resistance(self.geometry.wire(w)) for w in wires)
         d = self.differences
         # columns dV of S terminals are zero by construction: G is undefined there
         conductance = -self.charge[j, i] if not self.superconducting[i] else math.nan
@@ -273,14 +273,22 @@ class TerminalState:
     condensate_potential: float = 0.0
 
 
+def _series_resistance(wire) -> float:
+    """Normal resistance of a wire with the tunnel barriers at its ends (a barrier between
+    normal metals is a series resistor R_B)."""
+    contacts = (getattr(wire, "start_contact", None), getattr(wire, "end_contact", None))
+    return wire.resistance + sum(float(getattr(c, "resistance", 0.0)) for c in contacts if c is not None)
+
+
 def least_resistance_path(geometry: Geometry, a: str, b: str) -> tuple[str, ...]:
-    """Wires of the path of least normal resistance sum_w L_w/g_w from node a to node b."""
+    """Wires of the path of least normal resistance (sum of L_w/g_w and of the tunnel barriers'
+    R_B at their ends) from node a to node b."""
     import heapq
 
     adjacency: dict[str, list[tuple[str, str, float]]] = {n.name: [] for n in geometry.nodes}
     for w in geometry.wires:
-        adjacency[w.start].append((w.end, w.name, w.resistance))
-        adjacency[w.end].append((w.start, w.name, w.resistance))
+        adjacency[w.start].append((w.end, w.name, _series_resistance(w)))
+        adjacency[w.end].append((w.start, w.name, _series_resistance(w)))
     best = {a: 0.0}
     previous: dict[str, tuple[str, str]] = {}
     queue = [(0.0, a)]

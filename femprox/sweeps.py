@@ -300,7 +300,8 @@ MATRIX_NAMES = ("charge", "thermoelectric", "peltier", "heat")
 class TransportPoint:
     """Linear response of a network at one temperature (and phase).
 
-    a, b: the terminals of the two-terminal quantities (the others floating or grounded).
+    a, b: the terminals of the two-terminal quantities (the others floating, grounded, or
+    absorbing with the transmitted part measured; see the sweep's ``others``).
     conductance_ratio G/G_N and heat_conductance_ratio kappa/kappa_N (at zero charge
     current), with error estimates of the energy integration (same units). seebeck:
     open-circuit thermovoltage V_a - V_b = -seebeck (T_a - T_b), in k_B/e. matrices: the
@@ -402,9 +403,13 @@ class SweepResult:
                         dtype=float)
 
 
+TWO_TERMINAL_MODES = ("floating", "grounded", "transmitted")
+"""What the other terminals do (see femprox.observables.LinearResponse.two_terminal)."""
+
+
 def _check_others(others: str) -> None:
-    if others not in ("floating", "grounded"):
-        raise ValueError(f"others must be 'floating' or 'grounded', got {others!r}")
+    if others not in TWO_TERMINAL_MODES:
+        raise ValueError(f"others must be one of {', '.join(TWO_TERMINAL_MODES)}, got {others!r}")
 
 
 def _source_at(source: GeometrySource, phase: float | None) -> Geometry:
@@ -490,7 +495,8 @@ def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterabl
     ``source``: a Geometry, or a function phase -> Geometry (needed when ``phases`` are
     given; :class:`GeometryFile` is one). ``between``: the two terminals of G/G_N and
     kappa/kappa_N (default :func:`default_terminals`); ``others``: "floating" (zero charge
-    and heat current) or "grounded" (held at b's potential and temperature).
+    and heat current), "grounded" (held at b's potential and temperature) or "transmitted"
+    (all held at equilibrium; what arrives in b, over the path's normal conductance).
     ``bcs_gaps``: gaps follow BCS Delta(T) (:func:`femprox.temperature.at_temperature`;
     temperatures whose gaps differ by < ``gap_tolerance`` share a solve), else they keep
     their values in the geometry. ``dynes``: one Dynes rate (Delta0) for every

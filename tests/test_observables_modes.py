@@ -145,3 +145,16 @@ def test_linear_response_says_when_the_gaps_are_not_those_of_its_temperature(cap
         # at T = 0.1 Delta(T) differs from Delta0 by 4e-5 < 1e-4: the cold network is fine there
         linear_response(cold, grid, 0.1, bcs_gaps=True)
     assert caplog.text == ""
+
+
+def test_transmitted_normalization_counts_tunnel_barriers_as_series_resistors():
+    from femprox.geometry import Geometry, Node, NodeKind, Wire
+    from femprox.physics.contacts import TunnelBarrier
+
+    normal = NodeKind.NORMAL_RESERVOIR
+    wire = Geometry(nodes=(Node("A", normal), Node("B", normal)),
+                    wires=(Wire("w", "A", "B", 2.0, conductance=1.0, end_contact=TunnelBarrier(3.0)),))
+    t = response(wire, 0.1).two_terminal("A", "B", others="transmitted")
+    # N-I-N: the barrier is a series resistor, so all of the path's conductance arrives
+    assert t.normal_conductance == pytest.approx(1 / (2.0 + 3.0), rel=1e-14)
+    assert t.conductance_ratio == pytest.approx(1.0, rel=1e-9)  # exact but for the thermal quadrature (1e-12)

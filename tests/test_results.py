@@ -197,3 +197,19 @@ def test_plain_sweep_takes_the_same_global_dynes_rate(serial_dataset):
     damped = sweeps.sweep(geometry, [0.05], grid=QUICK_GRID, mesh=COARSE, dynes=0.05).points[0]
     ds = results.parameter_sweep(T_JUNCTION_FILE, [0.05], dynes=0.05, grid=QUICK_GRID, mesh=COARSE)
     assert damped.heat_conductance_ratio == float(ds["heat_conductance_ratio"].squeeze())
+
+
+def test_transmitted_mode_through_a_sweep_equals_the_response_method():
+    from networks import asymmetric_house
+
+    from femprox.energy_grid import energy_grid, solve_on_grid
+    from femprox.observables import linear_response
+
+    geometry = asymmetric_house(1.0)
+    ds = results.parameter_sweep(geometry, [0.3], others="transmitted", grid=sweeps.FINE_GRID, bcs_gaps=False)
+    grid = energy_grid(geometry, [0.3])
+    _, conductance = solve_on_grid(geometry, grid)
+    pair = linear_response(conductance, grid, 0.3).two_terminal("left", "right", others="transmitted")
+    assert float(ds["heat_conductance_ratio"].squeeze()) == pytest.approx(pair.heat_conductance_ratio, abs=1e-13)
+    assert float(ds["conductance_ratio"].squeeze()) == pytest.approx(pair.conductance_ratio, abs=1e-13)
+    assert ds.attrs["others"] == "transmitted"
