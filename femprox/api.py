@@ -519,8 +519,8 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
                    axes: Mapping[str, Sequence[float]] | None = None, between: tuple[str, str] | None = None,
                    others: str = "floating", bcs_gaps: bool = True, dynes: float | None = None,
                    grid: EnergyGridOptions = sweeps.ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
-                   client=None, executor: Executor | None = None, resume: bool = False, overwrite: bool = False,
-                   progress: Progress | None = None):
+                   client: object | None = None, executor: Executor | None = None, resume: bool = False,
+                   overwrite: bool = False, progress: Progress | None = None):
     """A general sweep (:func:`femprox.results.parameter_sweep`) written to ``out_dir``.
 
     Files: results.nc (the labelled Dataset; ``femprox.load``), results.csv (one row per
@@ -537,7 +537,11 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
     spec = sweeps.grid_sweep_spec(source, temperatures, axes, between=between, others=others, bcs_gaps=bcs_gaps,
                                   dynes=dynes, grid=grid, mesh=mesh)
     out = prepare_run_folder(out_dir, overwrite=overwrite, resume=resume)
-    from femprox.distributed import run_grid_tasks
+    from femprox.distributed import RunFolder, run_grid_tasks
+
+    if overwrite and not resume:  # a fresh run: task files of an earlier one are not kept around
+        for stale in RunFolder(out).tasks.glob("*.json"):
+            stale.unlink()
 
     outputs = run_grid_tasks(spec.tasks, client=client, executor=executor, run_folder=out, resume=resume,
                              progress=progress)

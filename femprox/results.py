@@ -44,12 +44,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib import metadata
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from femprox.sweeps import (MATRIX_NAMES, GridSweepOutput, GridSweepSpec, SweepResult, TransportPoint)
+from femprox.sweeps import (MATRIX_NAMES, EnergyGridOptions, GeometrySource, GridSweepOutput, GridSweepSpec,
+                            MeshSettings, Progress, SweepAxis, SweepResult, TransportPoint)
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,7 @@ def _common_attrs(between: tuple[str, str], others: str, bcs_gaps: bool, gap_tol
                      "G0 = the wires' conductance unit per xi0"}
 
 
-def geometry_attrs(source, geometry=None) -> dict:
+def geometry_attrs(source: object, geometry: object = None) -> dict:
     """Provenance of a geometry source: a :class:`femprox.sweeps.GeometryFile` (path, text,
     sha256, overrides) and/or a Geometry (its name and resolved TOML)."""
     from femprox.geometry_file import geometry_to_toml
@@ -230,10 +232,13 @@ def load(path: str | Path) -> xr.Dataset:
         return dataset.load()
 
 
-def parameter_sweep(source, temperatures: Sequence[float], axes=None, *, between: tuple[str, str] | None = None,
-                    others: str = "floating", bcs_gaps: bool = True, dynes: float | None = None,
-                    grid=None, mesh=None, client=None, executor=None, run_folder: str | Path | None = None,
-                    resume: bool = False, progress=None, **plan_options) -> xr.Dataset:
+def parameter_sweep(source: "str | Path | GeometrySource", temperatures: Sequence[float],
+                    axes: "Mapping[str, Sequence[float]] | Sequence[SweepAxis] | None" = None, *,
+                    between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
+                    dynes: float | None = None, grid: "EnergyGridOptions | None" = None,
+                    mesh: "MeshSettings | None" = None, client: object | None = None,
+                    executor: "Executor | None" = None, run_folder: str | Path | None = None,
+                    resume: bool = False, progress: "Progress | None" = None, **plan_options) -> xr.Dataset:
     """Sweep temperatures (Delta0) and any geometry parameters; the labelled result.
 
     ``source``: a geometry file path, a :class:`femprox.sweeps.GeometryFile`, a picklable

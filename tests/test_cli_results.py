@@ -145,3 +145,12 @@ def test_python_dash_m_runs_the_command_line():
     done = subprocess.run([sys.executable, "-m", "femprox", "--version"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == f"femprox {femprox.__version__}"
     assert (ROOT / "femprox" / "py.typed").exists()
+
+
+def test_sweep_overwrite_starts_afresh(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(["sweep", T_JUNCTION, "--sweep", "r=1,10", "--temperatures", "0.1", "-o", out, *QUICK], capsys)[0] == 0
+    assert run(["sweep", T_JUNCTION, "--sweep", "r=2", "--temperatures", "0.1", "-o", out, "--overwrite", *QUICK],
+               capsys)[0] == 0
+    assert len(list((out / "tasks").glob("*.json"))) == 1  # only the new run's solve
+    assert list(femprox.load(out / "results.nc")["r"].values) == [2.0]
