@@ -139,7 +139,10 @@ def test_figures_go_through_pyplot_only_in_a_notebook(monkeypatch):
     from femprox import plotting
 
     assert not plotting.in_notebook()  # pytest is no kernel: bare Figures, nothing global
-    shell = type("ZMQInteractiveShell", (), {})()
+    plt.close(plt.figure())  # let pyplot pick its backend now, outside the pretend kernel
+    # a stand-in for the kernel's shell: the class name is what femprox looks at; pyplot may
+    # register a display hook on it
+    shell = type("ZMQInteractiveShell", (), {"events": types.SimpleNamespace(register=lambda *args: None)})()
     monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     assert plotting.in_notebook()
