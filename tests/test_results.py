@@ -213,3 +213,53 @@ def test_transmitted_mode_through_a_sweep_equals_the_response_method():
     assert float(ds["heat_conductance_ratio"].squeeze()) == pytest.approx(pair.heat_conductance_ratio, abs=1e-13)
     assert float(ds["conductance_ratio"].squeeze()) == pytest.approx(pair.conductance_ratio, abs=1e-13)
     assert ds.attrs["others"] == "transmitted"
+
+
+class _DiesOnce:
+    """Runs a task; the first attempt at the ``victim`` task kills its worker process (each
+    attempt leaves a file in ``folder``, so the test can count them across processes)."""
+
+    def __init__(self, folder, victim: str):
+        self.folder, self.victim = str(folder), victim
+
+    def __call__(self, task):
+        import os
+        import time
+        import uuid
+        from pathlib import Path
+
+        folder, name = Path(self.folder), f"{task.coordinates}"
+        (folder / f"attempt-{uuid.uuid4().hex}").write_text(name)
+        if name == self.victim and not (folder / "killed").exists():
+            (folder / "killed").write_text(name)
+            # let the client collect (and release) what this worker finished before, so that
+            # only this task is lost, then die mid-task as if the machine went away
+            time.sleep(1.0)
+            os._exit(1)
+        return sweeps.run_grid_sweep_task(task)
+
+
+@pytest.mark.slow  # ~6 s: starts two worker processes and loses one
+def test_a_lost_worker_loses_only_its_task(tmp_path):
+    import sys
+
+    distributed = pytest.importorskip("distributed")
+    import cloudpickle
+
+    # the workers are separate processes that cannot import this test module: ship it by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    spec = sweeps.grid_sweep_spec(T_JUNCTION_FILE, [0.1], {"r": [0.1, 1.0, 10.0]}, grid=QUICK_GRID, mesh=COARSE)
+    victim = f"{spec.tasks[1].coordinates}"
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        outputs = run_grid_tasks(spec.tasks, function=_DiesOnce(attempts, victim), client=client,
+                                 run_folder=tmp_path / "run")
+    names = [p.read_text() for p in attempts.glob("attempt-*")]
+    # the scheduler gave the lost task to a worker again; nothing else was computed twice
+    assert names.count(victim) == 2 and len(names) == len(spec.tasks) + 1
+    assert len(RunFolder(tmp_path / "run").finished()) == len(spec.tasks)
+    serial = run_grid_tasks(spec.tasks)
+    assert [o.points[0].heat_conductance_ratio for o in outputs] == [o.points[0].heat_conductance_ratio
+                                                                     for o in serial]
