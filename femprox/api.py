@@ -546,7 +546,7 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
     outputs = run_grid_tasks(spec.tasks, client=client, executor=executor, run_folder=out, resume=resume,
                              progress=progress)
     dataset = results.grid_sweep_dataset(spec, outputs,
-                                         extra_attrs=results.geometry_attrs(source, spec.tasks[0].geometry))
+                                         extra_attrs=results.geometry_attrs(source, spec.geometry))
     files = {"results.nc": results.save(dataset, out / "results.nc"),
              "results.csv": write_dataset_csv(dataset, out / "results.csv"),
              "matrices.csv": write_dataset_matrices_csv(dataset, out / "matrices.csv")}
@@ -556,7 +556,7 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
                 "energy_grid": asdict(grid), "mesh": asdict(mesh), "spectral_solves": len(spec.tasks),
                 "resumed": resume, "scheduler": None if client is None else str(getattr(client, "scheduler", client)),
                 "notes": json.loads(dataset.attrs["notes"]),
-                "geometry": _geometry_record(source, spec.tasks[0].geometry)}
+                "geometry": _geometry_record(source, spec.geometry)}
     files["run.json"] = out / "run.json"
     _write_json(files["run.json"], _run_record("sweep", settings, started))
     return dataset, files

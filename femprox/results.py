@@ -265,5 +265,4 @@ def parameter_sweep(source: "str | Path | GeometrySource", temperatures: Sequenc
                                   mesh=mesh if mesh is not None else sweeps.MeshSettings(), **plan_options)
     outputs = run_grid_tasks(spec.tasks, client=client, executor=executor, run_folder=run_folder, resume=resume,
                              progress=progress)
-    first = spec.tasks[0].geometry
-    return grid_sweep_dataset(spec, outputs, extra_attrs=geometry_attrs(source, first))
+    return grid_sweep_dataset(spec, outputs, extra_attrs=geometry_attrs(source, spec.geometry))

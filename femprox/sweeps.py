@@ -772,6 +772,8 @@ class GridSweepSpec:
     grid: EnergyGridOptions
     mesh: MeshSettings
     tasks: tuple[GridSweepTask, ...]
+    geometry: Geometry | None = None
+    """The geometry at the first point of the axes, before BCS gaps (for provenance)."""
 
 
 def grid_sweep_spec(source, temperatures: Iterable[float],
@@ -797,8 +799,10 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
     axis_list = _as_axes(axes)
     tasks = []
     pair: tuple[str, str] | None = None
+    first: Geometry | None = None
     for coordinates in itertools.product(*(axis.values for axis in axis_list)):
         geometry = with_dynes(_geometry_for(source, axis_list, coordinates), dynes)
+        first = first or geometry
         point_pair = _check_between(geometry, between)
         if pair is not None and point_pair != pair:
             raise ValueError(f"the default terminals change along the axes ({pair} vs {point_pair}): give between")
@@ -811,4 +815,4 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
     assert pair is not None
     return GridSweepSpec(axes=axis_list, temperatures=tuple(sorted(set(temps))), between=pair, others=others,
                          bcs_gaps=bcs_gaps, gap_tolerance=gap_tolerance, dynes=dynes, grid=grid, mesh=mesh,
-                         tasks=tuple(tasks))
+                         tasks=tuple(tasks), geometry=first)

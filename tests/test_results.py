@@ -263,3 +263,12 @@ def test_a_lost_worker_loses_only_its_task(tmp_path):
     serial = run_grid_tasks(spec.tasks)
     assert [o.points[0].heat_conductance_ratio for o in outputs] == [o.points[0].heat_conductance_ratio
                                                                      for o in serial]
+
+
+def test_provenance_keeps_the_geometry_as_given_not_at_temperature(serial_dataset):
+    # the resolved TOML is the file at the first axis point (r = 0.1, length_n = 5), with its
+    # zero-temperature gap, not the copy with BCS Delta(T) that was solved
+    reloaded = load_geometry(T_JUNCTION_FILE, {"parameters.r": 0.1, "parameters.length_n": 5.0})
+    from femprox.geometry_file import geometry_to_toml
+
+    assert serial_dataset.attrs["geometry_resolved_toml"] == geometry_to_toml(reloaded)
