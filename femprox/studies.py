@@ -52,7 +52,8 @@ def _settings_attrs(temperature: float, bcs_gaps: bool, dynes: float | None, mes
     return {"temperature": float(temperature), "bcs_gaps": int(bcs_gaps),
             "dynes": math.nan if dynes is None else float(dynes),
             "mesh": json.dumps({"refine": mesh.refine, "order": mesh.order}),
-            "geometry_name": geometry.name, "geometry_resolved_toml": geometry_to_toml(geometry),
+            # the network as solved: BCS gaps at the temperature, reservoirs at it, Dynes rate set
+            "geometry_name": geometry.name, "solved_geometry_toml": geometry_to_toml(geometry),
             "versions": json.dumps(package_versions())}
 
 
