@@ -4,6 +4,9 @@
 ``femprox paper``                      :func:`paper_figures` (data only: :func:`figure3`, :func:`figure4`)
 ``femprox solve``                      :func:`solve_to_files` (data only: :func:`sweep`)
 ``femprox sweep``                      :func:`sweep_to_files` (data only: :func:`femprox.results.parameter_sweep`)
+``femprox dos``                        :func:`dos_to_files` (data only: :func:`femprox.studies.dos_map`)
+``femprox iv``                         :func:`iv_to_files` (data only: :func:`femprox.studies.iv_curve`)
+``femprox supercurrent``               :func:`supercurrent_to_files` (:func:`femprox.studies.current_phase_relation`)
 ``femprox mesh --export/--draw``       :func:`export_mesh`, :func:`draw_network_to_file`
 ``femprox convergence``                :func:`convergence_to_files` (data only: :func:`convergence_study`)
 =====================================  ===============================================================
