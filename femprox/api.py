@@ -324,7 +324,7 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
     geometry = source.geometry()  # validates the file and the overrides before any work
     if phases is not None and phase_key is None:
         raise ValueError("phases need a phase key (e.g. parameters.phi or nodes.S1.phase)")
-    check_two_terminal(geometry, between)
+    check_two_terminal(geometry, between, path)
     safe_output.check_target(out_dir, overwrite)  # refused before the work, created after it
     result = sweeps.sweep(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
                           grid=grid, mesh=mesh, executor=executor, progress=progress)
@@ -335,12 +335,13 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
     return result, _final_paths(files, out_dir)
 
 
-def check_two_terminal(geometry: Geometry, between: tuple[str, str] | None) -> None:
-    """Refuse a two-terminal pair whose G/G_N is undefined (two S reservoirs), naming why."""
+def check_two_terminal(geometry: Geometry, between: tuple[str, str] | None, source: str | Path | None = None) -> None:
+    """Refuse a two-terminal pair whose G/G_N is undefined (two S reservoirs), naming why
+    (and the file ``source``, if given)."""
     pair = between if between is not None else sweeps.default_terminals(geometry)
     problem = result_checks.undefined_two_terminal(geometry, *pair)
     if problem is not None:
-        raise ValueError(problem)
+        raise ValueError(problem if source is None else f"{source}: {problem}")
 
 
 def _write_solve_files(out: Path, source: GeometryFile, geometry: Geometry, result: SweepResult,
@@ -476,7 +477,7 @@ def convergence_to_files(path: str | Path, out_dir: str | Path, *, observable: s
     source = GeometryFile.from_path(path, overrides)
     geometry = source.geometry()
     if observable != "dos":
-        check_two_terminal(geometry, between)
+        check_two_terminal(geometry, between, path)
     safe_output.check_target(out_dir, overwrite)  # refused before the work, created after it
     data = sweeps.convergence_study(geometry, observable, temperature=temperature, energy=energy, wire=wire,
                                     position=position, between=between, refinements=refinements,

@@ -44,7 +44,7 @@ import numpy as np
 from femprox import __version__, api, limits, safe_output, sweeps
 from femprox.export import check_export_path
 from femprox.geometry import GeometryError
-from femprox.geometry_file import FUNCTIONS, evaluate_expression, read_geometry_text
+from femprox.geometry_file import FUNCTIONS, evaluate_expression, load_document
 from femprox.spectral import SpectralConvergenceError
 
 EXIT_USAGE = 2
@@ -150,8 +150,8 @@ def _toml_value(text: str) -> object:
 def default_phase_key(path: str) -> str | None:
     """``parameters.phi`` if the file declares a parameter ``phi``, else None."""
     try:
-        document = tomllib.loads(read_geometry_text(path))  # refuses pipes and devices (no hang)
-    except (GeometryError, tomllib.TOMLDecodeError, RecursionError):
+        document = load_document(path)  # refuses pipes, devices, absurd nesting (no hang)
+    except GeometryError:
         return None  # load_geometry reports the problem itself
     parameters = document.get("parameters")
     return "parameters.phi" if isinstance(parameters, dict) and "phi" in parameters else None
@@ -413,7 +413,7 @@ def run_solve(args) -> int:
     sweeps.sweep_tasks(source, temperatures, phases,
                        between=between, others=args.others, bcs_gaps=not args.fixed_gaps)
     geometry = source.geometry()
-    api.check_two_terminal(geometry, between)
+    api.check_two_terminal(geometry, between, args.geometry)
     _check_size(args, geometry, refine=mesh.refine * sweeps.RETRY_REFINE, order=mesh.order)
     stage = _prepare(args.output, args.overwrite)
     with _run_context(args, "femprox solve", stage) as (pool, progress):
@@ -498,7 +498,7 @@ def run_convergence(args) -> int:
                             temperature=args.temperature, energy=args.energy, wire=args.wire,
                             position=args.position, between=between)  # checks the input
     if args.observable != "dos":
-        api.check_two_terminal(geometry, between)
+        api.check_two_terminal(geometry, between, args.geometry)
     orders = [int(p) for p in orders]
     own_order = max(geometry.mesh_options(w).order for w in geometry.wires)
     _check_size(args, geometry, refine=2 * max(refinements), order=max(max(orders), own_order))

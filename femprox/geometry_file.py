@@ -238,13 +238,14 @@ def read_geometry_bytes(path: str | os.PathLike[str]) -> bytes:
         raise GeometryFileError(source, "no such file") from None
     except OSError as exc:
         raise GeometryFileError(source, f"cannot read the file: {exc.strerror or exc}") from None
-    with os.fdopen(descriptor, "rb") as handle:
-        mode = os.fstat(descriptor).st_mode
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
         if stat.S_ISDIR(mode):
             raise GeometryFileError(source, "is a folder, not a geometry file")
-        if not stat.S_ISREG(mode):
-            raise GeometryFileError(source, "is not a regular file (a pipe, socket or device cannot be a "
-                                            "geometry file)")
+        raise GeometryFileError(source, "is not a regular file (a pipe, socket or device cannot be a "
+                                        "geometry file)")
+    with os.fdopen(descriptor, "rb") as handle:
         try:
             data = handle.read(limits.MAX_TEXT_BYTES + 1)
         except OSError as exc:
@@ -276,6 +277,13 @@ def parse_geometry(text: str, source: str = "<string>",
     overridden = _apply_overrides(document, overrides or {}, source)
     reader = _Reader(source, overridden)
     return _read_geometry(reader, document, _default_name(source))
+
+
+def load_document(path: str | os.PathLike[str]) -> dict:
+    """The raw TOML document of a geometry file, read and parsed with the same checks as
+    :func:`load_geometry` (regular file, size, line length, nesting) but not interpreted."""
+    source = os.fspath(path)
+    return _parse_toml(read_geometry_text(source), source)
 
 
 def _parse_toml(text: str, source: str) -> dict:
@@ -561,7 +569,8 @@ def _in_range(reader: _Reader, path: KeyPath, value: float) -> float:
         raise reader.error(path, problem)
     warning = limits.range_warning(key, value)
     if warning is not None:
-        log.warning("%s: %s: %s", reader.source, _format_path(path), warning)
+        where = _format_path(path) + (" (overridden)" if path in reader.overridden else "")
+        log.warning("%s: %s: %s", reader.source, where, warning)
     return value
 
 
