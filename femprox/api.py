@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import figures, result_checks, safe_output, sweeps
+from femprox import figures, limits, result_checks, safe_output, sweeps
 from femprox.export import check_export_path, distribution_point_data, spectral_point_data, write_network
 from femprox.figures import Figure3Data, Figure4Data, figure3, figure4
 from femprox.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress, SweepResult,
@@ -325,6 +325,8 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
     if phases is not None and phase_key is None:
         raise ValueError("phases need a phase key (e.g. parameters.phi or nodes.S1.phase)")
     check_two_terminal(geometry, between, path)
+    limits.check_values("temperatures", "temperature", temperatures)
+    limits.check_values("phases", "phase", phases or ())
     safe_output.check_target(out_dir, overwrite)  # refused before the work, created after it
     result = sweeps.sweep(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
                           grid=grid, mesh=mesh, executor=executor, progress=progress)

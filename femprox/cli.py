@@ -180,7 +180,7 @@ def _configure_logging(verbose: int, log_file: Path | None) -> None:
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     root.propagate = False
     console = _TqdmHandler()
-    console.setFormatter(logging.Formatter("femprox: %(levelname)s: %(message)s"))
+    console.setFormatter(_PrintableFormatter("femprox: %(levelname)s: %(message)s"))
     # with a log file the solver's warnings (e.g. energies at a gap edge) go there, and a
     # summary line is printed at the end; -v shows them on the terminal too
     console.setLevel(logging.INFO if verbose else (logging.ERROR if log_file else logging.WARNING))
@@ -188,6 +188,13 @@ def _configure_logging(verbose: int, log_file: Path | None) -> None:
     console.addFilter(_CollapseRepeats())
     if log_file is not None:
         _add_file_handler(root, log_file, mode="w")  # a fresh log per run, never appended
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Terminal output without control characters (names and paths come from the user)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return limits.printable(super().format(record))
 
 
 class _CollapseRepeats(logging.Filter):
@@ -389,7 +396,7 @@ def run_paper(args) -> int:
         # the staging folder is already checked and created: let paper_figures write into it
         result = api.paper_figures(stage.path, quick=args.quick, overwrite=True, executor=pool, progress=progress)
     print(result.report, end="")
-    print(f"wrote {len(result.files)} files to {stage.target} in {time.perf_counter() - started:.1f} s")
+    print(f"wrote {len(result.files)} files to {limits.printable(str(stage.target))} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
@@ -423,7 +430,7 @@ def run_solve(args) -> int:
             others=args.others, bcs_gaps=not args.fixed_gaps, grid=GRIDS[args.grid], mesh=mesh, overwrite=True,
             executor=pool, progress=progress)
     _print_sweep(result)
-    print(f"wrote {', '.join(files)} to {stage.target}")
+    print(f"wrote {', '.join(files)} to {limits.printable(str(stage.target))}")
     return 0
 
 
@@ -452,10 +459,10 @@ def run_mesh(args) -> int:
     if args.export:
         path = api.export_mesh(args.geometry, args.export, energies=energies, overrides=overrides, mesh=mesh,
                                overwrite=args.overwrite)
-        print(f"wrote {path}")
+        print(f"wrote {limits.printable(str(path))}")
     if args.draw:
         path = api.draw_network_to_file(args.geometry, args.draw, overrides=overrides, overwrite=args.overwrite)
-        print(f"wrote {path}")
+        print(f"wrote {limits.printable(str(path))}")
     return 0
 
 
@@ -477,6 +484,8 @@ def _mesh_targets(args) -> list[Path]:
             raise UsageError(f"{target} is a folder")
         if target.exists() and not args.overwrite:
             raise UsageError(f"{target} exists; pass --overwrite to replace it")
+        if not target.absolute().parent.is_dir():
+            raise UsageError(f"{target}: folder {target.parent} does not exist")
     return targets
 
 
@@ -510,7 +519,7 @@ def run_convergence(args) -> int:
             overrides=overrides, refinements=refinements, orders=orders, grid=GRIDS[args.grid], overwrite=True,
             executor=pool, progress=progress)
     print(api.convergence_table(data))
-    print(f"wrote {', '.join(files)} to {stage.target}")
+    print(f"wrote {', '.join(files)} to {limits.printable(str(stage.target))}")
     return 0
 
 
@@ -653,19 +662,24 @@ def _report_internal_error(error: BaseException) -> str:
 
 @contextmanager
 def _signals_raise():
-    """SIGTERM raises _Terminated in the main thread while main() runs (restored after)."""
+    """SIGTERM raises _Terminated and SIGINT KeyboardInterrupt in the main thread while main()
+    runs (the previous handlers are restored after)."""
     if sys.platform == "win32" or not _in_main_thread():
         yield
         return
 
     def terminate(signum, frame):
-        raise _Terminated(signum)
+        # a second signal must not interrupt the cleanup that the first one starts
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise _Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {signum: signal.signal(signum, terminate) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _in_main_thread() -> bool:

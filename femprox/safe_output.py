@@ -58,6 +58,9 @@ def check_target(path: str | Path, overwrite: bool = False) -> Path:
     if target.is_dir() and any(target.iterdir()) and not overwrite:
         raise OutputExistsError(f"output folder {target} exists and is not empty; choose another one or pass "
                                 "--overwrite (overwrite=True) to replace its files")
+    ancestor = _existing_ancestor(target)
+    if not ancestor.is_dir():
+        raise OutputExistsError(f"cannot create the output folder {target}: {ancestor} is not a folder")
     return target
 
 
@@ -85,7 +88,11 @@ class StagedFolder:
 
     def open(self) -> Path:
         base = _existing_ancestor(self.target)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.absolute().name}{PARTIAL_MARKER}", dir=base))
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.absolute().name}{PARTIAL_MARKER}", dir=base))
+        except OSError as error:
+            raise OutputExistsError(f"cannot create the output folder {self.target} (in {base}): "
+                                    f"{error.strerror or error}") from None
         return self.path
 
     def discard(self) -> None:

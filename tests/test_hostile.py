@@ -688,3 +688,27 @@ def test_extreme_accepted_temperatures_give_finite_results(temperature, tmp_path
     kappa = float(rows[1].split(",")[5])
     # T -> 0: kappa/kappa_N saturates at 0.3515 (r = 1, README); far above T_c it is 1
     assert kappa == pytest.approx(0.3515 if temperature == "1e-6" else 1.0, abs=2e-3)
+
+
+def test_plot_texts_are_shown_literally():
+    from matplotlib.figure import Figure
+
+    from femprox.devices import ns_wire
+    from femprox.plotting import draw_network, plain_text
+
+    assert plain_text("$\\frac{1}{0}$ \x1b[2J") == "\\$\\frac{1}{0}\\$ \\x1b[2J"
+    geometry = ns_wire()
+    geometry = type(geometry)(geometry.nodes, geometry.wires, name="$\\frac{1}{$", mesh=geometry.mesh)
+    figure = Figure()
+    ax = figure.subplots()
+    draw_network(geometry, ax)
+    figure.canvas.draw()  # a malformed formula would raise here
+    assert ax.get_title() == "\\$\\frac{1}{\\$"
+
+
+def test_output_below_a_file_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    before = listing(tmp_path)
+    status, _, err = run_main(["solve", T_JUNCTION, "-o", "afile/out"], capsys)
+    assert_clean_failure(status, err, ["afile", "is not a folder"], before=before, folder=tmp_path)
