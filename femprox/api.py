@@ -478,7 +478,7 @@ def convergence_to_files(path: str | Path, out_dir: str | Path, *, observable: s
     started = time.perf_counter()
     source = GeometryFile.from_path(path, overrides)
     geometry = source.geometry()
-    if observable != "dos":
+    if observable == "G":  # kappa between two S reservoirs is defined, G is not
         check_two_terminal(geometry, between, path)
     safe_output.check_target(out_dir, overwrite)  # refused before the work, created after it
     data = sweeps.convergence_study(geometry, observable, temperature=temperature, energy=energy, wire=wire,

@@ -36,6 +36,7 @@ import traceback
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -506,7 +507,7 @@ def run_convergence(args) -> int:
     sweeps.convergence_plan(geometry, args.observable,
                             temperature=args.temperature, energy=args.energy, wire=args.wire,
                             position=args.position, between=between)  # checks the input
-    if args.observable != "dos":
+    if args.observable == "G":  # kappa between two S reservoirs is defined, G is not
         api.check_two_terminal(geometry, between, args.geometry)
     orders = [int(p) for p in orders]
     own_order = max(geometry.mesh_options(w).order for w in geometry.wires)
@@ -725,6 +726,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         except RecursionError:
             _error("the input is nested too deeply")
+            return EXIT_USAGE
+        except BrokenProcessPool:
+            _error("a worker process died unexpectedly (killed, or out of memory?); try fewer --jobs or a "
+                   "smaller problem")
             return EXIT_USAGE
         except MemoryError:
             _error("out of memory; use fewer energies, temperatures or phases, a coarser mesh or fewer --jobs")

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -459,8 +460,10 @@ def test_an_internal_error_says_it_is_a_bug_and_where_the_traceback_is(tmp_path,
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("error", [MemoryError(), RecursionError("maximum recursion depth exceeded")])
-def test_resource_errors_are_one_line(error, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("error, fragment", [(MemoryError(), "out of memory"),
+                                             (RecursionError("maximum recursion depth exceeded"), "nested too deeply"),
+                                             (BrokenProcessPool("gone"), "worker process died")])
+def test_resource_errors_are_one_line(error, fragment, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
     def exhausted(*args, **kwargs):
@@ -469,8 +472,7 @@ def test_resource_errors_are_one_line(error, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli.sweeps, "sweep_tasks", exhausted)
     before = listing(tmp_path)
     status, _, err = run_main(["solve", T_JUNCTION, "-o", "out"], capsys)
-    assert_clean_failure(status, err, ["memory" if isinstance(error, MemoryError) else "nested too deeply"],
-                         before=before, folder=tmp_path)
+    assert_clean_failure(status, err, [fragment], before=before, folder=tmp_path)
 
 
 def test_a_failing_solve_leaves_nothing_and_a_rerun_works(tmp_path, capsys, monkeypatch):
