@@ -365,6 +365,9 @@ def _check_names_and_magnitudes(nodes: Sequence[Node], wires: Sequence[Wire]) ->
     same with file locations; this covers geometries built in Python)."""
     from femprox import limits
 
+    too_large = limits.check_network_size(len(nodes), len(wires))
+    if too_large is not None:
+        raise GeometryError(too_large)
     for kind, items, keys in (("node", nodes, _NODE_MAGNITUDES), ("wire", wires, _WIRE_MAGNITUDES)):
         for item in items:
             problem = limits.check_name(kind, item.name)

@@ -349,8 +349,12 @@ def _read_geometry(reader: _Reader, document: dict, default_name: str) -> Geomet
     _check_texts(reader, name, description)
     _read_parameters(reader, _table(reader, document.get("parameters", {}), ("parameters",)))
     mesh = _read_mesh(reader, document.get("mesh", {}), ("mesh",))
-    nodes = _read_nodes(reader, _required_table(reader, document, "nodes"))
-    wires = _read_wires(reader, _required_table(reader, document, "wires"), [n.name for n in nodes])
+    node_table, wire_table = _required_table(reader, document, "nodes"), _required_table(reader, document, "wires")
+    too_large = limits.check_network_size(len(node_table), len(wire_table))
+    if too_large is not None:
+        raise GeometryFileError(reader.source, too_large)
+    nodes = _read_nodes(reader, node_table)
+    wires = _read_wires(reader, wire_table, [n.name for n in nodes])
     try:
         return Geometry(nodes=nodes, wires=wires, name=name, mesh=mesh, description=description)
     except GeometryError as exc:

@@ -113,6 +113,21 @@ ENERGIES_PER_SOLVE = 400
 MAX_DOFS = 500_000
 """Most degrees of freedom per field of one mesh, whatever the memory."""
 
+MAX_WIRES = 1_000
+"""Most wires in a network (drawing 1000 wires takes 10 s; the shipped files have up to 26)."""
+
+MAX_NODES = 2 * MAX_WIRES
+"""Most nodes (every node ends at least one wire)."""
+
+
+def check_network_size(n_nodes: int, n_wires: int) -> str | None:
+    """Why a network of this size is refused (None if it is accepted)."""
+    if n_wires > MAX_WIRES:
+        return f"{n_wires} wires, at most {MAX_WIRES} are supported"
+    if n_nodes > MAX_NODES:
+        return f"{n_nodes} nodes, at most {MAX_NODES} are supported"
+    return None
+
 
 def range_problem(key: str, value: float) -> str | None:
     """Why ``value`` is not accepted for ``key`` (None if it is, or if the key has no range)."""
@@ -305,14 +320,27 @@ def check_solve_size(geometry, *, refine: float = 1.0, order: int | None = None,
         raise LimitError(f"{where}the mesh would have about {dofs:.3g} degrees of freedom (largest wire "
                          f"'{wire}'), at most {MAX_DOFS:g} are supported; lower --refine or [mesh] elements, "
                          "or check lengths and coherence lengths")
-    need = bytes_per_dof_energy(p) * dofs * max(1, energies) * max(1, parallel)
+    junctions = _junction_count(geometry)
+    # the junction unknowns (two fields) form a dense Schur complement per energy, and its LU
+    per_energy = bytes_per_dof_energy(p) * dofs + 2 * 16.0 * (2 * junctions) ** 2
+    need = per_energy * max(1, energies) * max(1, parallel)
     budget = memory_budget()
     if need > budget:
         raise LimitError(f"{where}the solve would need about {need / 1e9:.3g} GB ({dofs} degrees of freedom of "
-                         f"order {p} x {energies} energies x {max(1, parallel)} process(es); largest wire "
+                         f"order {p}, {junctions} junctions x {energies} energies x {max(1, parallel)} process(es); "
+                         "largest wire "
                          f"'{wire}'), more than the {budget / 1e9:.3g} GB available; use fewer energies, a "
                          "coarser mesh or fewer --jobs")
     return dofs
+
+
+def _junction_count(geometry) -> int:
+    """Free nodes where three or more wire ends meet (see femprox.mesh.GraphMesh.junction_dofs)."""
+    ends: dict[str, int] = {}
+    for wire in geometry.wires:
+        for name in (wire.start, wire.end):
+            ends[name] = ends.get(name, 0) + 1
+    return sum(1 for n in geometry.nodes if ends.get(n.name, 0) >= 3 and not n.kind.is_reservoir)
 
 
 def describe_sequence(values: Sequence[float], limit: int = 3) -> str:

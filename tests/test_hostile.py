@@ -233,7 +233,18 @@ def test_hand_written_bad_geometry(path, tmp_path, capsys, monkeypatch):
     assert_clean_failure(status, err, [path.name, expected_fragment(path)], before=before, folder=tmp_path)
 
 
+def _chain(wires: int) -> str:
+    """A chain of ``wires`` wires between two normal reservoirs."""
+    text = '[nodes.a]\nkind = "normal_reservoir"\n[nodes.b]\nkind = "normal_reservoir"\n'
+    text += "".join(f'[nodes.c{i}]\nkind = "clean"\n' for i in range(wires - 1))
+    ends = ["a"] + [f"c{i}" for i in range(wires - 1)] + ["b"]
+    return text + "".join(f'[wires.w{i}]\nstart = "{ends[i]}"\nend = "{ends[i + 1]}"\nlength = 1.0\n'
+                          for i in range(wires))
+
+
 SYNTHETIC = {
+    "too_many_wires": (_chain(1001), "1001 wires, at most 1000"),
+    "chain_with_too_many_elements": ("[mesh]\nelements = 400\n" + _chain(1000), "degrees of freedom"),
     "nested_arrays": ("x = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested"),
     "nested_inline_tables": ("x = " + "{a = " * 2000 + "1" + "}" * 2000 + "\n", "nested"),
     "deep_dotted_key": (".".join(["k"] * 40_000) + " = 1\n", "longer than"),
