@@ -295,6 +295,9 @@ def estimated_dofs(geometry, refine: float = 1.0, order: int | None = None) -> t
     from femprox.mesh import default_element_count
 
     orders = {geometry.mesh_options(w).order for w in geometry.wires}
+    if order is None and len(orders) > 1:  # what build_mesh would refuse, said before any work
+        raise LimitError(f"all wires must use the same element order, found {sorted(orders)} (set [mesh] order "
+                         "or --order)")
     p = order if order is not None else max(orders)
     total, largest, largest_count = 0, "", -1.0
     for wire in geometry.wires:
@@ -314,8 +317,11 @@ def check_solve_size(geometry, *, refine: float = 1.0, order: int | None = None,
     ``energies`` per solve, ``parallel`` solves at once (worker processes). Returns the
     estimated DOFs per field. The message names the largest wire and what to reduce.
     """
-    dofs, p, wire = estimated_dofs(geometry, refine, order)
     where = f"{what}: " if what else ""
+    try:
+        dofs, p, wire = estimated_dofs(geometry, refine, order)
+    except LimitError as error:
+        raise LimitError(f"{where}{error}") from None
     if dofs > MAX_DOFS:
         raise LimitError(f"{where}the mesh would have about {dofs:.3g} degrees of freedom (largest wire "
                          f"'{wire}'), at most {MAX_DOFS:g} are supported; lower --refine or [mesh] elements, "

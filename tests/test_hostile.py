@@ -364,6 +364,7 @@ BAD_COMMAND_LINES = [
     (["solve", T_JUNCTION, "--set", "wires.s_arm.mesh.elements=100000000"], ["elements", "out of range"]),
     (["solve", T_JUNCTION, "--set", "wires.s_arm.mesh.grading=1e30"], ["grading", "out of range"]),
     (["solve", T_JUNCTION, "--set", "mesh.elements=100000"], ["degrees of freedom"]),
+    (["solve", HOUSE, "--set", "wires.left_arm.mesh.order=2"], ["house_interferometer.toml", "same element order"]),
     (["solve", T_JUNCTION, "--set", "temperature=1e300"], ["temperature", "out of range"]),
     (["solve", T_JUNCTION, "--set", "nodes.left.temperature=nan"], ["nodes.left.temperature", "finite"]),
     (["solve", HOUSE, "--set", "nodes.S1.dynes=1e-300"], ["nodes.S1.dynes", "out of range"]),
