@@ -11,7 +11,10 @@ The data-only functions (re-exported from :mod:`femprox.sweeps` and :mod:`fempro
 return plain dataclasses of numbers and write nothing.
 
 Output folders are never overwritten silently: an existing, non-empty folder raises
-:class:`OutputExistsError` unless ``overwrite=True``. Every folder gets a ``run.json``
+:class:`OutputExistsError` unless ``overwrite=True``. Results are computed and checked
+(:mod:`femprox.result_checks`: no NaN, physical bounds) before anything is written, then
+written into a staging folder that replaces the previous run's files only when complete
+(:mod:`femprox.safe_output`). Every folder gets a ``run.json``
 record (geometry text and its sha256, all parameters, mesh and solver settings, package
 versions) from which the run can be repeated. CSV files start with ``#`` comment lines
 giving the columns and their units.
