@@ -1,4 +1,4 @@
-"""``python -m femprox``: the command line (see :mod:`femprox.cli`)."""
+"""``python -m femprox``: the command line (same as the ``femprox`` script)."""
 
 import sys
 

@@ -15,7 +15,10 @@ The data-only functions (re-exported from :mod:`femprox.sweeps` and :mod:`fempro
 return plain dataclasses of numbers and write nothing.
 
 Output folders are never overwritten silently: an existing, non-empty folder raises
-:class:`OutputExistsError` unless ``overwrite=True``. Every folder gets a ``run.json``
+:class:`OutputExistsError` unless ``overwrite=True``. Results are computed and checked
+(:mod:`femprox.result_checks`: no NaN, physical bounds) before anything is written, then
+written into a staging folder that replaces the previous run's files only when complete
+(:mod:`femprox.safe_output`). Every folder gets a ``run.json``
 record (geometry text and its sha256, all parameters, mesh and solver settings, package
 versions) from which the run can be repeated. CSV files start with ``#`` comment lines
 giving the columns and their units.
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import figures, sweeps
+from femprox import figures, limits, result_checks, safe_output, sweeps
 from femprox.export import check_export_path, distribution_point_data, spectral_point_data, write_network
 from femprox.figures import Figure3Data, Figure4Data, figure3, figure4
 from femprox.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress, SweepResult,
@@ -56,8 +59,8 @@ __all__ = ["OutputExistsError", "PaperResult", "convergence_study", "convergence
            "solve_to_files", "sweep"]
 
 
-class OutputExistsError(FileExistsError):
-    """The output folder (or file) exists and ``overwrite`` was not given."""
+OutputExistsError = safe_output.OutputExistsError
+"""The output folder (or file) exists and ``overwrite`` was not given."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -186,11 +189,25 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
     long_wire_slopes.csv (L_N = 100 xi0, r = 0.01), paper_checks.txt and run.json.
     """
     started = time.perf_counter()
-    out = prepare_output_directory(out_dir, overwrite)
+    safe_output.check_target(out_dir, overwrite)  # refused before the work, created after it
     plans = paper_plans(quick)
     slopes, fig4, fig3 = sweeps.run_plans(list(plans.values()), executor, progress)
     fig4 = _refined_figure4(fig4, quick, executor)
+    result_checks.check_paper(fig3, fig4)
     report = checks_report(fig3, fig4, slopes)
+    with safe_output.staged(out_dir, overwrite) as out:
+        files = _write_paper_files(out, fig3, fig4, slopes, report, quick, started)
+    seconds = time.perf_counter() - started
+    return PaperResult(fig3, fig4, slopes, report, _final_paths(files, out_dir), seconds)
+
+
+def _final_paths(files: dict[str, Path], out_dir: str | Path) -> dict[str, Path]:
+    """The written files at their final place (they were written into a staging folder)."""
+    return {name: Path(out_dir) / path.name for name, path in files.items()}
+
+
+def _write_paper_files(out: Path, fig3: Figure3Data, fig4: Figure4Data, slopes: Figure3Data, report: str,
+                       quick: bool, started: float) -> dict[str, Path]:
     files = {"figure3.png": _save(_figure3_figure(fig3), out / "figure3.png"),
              "figure3.csv": write_figure3_csv(fig3, out / "figure3.csv"),
              "figure4.png": _save(_figure4_figure(fig4), out / "figure4.png"),
@@ -207,9 +224,8 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
                 "spectral_solves": {"figure3": fig3.spectral_solves, "figure4": fig4.spectral_solves,
                                     "long_wire": slopes.spectral_solves}}
     files["run.json"] = out / "run.json"
-    seconds = time.perf_counter() - started
     _write_json(files["run.json"], _run_record("paper", settings, started))
-    return PaperResult(fig3, fig4, slopes, report, files, seconds)
+    return files
 
 
 FIGURE4_REFINE_ROUNDS = 1
@@ -333,9 +349,31 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
     geometry = source.geometry()  # validates the file and the overrides before any work
     if phases is not None and phase_key is None:
         raise ValueError("phases need a phase key (e.g. parameters.phi or nodes.S1.phase)")
-    out = prepare_output_directory(out_dir, overwrite)
+    check_two_terminal(geometry, between, path)
+    limits.check_values("temperatures", "temperature", temperatures)
+    limits.check_values("phases", "phase", phases or ())
+    safe_output.check_target(out_dir, overwrite)  # refused before the work, created after it
     result = sweeps.sweep(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
                           grid=grid, mesh=mesh, executor=executor, progress=progress)
+    result_checks.check_sweep(result)
+    with safe_output.staged(out_dir, overwrite) as out:
+        files = _write_solve_files(out, source, geometry, result, temperatures, phases, others, bcs_gaps, grid,
+                                   mesh, started)
+    return result, _final_paths(files, out_dir)
+
+
+def check_two_terminal(geometry: Geometry, between: tuple[str, str] | None, source: str | Path | None = None) -> None:
+    """Refuse a two-terminal pair whose G/G_N is undefined (two S reservoirs), naming why
+    (and the file ``source``, if given)."""
+    pair = between if between is not None else sweeps.default_terminals(geometry)
+    problem = result_checks.undefined_two_terminal(geometry, *pair)
+    if problem is not None:
+        raise ValueError(problem if source is None else f"{source}: {problem}")
+
+
+def _write_solve_files(out: Path, source: GeometryFile, geometry: Geometry, result: SweepResult,
+                       temperatures: Sequence[float], phases: Sequence[float] | None, others: str, bcs_gaps: bool,
+                       grid: EnergyGridOptions, mesh: MeshSettings, started: float) -> dict[str, Path]:
     files = {"results.csv": write_sweep_csv(result, out / "results.csv"),
              "matrices.csv": write_matrices_csv(result, out / "matrices.csv")}
     files["results.nc"] = _save_sweep_dataset(result, source, geometry, out / "results.nc")
@@ -354,7 +392,7 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
                 "geometry": _geometry_record(source, geometry)}
     files["run.json"] = out / "run.json"
     _write_json(files["run.json"], _run_record("solve", settings, started))
-    return result, files
+    return files
 
 
 def write_sweep_csv(result: SweepResult, path: str | Path) -> Path:
@@ -413,7 +451,10 @@ def export_mesh(path: str | Path, export_file: str | Path, *, energies: Sequence
         data = spectral_point_data(solution, range(len(energies)), ("dos", "d_l", "d_t"))
         reservoirs = {n.name: (n.temperature, n.potential) for n in geometry.terminals}
         data |= distribution_point_data(solution, spectral_conductance(solution), reservoirs)
-    return write_network(export_file, graph, data, overwrite=overwrite)
+    result_checks.check_point_data(data)
+    with safe_output.atomic_file(export_file, overwrite) as temporary:
+        write_network(temporary, graph, data, overwrite=True)
+    return export_file
 
 
 def draw_network_to_file(path: str | Path, png: str | Path, *, overrides: Mapping[str, object] | None = None,
@@ -421,11 +462,30 @@ def draw_network_to_file(path: str | Path, png: str | Path, *, overrides: Mappin
     """Sketch of the network (:func:`femprox.plotting.draw_network`) as an image file."""
     from femprox.plotting import draw_network, figure_with_axes
 
-    png = Path(png)
+    png = drawing_path(png)
     _check_output_file(png, overwrite)
     figure, (ax,) = figure_with_axes(1, width=6.5, height=5.0)
     draw_network(load_geometry(path, overrides), ax)
-    return _save(figure, png)
+    with safe_output.atomic_file(png, overwrite) as temporary:
+        _save(figure, temporary)
+    return png
+
+
+def drawing_path(path: str | Path) -> Path:
+    """The file a drawing is written to: ``path``, with ``.png`` added if it has no extension
+    (what matplotlib would do silently); ValueError for an extension matplotlib cannot write."""
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    if str(path).strip() == "" or path.name in ("", ".", ".."):
+        raise ValueError("the drawing's file name is empty")
+    if not path.suffix:
+        return path.with_name(path.name + ".png")
+    supported = Figure().canvas.get_supported_filetypes()
+    if path.suffix[1:].lower() not in supported:
+        raise ValueError(f"{path}: matplotlib cannot write '{path.suffix}' files (use one of "
+                         f"{', '.join('.' + k for k in sorted(supported))})")
+    return path
 
 
 # ---------------------------------------------------------------------------------------
@@ -444,10 +504,22 @@ def convergence_to_files(path: str | Path, out_dir: str | Path, *, observable: s
     started = time.perf_counter()
     source = GeometryFile.from_path(path, overrides)
     geometry = source.geometry()
-    out = prepare_output_directory(out_dir, overwrite)
+    if observable == "G":  # kappa between two S reservoirs is defined, G is not
+        check_two_terminal(geometry, between, path)
+    safe_output.check_target(out_dir, overwrite)  # refused before the work, created after it
     data = sweeps.convergence_study(geometry, observable, temperature=temperature, energy=energy, wire=wire,
                                     position=position, between=between, refinements=refinements,
                                     orders=orders, grid=grid, executor=executor, progress=progress)
+    result_checks.check_convergence(data)
+    with safe_output.staged(out_dir, overwrite) as out:
+        files = _write_convergence_files(out, source, geometry, data, observable, temperature, refinements,
+                                         orders, grid, started)
+    return data, _final_paths(files, out_dir)
+
+
+def _write_convergence_files(out: Path, source: GeometryFile, geometry: Geometry, data: ConvergenceData,
+                             observable: str, temperature: float, refinements: Sequence[float],
+                             orders: Sequence[int], grid: EnergyGridOptions, started: float) -> dict[str, Path]:
     files = {"convergence.csv": write_convergence_csv(data, out / "convergence.csv")}
     from femprox.plotting import figure_with_axes, plot_convergence
 
@@ -460,7 +532,7 @@ def convergence_to_files(path: str | Path, out_dir: str | Path, *, observable: s
                 "geometry": _geometry_record(source, geometry)}
     files["run.json"] = out / "run.json"
     _write_json(files["run.json"], _run_record("convergence", settings, started))
-    return data, files
+    return files
 
 
 def write_convergence_csv(data: ConvergenceData, path: str | Path) -> Path:
@@ -550,9 +622,15 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
                              progress=progress)
     dataset = results.grid_sweep_dataset(spec, outputs,
                                          extra_attrs=results.geometry_attrs(source, spec.geometry))
-    files = {"results.nc": results.save(dataset, out / "results.nc"),
-             "results.csv": write_dataset_csv(dataset, out / "results.csv"),
-             "matrices.csv": write_dataset_matrices_csv(dataset, out / "matrices.csv")}
+    # each result file appears complete or not at all (the run folder itself is not staged:
+    # its tasks/ must outlive an interruption)
+    files = {}
+    for name, write in (("results.nc", lambda path: results.save(dataset, path)),
+                        ("results.csv", lambda path: write_dataset_csv(dataset, path)),
+                        ("matrices.csv", lambda path: write_dataset_matrices_csv(dataset, path))):
+        with safe_output.atomic_file(out / name, overwrite=True) as temporary:
+            write(temporary)
+        files[name] = out / name
     settings = {"temperatures": list(spec.temperatures),
                 "axes": [{"name": a.name, "key": a.key, "values": list(a.values)} for a in spec.axes],
                 "between": list(spec.between), "others": others, "bcs_gaps": bcs_gaps, "dynes": dynes,
@@ -560,8 +638,9 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
                 "resumed": resume, "scheduler": None if client is None else str(getattr(client, "scheduler", client)),
                 "notes": json.loads(dataset.attrs["notes"]),
                 "geometry": _geometry_record(source, spec.geometry)}
+    with safe_output.atomic_file(out / "run.json", overwrite=True) as temporary:
+        _write_json(temporary, _run_record("sweep", settings, started))
     files["run.json"] = out / "run.json"
-    _write_json(files["run.json"], _run_record("sweep", settings, started))
     return dataset, files
 
 
@@ -613,9 +692,17 @@ def _zeros_like(values):
 # femprox dos, iv, supercurrent
 # ---------------------------------------------------------------------------------------
 
-def _study_files(dataset, out: Path, stem: str, plot, command: str, settings: dict, started: float,
-                 source: GeometryFile, geometry: Geometry) -> dict[str, Path]:
-    """stem.nc, stem.csv (long format, one row per point of the Dataset), stem.png, run.json."""
+def _study_files(dataset, out_dir: str | Path, overwrite: bool, stem: str, plot, command: str, settings: dict,
+                 started: float, source: GeometryFile, geometry: Geometry) -> dict[str, Path]:
+    """stem.nc, stem.csv (long format, one row per point of the Dataset), stem.png, run.json,
+    written into a staged folder that replaces ``out_dir`` only when complete."""
+    with safe_output.staged(out_dir, overwrite) as out:
+        files = _write_study_files(dataset, out, stem, plot, command, settings, started, source, geometry)
+    return _final_paths(files, out_dir)
+
+
+def _write_study_files(dataset, out: Path, stem: str, plot, command: str, settings: dict, started: float,
+                       source: GeometryFile, geometry: Geometry) -> dict[str, Path]:
     from femprox import results
     from femprox.plotting import figure_with_axes
 
@@ -647,12 +734,13 @@ def dos_to_files(path: str | Path, out_dir: str | Path, *, energies: Sequence[fl
     started = time.perf_counter()
     source = GeometryFile.from_path(path, overrides)
     geometry = source.geometry()
-    out = prepare_output_directory(out_dir, overwrite)
+    safe_output.check_target(out_dir, overwrite)  # refused before the work, written after it
     dataset = studies.dos_map(geometry, energies, wires=wires, points_per_wire=points_per_wire,
                               temperature=temperature, bcs_gaps=bcs_gaps, dynes=dynes, mesh=mesh)
     settings = {"energies": list(map(float, energies)), "wires": list(wires or []), "points_per_wire": points_per_wire,
                 "temperature": temperature, "bcs_gaps": bcs_gaps, "dynes": dynes, "mesh": asdict(mesh)}
-    return dataset, _study_files(dataset, out, "dos", plot_dos_map, "dos", settings, started, source, geometry)
+    return dataset, _study_files(dataset, out_dir, overwrite, "dos", plot_dos_map, "dos", settings, started, source,
+                                 geometry)
 
 
 def iv_to_files(path: str | Path, out_dir: str | Path, *, biases: Sequence[float], terminal: str | None = None,
@@ -666,12 +754,13 @@ def iv_to_files(path: str | Path, out_dir: str | Path, *, biases: Sequence[float
     started = time.perf_counter()
     source = GeometryFile.from_path(path, overrides)
     geometry = source.geometry()
-    out = prepare_output_directory(out_dir, overwrite)
+    safe_output.check_target(out_dir, overwrite)  # refused before the work, written after it
     dataset = studies.iv_curve(geometry, biases, terminal=terminal, temperature=temperature, bcs_gaps=bcs_gaps,
                                dynes=dynes, mesh=mesh)
     settings = {"biases": list(map(float, biases)), "terminal": dataset.attrs["biased_terminal"],
                 "temperature": temperature, "bcs_gaps": bcs_gaps, "dynes": dynes, "mesh": asdict(mesh)}
-    return dataset, _study_files(dataset, out, "iv", plot_iv, "iv", settings, started, source, geometry)
+    return dataset, _study_files(dataset, out_dir, overwrite, "iv", plot_iv, "iv", settings, started, source,
+                                 geometry)
 
 
 def supercurrent_to_files(path: str | Path, out_dir: str | Path, *, phases: Sequence[float], phase_key: str,
@@ -687,7 +776,7 @@ def supercurrent_to_files(path: str | Path, out_dir: str | Path, *, phases: Sequ
     started = time.perf_counter()
     source = GeometryFile.from_path(path, overrides, phase_key)
     geometry = source.geometry()
-    out = prepare_output_directory(out_dir, overwrite)
+    safe_output.check_target(out_dir, overwrite)  # refused before the work, written after it
     dataset = studies.current_phase_relation(source, phases, wire=wire, temperature=temperature, between=between,
                                              bcs_gaps=bcs_gaps, dynes=dynes, mesh=mesh)
     settings = {"phases": list(map(float, phases)), "phase_key": phase_key, "wire": dataset.attrs["wire"],
@@ -695,5 +784,5 @@ def supercurrent_to_files(path: str | Path, out_dir: str | Path, *, phases: Sequ
                 "bcs_gaps": bcs_gaps, "dynes": dynes, "mesh": asdict(mesh),
                 "normal_resistance": dataset.attrs["normal_resistance"],
                 "critical_current": dataset.attrs["critical_current"]}
-    return dataset, _study_files(dataset, out, "supercurrent", plot_current_phase, "supercurrent", settings,
-                                 started, source, geometry)
+    return dataset, _study_files(dataset, out_dir, overwrite, "supercurrent", plot_current_phase, "supercurrent",
+                                 settings, started, source, geometry)

@@ -17,8 +17,11 @@ expressions (``pi/2``) and ranges ``start:stop:count`` (evenly spaced) or
 radians. ``--set key=value`` overrides a key of the geometry file (``parameters.r=10``,
 ``wires.s_arm.length=20``; a key without a dot is a parameter: ``r=10``).
 
-Bad input prints one line ``femprox: error: ...`` on stderr and exits with status 2. This
-module is the only place that configures logging and draws progress bars.
+Bad input prints one line ``femprox: error: ...`` on stderr and exits with status 2; so does
+any other failure, and an internal error (a bug) says so and where its traceback was saved.
+Ctrl-C (SIGINT) and SIGTERM stop the worker processes, remove partial output and exit with
+status 130 and 143. Output folders appear complete or not at all (:mod:`femprox.safe_output`).
+This module is the only place that configures logging and draws progress bars.
 """
 
 from __future__ import annotations
@@ -27,19 +30,26 @@ import argparse
 import logging
 import math
 import os
+import re
+import signal
 import sys
+import tempfile
 import time
 import tomllib
+import traceback
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from femprox import __version__, api, sweeps
+from femprox import __version__, api, limits, safe_output, sweeps
+from femprox.export import check_export_path
 from femprox.geometry import GeometryError
-from femprox.geometry_file import evaluate_expression
+from femprox.geometry_file import FUNCTIONS, evaluate_expression, load_document
 from femprox.spectral import SpectralConvergenceError
 
 EXIT_USAGE = 2
@@ -53,8 +63,18 @@ class UsageError(ValueError):
     """Bad command-line input (reported on one line, exit status 2)."""
 
 
+# Command-line words that are values, not options, although they start with '-': negative
+# numbers and expressions (-0.5, -.5, -pi:pi:5, -2*pi, -(1), -sqrt(2)). argparse's own pattern
+# knows only plain negative numbers, so '--phases -pi:pi:5' failed as a missing argument.
+_NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d|pi\b|\(|(" + "|".join(FUNCTIONS) + r")\()")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line error messages in femprox's format."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_VALUE
 
     def error(self, message: str):  # noqa: D401 - argparse API
         raise UsageError(f"{message} (see '{self.prog} --help')")
@@ -78,6 +98,7 @@ def parse_values(items: Sequence[str], what: str, *, positive: bool = False) -> 
     for item in items:
         for piece in item.replace(",", " ").split():
             values.extend(_parse_range(piece, what) if ":" in piece else [parse_number(piece, what)])
+            limits.check_count(what, len(values))
     if not values:
         raise UsageError(f"{what}: no values given")
     if positive and min(values) <= 0:
@@ -93,6 +114,7 @@ def _parse_range(text: str, what: str) -> list[float]:
     count = parse_number(parts[2], what)
     if not (count >= 1 and float(count).is_integer()):
         raise UsageError(f"{what}: the count in '{text}' must be a positive integer")
+    limits.check_count(what, count)  # before anything is allocated
     if len(parts) == 4 and parts[3] == "log":
         if start <= 0 or stop <= 0:
             raise UsageError(f"{what}: a log range needs positive ends, got '{text}'")
@@ -109,7 +131,11 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, object]:
         key, value = key.strip(), value.strip()
         if not sep or not key or not value:
             raise UsageError(f"bad --set '{item}': expected key=value, e.g. parameters.r=10")
+        if len(value) > limits.MAX_OVERRIDE_LENGTH:
+            raise UsageError(f"--set {key}: the value is longer than {limits.MAX_OVERRIDE_LENGTH} characters")
         overrides[_dotted(key)] = _toml_value(value)
+        if limits.tree_depth(overrides[_dotted(key)]) > 2:
+            raise UsageError(f"--set {key}: arrays or tables nested too deeply")
     return overrides
 
 
@@ -122,13 +148,15 @@ def _toml_value(text: str) -> object:
         return tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise UsageError(f"--set value nested too deeply: '{text[:40]}...'") from None
 
 
 def default_phase_key(path: str) -> str | None:
     """``parameters.phi`` if the file declares a parameter ``phi``, else None."""
     try:
-        document = tomllib.loads(Path(path).read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        document = load_document(path)  # refuses pipes, devices, absurd nesting (no hang)
+    except GeometryError:
         return None  # load_geometry reports the problem itself
     parameters = document.get("parameters")
     return "parameters.phi" if isinstance(parameters, dict) and "phi" in parameters else None
@@ -157,24 +185,77 @@ def _configure_logging(verbose: int, log_file: Path | None) -> None:
     root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     root.propagate = False
     console = _TqdmHandler()
-    console.setFormatter(logging.Formatter("femprox: %(levelname)s: %(message)s"))
+    console.setFormatter(_PrintableFormatter("femprox: %(levelname)s: %(message)s"))
     # with a log file the solver's warnings (e.g. energies at a gap edge) go there, and a
     # summary line is printed at the end; -v shows them on the terminal too
     console.setLevel(logging.INFO if verbose else (logging.ERROR if log_file else logging.WARNING))
     root.addHandler(console)
+    console.addFilter(_CollapseRepeats())
     if log_file is not None:
-        _add_file_handler(root, log_file)
+        _add_file_handler(root, log_file, mode="w")  # a fresh log per run, never appended
 
 
-def _add_file_handler(root: logging.Logger, log_file: Path) -> None:
-    handler = logging.FileHandler(log_file, encoding="utf-8")
+class _PrintableFormatter(logging.Formatter):
+    """Terminal output without control characters (names and paths come from the user)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return limits.printable(super().format(record))
+
+
+class _CollapseRepeats(logging.Filter):
+    """Let each distinct message through once and count its repeats (see :func:`_log_repeats`):
+    a sweep repeats the same solver note for every solve."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: Counter = Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.levelno, record.name, record.getMessage())
+        self.counts[key] += 1
+        return self.counts[key] == 1
+
+
+def _add_file_handler(root: logging.Logger, log_file: Path, mode: str = "a") -> None:
+    handler = logging.FileHandler(log_file, mode=mode, encoding="utf-8")
     handler.setFormatter(logging.Formatter(_LOG_FORMAT))
     handler.setLevel(logging.INFO)
+    handler.addFilter(_CollapseRepeats())
     root.addHandler(handler)
+
+
+def _log_repeats(root: logging.Logger) -> None:
+    """Write how often collapsed messages were repeated (main process) into the log file."""
+    for handler in root.handlers:
+        if not isinstance(handler, logging.FileHandler):
+            continue
+        for collapse in [f for f in handler.filters if isinstance(f, _CollapseRepeats)]:
+            for (_, name, message), count in collapse.counts.items():
+                if count > 1:
+                    record = logging.LogRecord(name, logging.INFO, __file__, 0, "the message '%s' was repeated "
+                                               "%d more times (shown once)", (message, count - 1), None)
+                    handler.emit(record)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this worker when the main process dies, even by SIGKILL
+    (no orphaned workers holding memory); a no-op elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 def _worker_logging(log_file: str | None) -> None:
     """Initializer of pool workers: their records go to the run's log file only."""
+    # the main process handles Ctrl-C and SIGTERM and stops the workers; a worker that gets
+    # SIGTERM itself just ends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
     root = logging.getLogger("femprox")
     root.handlers.clear()
     root.propagate = False
@@ -204,8 +285,24 @@ def _executor(jobs: int, log_file: Path | None):
                                initargs=(None if log_file is None else str(log_file),))
     try:
         yield pool
-    finally:
-        pool.shutdown(cancel_futures=True)
+    except BaseException:
+        _stop_workers(pool)  # a failure, Ctrl-C or SIGTERM: do not wait for running tasks
+        raise
+    pool.shutdown(cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate the pool's worker processes and reap them (no orphans)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
 
 
 class _Progress:
@@ -230,21 +327,40 @@ class _Progress:
 
 
 @contextmanager
-def _run_context(args, description: str, out_dir: Path | None):
-    """Logging (to DIR/femprox.log when there is an output folder), a pool and a bar."""
-    log_file = out_dir / "femprox.log" if out_dir is not None else None
+def _run_context(args, description: str, stage: safe_output.StagedFolder | None):
+    """Logging (to femprox.log in the staged output folder), a pool and a bar; on success the
+    staged folder is committed, on any failure or interruption it is removed."""
+    log_file = stage.path / "femprox.log" if stage is not None else None
     _configure_logging(args.verbose, log_file)
     counter = _WarningCounter()
-    logging.getLogger("femprox").addHandler(counter)
+    root = logging.getLogger("femprox")
+    root.addHandler(counter)
     progress = _Progress(description, not args.no_progress)
     try:
-        with _executor(args.jobs, log_file) as pool:
-            yield pool, progress
-    finally:
-        progress.close()
+        try:
+            with _executor(args.jobs, log_file) as pool:
+                yield pool, progress
+        finally:
+            progress.close()
+        _log_repeats(root)
+    except BaseException:
+        _close_file_handlers(root)
+        if stage is not None:
+            stage.discard()
+        raise
     # reached only on success: a failure is reported in one line by main()
-    if counter.count and log_file is not None and not args.verbose:
-        print(f"femprox: {counter.count} solver warning(s) logged in {log_file}", file=sys.stderr)
+    _close_file_handlers(root)
+    if stage is not None:
+        stage.commit()
+    if counter.count and stage is not None and not args.verbose:
+        print(f"femprox: {counter.count} solver warning(s) logged in {stage.target / 'femprox.log'}",
+              file=sys.stderr)
+
+
+def _close_file_handlers(root: logging.Logger) -> None:
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        handler.close()
+        root.removeHandler(handler)
 
 
 def _default_jobs() -> int:
@@ -258,30 +374,46 @@ def _default_jobs() -> int:
 def _mesh_settings(args) -> sweeps.MeshSettings:
     if not (args.refine > 0 and math.isfinite(args.refine)):
         raise UsageError(f"--refine must be a positive number, got {args.refine:g}")
+    limits.check_value("--refine", "refine", args.refine)
     if args.order is not None and not 1 <= args.order <= 10:
         raise UsageError(f"--order must be an integer from 1 to 10, got {args.order}")
     return sweeps.MeshSettings(refine=args.refine, order=args.order)
 
 
-def _prepare(out: str, overwrite: bool) -> Path:
-    return api.prepare_output_directory(out, overwrite)
+def _prepare(out: str, overwrite: bool) -> safe_output.StagedFolder:
+    """A staging folder for the output folder ``out`` (checked, not created: it appears when
+    the run commits)."""
+    stage = safe_output.StagedFolder(out, overwrite)
+    stage.open()
+    return stage
+
+
+def _check_size(args, geometry, *, refine: float, order: int | None, energies: int = limits.ENERGIES_PER_SOLVE,
+                what: str = "") -> None:
+    limits.check_solve_size(geometry, refine=refine, order=order, energies=energies,
+                            parallel=getattr(args, "jobs", 1), what=what or args.geometry)
 
 
 def run_paper(args) -> int:
-    out = _prepare(args.output, args.overwrite)
+    stage = _prepare(args.output, args.overwrite)
     started = time.perf_counter()
-    with _run_context(args, "femprox paper", out) as (pool, progress):
-        # the folder is already checked and created: let paper_figures write into it
-        result = api.paper_figures(out, quick=args.quick, overwrite=True, executor=pool, progress=progress)
+    with _run_context(args, "femprox paper", stage) as (pool, progress):
+        # the staging folder is already checked and created: let paper_figures write into it
+        result = api.paper_figures(stage.path, quick=args.quick, overwrite=True, executor=pool, progress=progress)
     print(result.report, end="")
-    print(f"wrote {len(result.files)} files to {out} in {time.perf_counter() - started:.1f} s")
+    print(f"wrote {len(result.files)} files to {limits.printable(str(stage.target))} in {time.perf_counter() - started:.1f} s")
     return 0
 
 
 def run_solve(args) -> int:
+    safe_output.check_target(args.output, args.overwrite)
     overrides = parse_overrides(args.set)
     temperatures = parse_values(args.temperatures, "--temperatures", positive=True)
+    limits.check_values("--temperatures", "temperature", temperatures)
     phases = parse_values(args.phases, "--phases") if args.phases else None
+    if phases is not None:
+        limits.check_values("--phases", "phase", phases)
+        limits.check_count("--temperatures x --phases", len(phases) * len(temperatures) / 10)
     phase_key = _dotted(args.phase_key) if args.phase_key else default_phase_key(args.geometry)
     if phases is not None and phase_key is None:
         raise UsageError("--phases needs --phase-key (the file declares no parameter 'phi')")
@@ -289,17 +421,21 @@ def run_solve(args) -> int:
     between = tuple(args.between) if args.between else None
     # planning loads every phase's geometry and checks the terminals: bad input fails
     # here, before any folder is created
-    sweeps.sweep_tasks(sweeps.GeometryFile.from_path(args.geometry, overrides, phase_key), temperatures, phases,
+    source = sweeps.GeometryFile.from_path(args.geometry, overrides, phase_key)
+    sweeps.sweep_tasks(source, temperatures, phases,
                        between=between, others=args.others, bcs_gaps=not args.fixed_gaps)
-    out = _prepare(args.output, args.overwrite)
-    with _run_context(args, "femprox solve", out) as (pool, progress):
+    geometry = source.geometry()
+    api.check_two_terminal(geometry, between, args.geometry)
+    _check_size(args, geometry, refine=mesh.refine * sweeps.RETRY_REFINE, order=mesh.order)
+    stage = _prepare(args.output, args.overwrite)
+    with _run_context(args, "femprox solve", stage) as (pool, progress):
         result, files = api.solve_to_files(
-            args.geometry, out, temperatures=temperatures, overrides=overrides, phases=phases,
+            args.geometry, stage.path, temperatures=temperatures, overrides=overrides, phases=phases,
             phase_key=phase_key if phases is not None else None, between=between,
             others=args.others, bcs_gaps=not args.fixed_gaps, grid=GRIDS[args.grid], mesh=mesh, overwrite=True,
             executor=pool, progress=progress)
     _print_sweep(result)
-    print(f"wrote {', '.join(files)} to {out}")
+    print(f"wrote {', '.join(files)} to {limits.printable(str(stage.target))}")
     return 0
 
 
@@ -313,50 +449,82 @@ def _print_sweep(result: sweeps.SweepResult) -> None:
 
 
 def run_mesh(args) -> int:
-    if not args.export and not args.draw:
+    if args.export is None and args.draw is None:
         raise UsageError("mesh: give --export FILE and/or --draw FILE.png")
     overrides = parse_overrides(args.set)
     energies = parse_values(args.energies, "--energies") if args.energies else []
+    limits.check_values("--energies", "energy", energies)
     if energies and not args.export:
         raise UsageError("--energies needs --export FILE")
     _configure_logging(args.verbose, None)
     mesh = _mesh_settings(args)
-    for target in (args.export, args.draw):
-        if target and Path(target).exists() and not args.overwrite:
-            raise UsageError(f"{target} exists; pass --overwrite to replace it")
-    sweeps.GeometryFile.from_path(args.geometry, overrides).geometry()
+    targets = _mesh_targets(args)
+    geometry = sweeps.GeometryFile.from_path(args.geometry, overrides).geometry()
+    _check_size(args, geometry, refine=mesh.refine, order=mesh.order, energies=max(1, len(energies)))
     if args.export:
         path = api.export_mesh(args.geometry, args.export, energies=energies, overrides=overrides, mesh=mesh,
                                overwrite=args.overwrite)
-        print(f"wrote {path}")
+        print(f"wrote {limits.printable(str(path))}")
     if args.draw:
         path = api.draw_network_to_file(args.geometry, args.draw, overrides=overrides, overwrite=args.overwrite)
-        print(f"wrote {path}")
+        print(f"wrote {limits.printable(str(path))}")
     return 0
 
 
+def _mesh_targets(args) -> list[Path]:
+    """The files ``mesh`` will write, checked up front: formats, existence, and that
+    --export and --draw do not name the same file."""
+    for option, value in (("--export", args.export), ("--draw", args.draw)):
+        if value is not None and value.strip() == "":
+            raise UsageError(f"{option}: the file name is empty")
+    targets = []
+    if args.export:
+        targets.append(check_export_path(args.export))
+    if args.draw:
+        targets.append(api.drawing_path(args.draw))
+    if len(targets) == 2 and targets[0].absolute() == targets[1].absolute():
+        raise UsageError(f"--export and --draw name the same file {targets[0]}")
+    for target in targets:
+        if target.is_dir():
+            raise UsageError(f"{target} is a folder")
+        if target.exists() and not args.overwrite:
+            raise UsageError(f"{target} exists; pass --overwrite to replace it")
+        if not target.absolute().parent.is_dir():
+            raise UsageError(f"{target}: folder {target.parent} does not exist")
+    return targets
+
+
 def run_convergence(args) -> int:
+    safe_output.check_target(args.output, args.overwrite)
     overrides = parse_overrides(args.set)
     refinements = parse_values(args.refinements, "--refinements", positive=True)
+    limits.check_values("--refinements", "refine", refinements)
     orders = parse_values(args.orders, "--orders", positive=True)
     if any(not float(p).is_integer() or p > 10 for p in orders):
         raise UsageError("--orders: element orders are integers from 1 to 10")
     if not args.temperature > 0 or not math.isfinite(args.temperature):
         raise UsageError(f"--temperature must be positive (Delta0), got {args.temperature:g}")
+    limits.check_value("--temperature", "temperature", args.temperature)
+    limits.check_value("--energy", "energy", args.energy)
     between = tuple(args.between) if args.between else None
-    sweeps.convergence_plan(sweeps.GeometryFile.from_path(args.geometry, overrides).geometry(), args.observable,
+    geometry = sweeps.GeometryFile.from_path(args.geometry, overrides).geometry()
+    sweeps.convergence_plan(geometry, args.observable,
                             temperature=args.temperature, energy=args.energy, wire=args.wire,
                             position=args.position, between=between)  # checks the input
+    if args.observable == "G":  # kappa between two S reservoirs is defined, G is not
+        api.check_two_terminal(geometry, between, args.geometry)
     orders = [int(p) for p in orders]
-    out = _prepare(args.output, args.overwrite)
-    with _run_context(args, "femprox convergence", out) as (pool, progress):
+    own_order = max(geometry.mesh_options(w).order for w in geometry.wires)
+    _check_size(args, geometry, refine=2 * max(refinements), order=max(max(orders), own_order))
+    stage = _prepare(args.output, args.overwrite)
+    with _run_context(args, "femprox convergence", stage) as (pool, progress):
         data, files = api.convergence_to_files(
-            args.geometry, out, observable=args.observable, temperature=args.temperature, energy=args.energy,
+            args.geometry, stage.path, observable=args.observable, temperature=args.temperature, energy=args.energy,
             wire=args.wire, position=args.position, between=between,
             overrides=overrides, refinements=refinements, orders=orders, grid=GRIDS[args.grid], overwrite=True,
             executor=pool, progress=progress)
     print(api.convergence_table(data))
-    print(f"wrote {', '.join(files)} to {out}")
+    print(f"wrote {', '.join(files)} to {limits.printable(str(stage.target))}")
     return 0
 
 
@@ -471,12 +639,16 @@ def _sweep_runner(args, out: Path):
     else a local process pool (-j) or serial."""
     from femprox.distributed import dask_client
 
+    # the run folder is not staged: its tasks/ must survive an interruption (--resume); the
+    # log goes straight into it (closed by _run_context at the end)
     if args.scheduler:
-        with _run_context(argparse.Namespace(**{**vars(args), "jobs": 1}), "femprox sweep", out) as (_, progress):
+        with _run_context(argparse.Namespace(**{**vars(args), "jobs": 1}), "femprox sweep", None) as (_, progress):
+            _add_file_handler(logging.getLogger("femprox"), out / "femprox.log")
             with dask_client(args.scheduler, workers=args.workers) as client:
                 yield client, None, progress
         return
-    with _run_context(args, "femprox sweep", out) as (pool, progress):
+    with _run_context(args, "femprox sweep", None) as (pool, progress):
+        _add_file_handler(logging.getLogger("femprox"), out / "femprox.log")
         yield None, pool, progress
 
 
@@ -486,6 +658,11 @@ def run_sweep(args) -> int:
     axes = parse_sweep_axes(args.sweep)
     if args.dynes is not None and not (args.dynes >= 0 and math.isfinite(args.dynes)):
         raise UsageError(f"--dynes must be a number >= 0 (Delta0), got {args.dynes:g}")
+    _check_ranges(temperatures=temperatures, dynes=args.dynes)
+    for key, values in axes.items():  # a swept key with a known range (length, gap, phase, ...) is checked
+        limits.check_values(f"--sweep {key}", key.rsplit(".", 1)[-1], values)
+    limits.check_count("--sweep (all axis points x temperatures)",
+                       math.prod(len(v) for v in axes.values()) * len(temperatures))
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
     mesh = _mesh_settings(args)
@@ -505,20 +682,32 @@ def run_sweep(args) -> int:
     return 0
 
 
+def _check_ranges(*, temperatures=(), dynes: float | None = None, energies=(), biases=(), phases=()) -> None:
+    """The accepted ranges of femprox.limits for the new commands' values."""
+    limits.check_values("--temperatures", "temperature", temperatures)
+    if dynes is not None:
+        limits.check_value("--dynes", "dynes", dynes)
+    limits.check_values("--energies", "energy", energies)
+    limits.check_values("--biases", "potential", biases)
+    limits.check_values("--phases", "phase", phases)
+
+
 def _study_common(args) -> dict:
     """Options shared by dos, iv and supercurrent, checked."""
     if not (args.temperature >= 0 and math.isfinite(args.temperature)):
         raise UsageError(f"--temperature must be a number >= 0 (Delta0), got {args.temperature:g}")
     if args.dynes is not None and not (args.dynes >= 0 and math.isfinite(args.dynes)):
         raise UsageError(f"--dynes must be a number >= 0 (Delta0), got {args.dynes:g}")
+    _check_ranges(temperatures=[args.temperature], dynes=args.dynes)
     return {"temperature": args.temperature, "bcs_gaps": not args.fixed_gaps, "dynes": args.dynes,
             "overrides": parse_overrides(args.set), "mesh": _mesh_settings(args), "overwrite": args.overwrite}
 
 
 def run_dos(args) -> int:
     energies = parse_values(args.energies, "--energies")
-    if args.points < 2:
-        raise UsageError("--points must be at least 2")
+    _check_ranges(energies=energies)
+    if not 2 <= args.points <= 10_000:
+        raise UsageError("--points must be from 2 to 10000")
     options = _study_common(args)
     _configure_logging(args.verbose, None)
     dataset, files = api.dos_to_files(args.geometry, args.output, energies=energies, wires=args.wire,
@@ -530,6 +719,7 @@ def run_dos(args) -> int:
 
 def run_iv(args) -> int:
     biases = parse_values(args.biases, "--biases")
+    _check_ranges(biases=biases)
     options = _study_common(args)
     _configure_logging(args.verbose, None)
     dataset, files = api.iv_to_files(args.geometry, args.output, biases=biases, terminal=args.terminal, **options)
@@ -544,6 +734,7 @@ def run_iv(args) -> int:
 
 def run_supercurrent(args) -> int:
     phases = parse_values(args.phases, "--phases")
+    _check_ranges(phases=phases)
     phase_key = _dotted(args.phase_key) if args.phase_key else default_phase_key(args.geometry)
     if phase_key is None:
         raise UsageError("supercurrent needs --phase-key (the file declares no parameter 'phi')")
@@ -637,12 +828,78 @@ def _add_result_commands(commands) -> None:
 _EXPECTED_ERRORS = (UsageError, GeometryError, SpectralConvergenceError, api.OutputExistsError, OSError,
                     ValueError, KeyError)
 
+EXIT_SIGINT = 130
+"""Exit status after Ctrl-C (128 + SIGINT)."""
+EXIT_SIGTERM = 143
+"""Exit status after SIGTERM (128 + SIGTERM)."""
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread by SIGTERM, so that cleanup (workers, partial output) runs."""
+
 
 def _one_line(error: BaseException) -> str:
     text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
     if isinstance(error, OSError) and error.filename and error.strerror:
         text = f"{error.filename}: {error.strerror}"
-    return " ".join(text.split()) or type(error).__name__
+    if isinstance(error, SpectralConvergenceError):
+        text = _short_convergence_message(error, text)
+    return limits.printable(" ".join(text.split()) or type(error).__name__)
+
+
+def _short_convergence_message(error: SpectralConvergenceError, text: str) -> str:
+    """'did not converge for 12 of 400 energies on 'house' (E = 0.5, 0.51, ... Delta0) ...' in one
+    short line instead of the solver's list of every energy with its reason."""
+    head = re.match(r"(.*?did not converge for \d+ of \d+ energies(?: on '[^']*')?)", text)
+    if head is None:
+        return text if len(text) <= 300 else text[:297] + "..."
+    energies = getattr(error, "energies", None)
+    shown = "" if energies is None or len(energies) == 0 else f" (E = {limits.describe_sequence(energies)} Delta0)"
+    retry = re.search(r"\(also after refining the mesh by [^)]*\)", text)
+    return (f"{head.group(1)}{shown}{' ' + retry.group(0) if retry else ''}; try a finer mesh (--refine 2) "
+            "or avoid energies at a gap edge")
+
+
+def _report_internal_error(error: BaseException) -> str:
+    """Save the traceback of an unexpected exception; the one line that points to it."""
+    try:
+        descriptor, name = tempfile.mkstemp(prefix="femprox-crash-", suffix=".log")
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(f"femprox {__version__}, argv {sys.argv!r}\n")
+            handle.write("".join(traceback.format_exception(error)))
+        where = f"traceback saved in {name}"
+    except OSError:
+        where = "the traceback could not be saved"
+    return (f"internal error (a bug in femprox, please report it): {type(error).__name__}: "
+            f"{_one_line(error)}; {where}")
+
+
+@contextmanager
+def _signals_raise():
+    """SIGTERM raises _Terminated and SIGINT KeyboardInterrupt in the main thread while main()
+    runs (the previous handlers are restored after)."""
+    if sys.platform == "win32" or not _in_main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        # a second signal must not interrupt the cleanup that the first one starts
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise _Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, terminate) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 @contextmanager
@@ -661,20 +918,44 @@ def _restored_logging():
         logger.propagate = propagate
 
 
+def _error(text: str) -> None:
+    print(f"femprox: error: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad input or failure)."""
-    with _restored_logging():
+    """Run the command line; returns the exit status (0 success, 2 bad input or any failure,
+    130 after Ctrl-C, 143 after SIGTERM). Never raises except SystemExit for --help/--version."""
+    with _restored_logging(), _signals_raise():
         try:
             args = build_parser().parse_args(argv)
-            if getattr(args, "jobs", 1) < 1:
-                raise UsageError("--jobs must be at least 1")
+            jobs = getattr(args, "jobs", 1)
+            if jobs < 1 or jobs > max(4, 4 * (os.cpu_count() or 1)):
+                raise UsageError(f"--jobs must be from 1 to {max(4, 4 * (os.cpu_count() or 1))} "
+                                 f"(4 per processor), got {jobs}")
+            _configure_logging(args.verbose, None)  # warnings while the input is checked
             return args.run(args)
         except _EXPECTED_ERRORS as error:
-            print(f"femprox: error: {_one_line(error)}", file=sys.stderr)
+            _error(_one_line(error))
+            return EXIT_USAGE
+        except RecursionError:
+            _error("the input is nested too deeply")
+            return EXIT_USAGE
+        except BrokenProcessPool:
+            _error("a worker process died unexpectedly (killed, or out of memory?); try fewer --jobs or a "
+                   "smaller problem")
+            return EXIT_USAGE
+        except MemoryError:
+            _error("out of memory; use fewer energies, temperatures or phases, a coarser mesh or fewer --jobs")
             return EXIT_USAGE
         except KeyboardInterrupt:
-            print("femprox: interrupted", file=sys.stderr)
-            return 130
+            print("femprox: interrupted (Ctrl-C); partial output removed", file=sys.stderr)
+            return EXIT_SIGINT
+        except _Terminated:
+            print("femprox: terminated (SIGTERM); workers stopped, partial output removed", file=sys.stderr)
+            return EXIT_SIGTERM
+        except Exception as error:  # noqa: BLE001 - the one place that turns bugs into one line
+            _error(_report_internal_error(error))
+            return EXIT_USAGE
 
 
 if __name__ == "__main__":

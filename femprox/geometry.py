@@ -390,6 +390,7 @@ def _validate_network(nodes: Sequence[Node], wires: Sequence[Wire]) -> None:
         raise GeometryError("the network has no wires")
     _unique_names("node", (n.name for n in nodes))
     _unique_names("wire", (w.name for w in wires))
+    _check_names_and_magnitudes(nodes, wires)
     by_name = {n.name: n for n in nodes}
     degree = {n.name: 0 for n in nodes}
     for w in wires:
@@ -490,3 +491,35 @@ def _validate_loops(loops: Sequence[Loop], wires: Sequence[Wire]) -> None:
             if name not in by_name:
                 raise GeometryError(f"loop '{loop.name}': no wire named '{name}'")
         loop_orientation(loop, by_name)
+
+
+# Keys of Node, Wire and MeshOptions whose magnitudes femprox.limits.RANGES bounds (new keys:
+# add them here and a Range there).
+_NODE_MAGNITUDES = ("temperature", "potential", "gap", "phase", "dynes")
+_WIRE_MAGNITUDES = ("length", "diffusion", "conductance", "gap", "phase", "dynes", "phase_end", "flux")
+_MESH_MAGNITUDES = ("grading", "elements")
+
+
+def _check_names_and_magnitudes(nodes: Sequence[Node], wires: Sequence[Wire]) -> None:
+    """Safe names and values inside femprox.limits.RANGES (the geometry-file reader checks the
+    same with file locations; this covers geometries built in Python)."""
+    from femprox import limits
+
+    too_large = limits.check_network_size(len(nodes), len(wires))
+    if too_large is not None:
+        raise GeometryError(too_large)
+    for kind, items, keys in (("node", nodes, _NODE_MAGNITUDES), ("wire", wires, _WIRE_MAGNITUDES)):
+        for item in items:
+            problem = limits.check_name(kind, item.name)
+            if problem is not None:
+                raise GeometryError(problem)
+            values = [(key, getattr(item, key)) for key in keys if getattr(item, key, None) is not None]
+            values += [("position", c) for c in (getattr(item, "position", None) or ())]
+            mesh = getattr(item, "mesh", None)
+            if mesh is not None:
+                values += [(key, getattr(mesh, key)) for key in _MESH_MAGNITUDES if getattr(mesh, key) is not None]
+            for key, value in values:
+                if value > 0 or limits.RANGES[key].signed:
+                    problem = limits.range_problem(key, value)
+                    if problem is not None:
+                        raise GeometryError(f"{kind} '{item.name}': '{key}' {problem}")

@@ -44,11 +44,13 @@ from __future__ import annotations
 import ast
 import difflib
 import keyword
+import logging
 import math
 import numbers
 import operator
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -57,6 +59,7 @@ from typing import Any
 
 import tomllib
 
+from femprox import limits
 from femprox.geometry import (
     Geometry,
     GeometryError,
@@ -93,6 +96,8 @@ _WIRE_BARRIERS = {"start_barrier": "start_contact", "end_barrier": "end_contact"
 """Keys giving a tunnel-barrier resistance at a wire end (units of wire resistances length /
 conductance), and the Wire field that receives the TunnelBarrier."""
 _EXCLUSIVE_DIFFUSION = ("diffusion", "coherence_length")
+
+log = logging.getLogger(__name__)
 
 
 class GeometryFileError(GeometryError):
@@ -232,15 +237,48 @@ def load_geometry(path: str | os.PathLike[str],
     Raises :class:`GeometryFileError`, whose message starts with ``path``.
     """
     source = os.fspath(path)
+    return parse_geometry(read_geometry_text(source), source=source, overrides=overrides)
+
+
+def read_geometry_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a geometry file: a regular file of at most ``limits.MAX_TEXT_BYTES``.
+
+    The file is opened without blocking and checked with fstat before reading, so that a
+    named pipe, a device such as /dev/zero or a folder gives a GeometryFileError at once
+    instead of a hang or an exhausted memory.
+    """
+    source = os.fspath(path)
     try:
-        text = Path(source).read_text(encoding="utf-8-sig")
+        descriptor = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise GeometryFileError(source, "no such file") from None
-    except UnicodeDecodeError as exc:
-        raise GeometryFileError(source, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise GeometryFileError(source, f"cannot read the file: {exc.strerror or exc}") from None
-    return parse_geometry(text, source=source, overrides=overrides)
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        if stat.S_ISDIR(mode):
+            raise GeometryFileError(source, "is a folder, not a geometry file")
+        raise GeometryFileError(source, "is not a regular file (a pipe, socket or device cannot be a "
+                                        "geometry file)")
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            data = handle.read(limits.MAX_TEXT_BYTES + 1)
+        except OSError as exc:
+            raise GeometryFileError(source, f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > limits.MAX_TEXT_BYTES:
+        raise GeometryFileError(source, f"larger than {limits.MAX_TEXT_BYTES} bytes: not a geometry file")
+    return data
+
+
+def read_geometry_text(path: str | os.PathLike[str]) -> str:
+    """The text of a geometry file (UTF-8, optional BOM), checked as in :func:`read_geometry_bytes`."""
+    source = os.fspath(path)
+    data = read_geometry_bytes(source)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise GeometryFileError(source, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def parse_geometry(text: str, source: str = "<string>",
@@ -250,13 +288,42 @@ def parse_geometry(text: str, source: str = "<string>",
     A file without ``name`` gets the stem of ``source`` (or Geometry's default "network"
     when ``source`` is a ``<label>``). See :func:`load_geometry` for ``overrides``.
     """
+    document = _parse_toml(text, source)
+    _check_override_values(overrides or {}, source)
+    overridden = _apply_overrides(document, overrides or {}, source)
+    reader = _Reader(source, overridden)
+    return _read_geometry(reader, document, _default_name(source))
+
+
+def load_document(path: str | os.PathLike[str]) -> dict:
+    """The raw TOML document of a geometry file, read and parsed with the same checks as
+    :func:`load_geometry` (regular file, size, line length, nesting) but not interpreted."""
+    source = os.fspath(path)
+    return _parse_toml(read_geometry_text(source), source)
+
+
+def _parse_toml(text: str, source: str) -> dict:
+    """The TOML document, with limits on line length and nesting depth checked first
+    (tomllib's time grows with the square of a dotted key's depth, and it recurses on
+    nested arrays)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > limits.MAX_LINE_LENGTH:
+            raise GeometryFileError(source, f"line {number} is longer than {limits.MAX_LINE_LENGTH} characters")
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise GeometryFileError(source, f"TOML syntax error: {exc}") from None
-    overridden = _apply_overrides(document, overrides or {}, source)
-    reader = _Reader(source, overridden)
-    return _read_geometry(reader, document, _default_name(source))
+    except RecursionError:
+        raise GeometryFileError(source, f"nested more than {limits.MAX_DEPTH} levels deep") from None
+    if limits.tree_depth(document) > limits.MAX_DEPTH:
+        raise GeometryFileError(source, f"tables or arrays nested more than {limits.MAX_DEPTH} levels deep")
+    return document
+
+
+def _check_override_values(overrides: Mapping[str, object], source: str) -> None:
+    for key, value in overrides.items():
+        if limits.tree_depth(value) > 2:
+            raise GeometryFileError(source, "arrays or tables nested too deeply", f"override '{key}'")
 
 
 def _default_name(source: str) -> str:
@@ -295,10 +362,15 @@ def _read_geometry(reader: _Reader, document: dict, default_name: str) -> Geomet
     _check_keys(reader, document, (), TOP_LEVEL_KEYS)
     name = _string(reader, document.get("name", default_name), ("name",))
     description = _string(reader, document.get("description", ""), ("description",))
+    _check_texts(reader, name, description)
     _read_parameters(reader, _table(reader, document.get("parameters", {}), ("parameters",)))
     mesh = _read_mesh(reader, document.get("mesh", {}), ("mesh",))
-    nodes = _read_nodes(reader, _required_table(reader, document, "nodes"))
-    wires = _read_wires(reader, _required_table(reader, document, "wires"), [n.name for n in nodes])
+    node_table, wire_table = _required_table(reader, document, "nodes"), _required_table(reader, document, "wires")
+    too_large = limits.check_network_size(len(node_table), len(wire_table))
+    if too_large is not None:
+        raise GeometryFileError(reader.source, too_large)
+    nodes = _read_nodes(reader, node_table)
+    wires = _read_wires(reader, wire_table, [n.name for n in nodes])
     loops = _read_loops(reader, _table(reader, document.get("loops", {}), ("loops",)))
     try:
         return Geometry(nodes=nodes, wires=wires, name=name, mesh=mesh, description=description, loops=loops)
@@ -356,6 +428,7 @@ def _read_nodes(reader: _Reader, table: dict) -> list[Node]:
 
 def _read_node(reader: _Reader, name: str, entry: object) -> Node:
     path: KeyPath = ("nodes", name)
+    _check_name(reader, path, "node", name)
     entry = _table(reader, entry, path)
     _check_keys(reader, entry, path, NODE_KEYS)
     values: dict[str, Any] = {"kind": _node_kind(reader, _required(reader, entry, path, "kind"),
@@ -390,6 +463,7 @@ def _read_wires(reader: _Reader, table: dict, node_names: Sequence[str]) -> list
 
 def _read_wire(reader: _Reader, name: str, entry: object, node_names: Sequence[str]) -> Wire:
     path: KeyPath = ("wires", name)
+    _check_name(reader, path, "wire", name)
     entry = _table(reader, entry, path)
     _check_keys(reader, entry, path, WIRE_KEYS)
     values: dict[str, Any] = {}
@@ -496,9 +570,10 @@ def _number(reader: _Reader, value: object, path: KeyPath) -> float:
     """A finite float from a number or an expression string."""
     if isinstance(value, str):
         try:
-            return evaluate_expression(value, reader.parameters)
+            result = evaluate_expression(value, reader.parameters)
         except ValueError as exc:
             raise reader.error(path, f"expected a number, got {value!r}: {exc}") from None
+        return _in_range(reader, path, result)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise reader.error(path, f"expected a number, got {_describe(value)}")
     try:
@@ -507,18 +582,60 @@ def _number(reader: _Reader, value: object, path: KeyPath) -> float:
         result = math.inf
     if not math.isfinite(result):
         raise reader.error(path, f"expected a finite number, got {value!r}")
-    return result
+    return _in_range(reader, path, result)
 
 
 def _integer(reader: _Reader, value: object, path: KeyPath) -> int:
     """An int from an integer or an expression string with an integral value."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
+        return int(_in_range(reader, path, value))
     if isinstance(value, str):
         result = _number(reader, value, path)
         if result.is_integer():
             return int(result)
     raise reader.error(path, f"expected an integer, got {_describe(value)}")
+
+
+def _range_key(path: KeyPath) -> str | None:
+    """The key of ``limits.RANGES`` that applies at ``path`` (None for parameters, which are
+    checked where they are used)."""
+    if not path or path[0] == "parameters":
+        return None
+    last = path[-1]
+    if isinstance(last, int):  # a coordinate of a position array
+        return str(path[-2]) if len(path) > 1 else None
+    return last
+
+
+def _in_range(reader: _Reader, path: KeyPath, value: float) -> float:
+    """``value`` if it lies in the accepted range of its key; warns if it is unusual."""
+    key = _range_key(path)
+    spec = limits.RANGES.get(key) if key is not None else None
+    if spec is None or (value <= 0 and not spec.signed):
+        return value  # signs and zeros: the Node, Wire and MeshOptions checks say what is wrong
+    problem = limits.range_problem(key, value)
+    if problem is not None:
+        raise reader.error(path, problem)
+    warning = limits.range_warning(key, value)
+    if warning is not None:
+        where = _format_path(path) + (" (overridden)" if path in reader.overridden else "")
+        log.warning("%s: %s: %s", reader.source, where, warning)
+    return value
+
+
+def _check_name(reader: _Reader, path: KeyPath, kind: str, name: str) -> None:
+    problem = limits.check_name(kind, name)
+    if problem is not None:
+        raise reader.error(path, problem)
+
+
+def _check_texts(reader: _Reader, name: str, description: str) -> None:
+    problem = limits.check_text("name", name, max_length=200)
+    if problem is not None:
+        raise reader.error(("name",), problem)
+    problem = limits.check_text("description", description, multiline=True)
+    if problem is not None:
+        raise reader.error(("description",), problem)
 
 
 def _describe(value: object) -> str:

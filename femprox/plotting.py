@@ -222,7 +222,7 @@ def plot_sweep(result: SweepResult, quantity: str = "heat_conductance_ratio", ax
         _phase_axis(ax, phase[~np.isnan(phase)])
     ax.set_ylabel(_QUANTITY_LABELS.get(quantity, quantity))
     point = result.points[0]
-    ax.set_title(f"between {point.a} and {point.b} (others {result.others})")
+    ax.set_title(plain_text(f"between {point.a} and {point.b} (others {result.others})"))
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
     return ax
@@ -259,7 +259,7 @@ def draw_network(geometry: Geometry, ax: Axes | None = None, *, names: bool = Tr
         ax.plot([start[0], end[0]], [start[1], end[1]], "-", color=color, linewidth=3 if wire.is_superconducting else 2)
         if names and np.linalg.norm(end - start) > 0.08 * extent:  # short wires: name would overlap
             middle = 0.5 * (start + end)
-            ax.annotate(wire.name, middle, fontsize="x-small", color=color, ha="center", va="bottom")
+            ax.annotate(plain_text(wire.name), middle, fontsize="x-small", color=color, ha="center", va="bottom")
         _draw_contacts(wire, start, end, extent, ax)
     _draw_loops(geometry, positions, ax)
     _draw_nodes(geometry, positions, ax, names)
@@ -270,7 +270,7 @@ def draw_network(geometry: Geometry, ax: Axes | None = None, *, names: bool = Tr
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel(r"$x$ ($\xi_0$)")
     ax.set_ylabel(r"$y$ ($\xi_0$)")
-    ax.set_title(geometry.name)
+    ax.set_title(plain_text(geometry.name))
     ax.legend(fontsize="small", loc="best")
     return ax
 
@@ -311,7 +311,17 @@ def _draw_nodes(geometry: Geometry, positions: dict, ax: Axes, names: bool) -> N
         x, y = positions[node.name][:2]
         ax.plot([x], [y], linestyle="none", markersize=8, label=label, **style)
         if names:
-            ax.annotate(node.name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
+            ax.annotate(plain_text(node.name), (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
+
+
+def plain_text(text: str) -> str:
+    """``text`` shown literally in a plot: '$' escaped (matplotlib reads $...$ as mathematics
+    and fails on malformed formulas) and control characters replaced by escapes. Names are
+    restricted to safe characters already (femprox.limits); this covers titles and geometries
+    built in Python."""
+    from femprox.limits import printable
+
+    return printable(text).replace("$", r"\$")
 
 
 def figure_with_axes(count: int = 1, *, width: float = 6.0, height: float = 4.2) -> tuple[Figure, Sequence[Axes]]:

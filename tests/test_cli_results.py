@@ -18,6 +18,7 @@ from femprox import cli, sweeps
 ROOT = Path(__file__).resolve().parent.parent
 T_JUNCTION = str(ROOT / "geometries" / "t_junction.toml")
 HOUSE = str(ROOT / "geometries" / "house_interferometer.toml")
+NS_WIRE = str(ROOT / "geometries" / "ns_wire.toml")
 QUICK = ["--grid", "quick", "--refine", "0.5", "--no-progress", "--jobs", "1"]
 
 
@@ -154,3 +155,18 @@ def test_sweep_overwrite_starts_afresh(tmp_path, capsys):
                capsys)[0] == 0
     assert len(list((out / "tasks").glob("*.json"))) == 1  # only the new run's solve
     assert list(femprox.load(out / "results.nc")["r"].values) == [2.0]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["sweep", T_JUNCTION, "--temperatures", "1e5", *QUICK], "out of range"),
+    (["sweep", T_JUNCTION, "--sweep", "wires.left_arm.length=1e9", *QUICK], "out of range"),
+    (["sweep", T_JUNCTION, "--sweep", "r=1:10:5000", "--temperatures", "0.01:0.5:5000", *QUICK], "at most"),
+    (["dos", T_JUNCTION, "--energies", "1e6"], "out of range"),
+    (["iv", NS_WIRE, "--biases", "1e6"], "out of range"),
+    (["supercurrent", T_JUNCTION, "--phases", "1e6", "--phase-key", "r"], "out of range"),
+])
+def test_new_commands_check_value_ranges_first(args, fragment, tmp_path, capsys):
+    out = tmp_path / "never"
+    status, _, err = run(args + ["-o", out], capsys)
+    one_line_error(status, err, fragment)
+    assert not out.exists()
