@@ -3,7 +3,7 @@ reaches an output file.
 
 Every check raises :class:`ResultError` (a ValueError, reported on one line by the command
 line) naming the quantity, where it was computed (temperature, phase, wire, energy) and
-what is wrong. Bounds (PHYSICS.md, retarded functions): DOS >= 0, 0 <= D_L <= 1, D_T >= 1,
+what is wrong. Bounds (docs/physics.md section 4, retarded functions): DOS >= 0, 0 <= D_L <= 1, D_T >= 1,
 G/G_N >= 0, kappa/kappa_N >= 0. Finite elements violate them slightly near gap edges; the
 slack :data:`SLACK` is the one the spectral solver itself tolerates before it reports a
 bound violation (``femprox.spectral._BOUNDS_SLACK``, 2e-2), so what the solver accepts with
