@@ -23,7 +23,8 @@ Conventions
 -----------
 * **Terminal currents** are the reactions: the weak-form residual of a terminal's row,
   evaluated with the solution. For a terminal at the end x = L of a wire this is exactly
-  ``g j(L)``: the spectral current leaving the network into the terminal, ``g j . n_out``.
+  ``g j(L) = g j . n_out``; since j = D f' + ... is gradient-like, this is the spectral
+  current flowing from the terminal into the network.
   Summed over all terminals the L reactions vanish to rounding (``j_L`` has no source),
   and the T reactions add up to the charge converted into the condensate inside S wires
   (see :attr:`SpectralConductance.condensate`). This is why reactions, not derivatives of the
@@ -342,10 +343,13 @@ class SpectralConductance:
     terminals: names of the reservoirs, in geometry order.
     terminal_gaps: (n_terminals,) Delta of each S reservoir, 0 for normal reservoirs.
     matrix: (n_energies, n_terminals, 2, n_terminals, 2). ``matrix[e, i, m, j, n]`` is the
-        spectral current of mode m (0 = L, 1 = T) flowing out of the network into terminal i,
-        ``g j_m . n_out`` (conductance per length times 1/xi0 units of j, i.e. a conductance),
-        for f_n = 1 at terminal j and zero data at every other terminal/mode. Physical currents
-        follow from the formulas in the module docstring.
+        spectral current of mode m (0 = L, 1 = T) that flows from terminal i into the network
+        for f_n = 1 at terminal j and zero data at every other terminal/mode: ``g j_m . n_out``
+        at the terminal, with j_m = D_m f_m' + ... the gradient-like current of the kinetic
+        equations and n_out pointing out of the network, so positive when the distribution
+        flows out of the terminal (a normal wire of conductance G between A and B has
+        matrix[e, A, m, A, m] = +G). Units of a conductance; physical currents follow from the
+        formulas in the module docstring.
     normal: (n_terminals, n_terminals) normal-state conductance matrix G_N (all gaps zero,
         every reservoir normal): I_i = sum_j G_N[i, j] V_j, energy independent.
     distributions: (n_energies, n_dofs, 2, n_terminals, 2) the unit-data solutions f_m at every
