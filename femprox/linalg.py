@@ -27,12 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
-MAX_SEPARATORS = 64
-"""More separator unknowns than this are not split off (the dense Schur complement would
-cost more than the band it saves); the whole matrix is then one banded system. Measured on
-ladder networks (two fields, 200 matrices): with 64 junctions the split factorization takes
-0.75 s, the banded one 2.1 s."""
-
+from femprox.multifrontal import MultifrontalLU, MultifrontalSolver
 
 class BatchedBlockSolver:
     """Factor and solve ``A_e x_e = b_e`` for a batch e of matrices with a common pattern.
@@ -56,8 +51,6 @@ class BatchedBlockSolver:
         rows, cols = np.asarray(rows), np.asarray(cols)
         self.n, self.fields = n, fields
         separators = np.unique(np.asarray([] if separators is None else separators, dtype=int))
-        if separators.size > MAX_SEPARATORS:
-            separators = separators[:0]
         self.separators = separators
         self.interior = np.setdiff1d(np.arange(n), separators)
         is_separator = np.zeros(n, dtype=bool)
@@ -75,7 +68,6 @@ class BatchedBlockSolver:
     def _couple(self, rows: np.ndarray, cols: np.ndarray, row_s: np.ndarray, col_s: np.ndarray) -> None:
         """Index maps of the couplings between chains and separators (local numbering)."""
         f, n_sep = self.fields, self.separators.size
-        m = n_sep * f
         chain_of = self.chains.chain_of_unknown
         n_chains = int(chain_of.max(initial=-1)) + 1
         self._is_entries = np.flatnonzero(~row_s & col_s)
@@ -100,27 +92,57 @@ class BatchedBlockSolver:
         self._is_positions = (((i[:, None, None] * f + fi) * self.slots + c[:, None, None]) * f + fj).reshape(-1)
         # A_SI: separator rows s_k, interior columns i_k
         self._si_separator, self._si_interior = rows[self._si_entries], cols[self._si_entries]
-        k = self._si_entries.size
-        # Schur complement: A_SI X, entry (k, fs, slot, fj) -> (s_k fs, separator of slot, fj)
-        target_col = slot_separator[chain_of[self._si_interior]][:, None, :, None] * f + np.arange(f)[None, None, None, :]
-        valid = slot_separator[chain_of[self._si_interior]][:, None, :, None] >= 0
-        target_row = (self._si_separator[:, None] * f + np.arange(f)[None, :])[:, :, None, None]
-        target = np.where(valid, target_row * m + target_col, m * m)  # invalid slots -> a dummy entry
-        target = np.broadcast_to(target, (k, f, self.slots, f)).reshape(-1)
-        self._schur_scatter = sp.csr_matrix((np.ones(target.size), (target, np.arange(target.size))),
-                                            shape=(m * m + 1, target.size))
+        self._schur_pattern(rows[self._ss_entries], cols[self._ss_entries], slot_separator)
         rows_of = (self._si_separator[:, None] * f + np.arange(f)[None, :]).reshape(-1)
         self._row_scatter = sp.csr_matrix((np.ones(rows_of.size), (rows_of, np.arange(rows_of.size))),
-                                          shape=(m, rows_of.size))
-        self._ss_positions = _dense_positions(rows[self._ss_entries], cols[self._ss_entries], (n_sep, n_sep), f)
-        # x_S values each chain's slots refer to (row m: a zero row for empty slots)
+                                          shape=(n_sep * f, rows_of.size))
+        # x_S values each chain's slots refer to (row n_sep f: a zero row for empty slots)
         self._slot_rows = np.where(slot_separator[:, :, None] >= 0,
-                                   slot_separator[:, :, None] * f + np.arange(f)[None, None, :], m).reshape(-1, width)
+                                   slot_separator[:, :, None] * f + np.arange(f)[None, None, :],
+                                   n_sep * f).reshape(-1, width)
+
+    def _schur_pattern(self, ss_rows: np.ndarray, ss_cols: np.ndarray, slot_separator: np.ndarray) -> None:
+        """Sparsity of the Schur complement S = A_SS - A_SI A_II^-1 A_IS and the maps into it.
+
+        S couples two separators when A_SS does or when one chain touches both (the
+        products A_SI X of a chain's rows with its slot columns). S is kept sparse, as a
+        list of separator pairs with f x f blocks, and factored by nested dissection
+        (:mod:`femprox.multifrontal`): its size grows with the junctions, not their square.
+        """
+        f, n_sep = self.fields, self.separators.size
+        k = self._si_entries.size
+        via_chain = slot_separator[self.chains.chain_of_unknown[self._si_interior]]  # (k, slots)
+        chain_rows = np.broadcast_to(self._si_separator[:, None], via_chain.shape)
+        valid = via_chain >= 0
+        keys = np.concatenate([ss_rows * n_sep + ss_cols, (chain_rows * n_sep + via_chain)[valid]])
+        pairs, pair_of = np.unique(keys, return_inverse=True)
+        self._ss_pairs = pair_of[:ss_rows.size]
+        self.schur = MultifrontalSolver(pairs // n_sep, pairs % n_sep, n_sep, f)
+        # products (k, fs, slot, fj) -> entry (pair, fs, fj) of S; invalid slots -> a dummy entry
+        pair_index = np.full(via_chain.shape, pairs.size)
+        pair_index[valid] = pair_of[ss_rows.size:]
+        target = (pair_index[:, None, :, None] * f + np.arange(f)[None, :, None, None]) * f \
+            + np.arange(f)[None, None, None, :]
+        target = np.where(pair_index[:, None, :, None] < pairs.size, target, pairs.size * f * f)
+        target = np.broadcast_to(target, (k, f, self.slots, f)).reshape(-1)
+        self._schur_scatter = sp.csr_matrix((np.ones(target.size), (target, np.arange(target.size))),
+                                            shape=(pairs.size * f * f + 1, target.size))
+        self._n_pairs = pairs.size
 
     @property
     def block_size(self) -> int:
         """Size of the diagonal blocks of the chains (the cost grows as its cube)."""
         return self.chains.block_size
+
+    def bytes_per_matrix(self, itemsize: int = 16) -> int:
+        """Working memory of one matrix of a batch during factor() (blocks, factors, Schur
+        complement), in bytes; the batch needs this times its size."""
+        chains = self.chains
+        total = 6 * chains.n_blocks * chains.n_lanes * chains.block_size**2   # input blocks + factors
+        if self.separators.size:
+            total += 2 * self.interior.size * self.fields * self.slots * self.fields  # A_IS, X
+            total += 2 * self._n_pairs * self.fields**2 + self.schur.bytes_per_matrix(1)
+        return itemsize * total
 
     def factor(self, data: np.ndarray, batch_last: bool = False) -> "BlockLU":
         """Factor a batch of matrices given by their pattern entries.
@@ -133,26 +155,19 @@ class BatchedBlockSolver:
         entries = data if batch_last else np.moveaxis(data, 0, -1)
         chains = self.chains.factor(entries[self._interior_entries], batch_last=True)
         batch, f = entries.shape[-1], self.fields
-        n_i, m, width = self.interior.size, self.separators.size * f, self.slots * f
+        n_i, width = self.interior.size, self.slots * f
         # X = A_II^-1 A_IS in compact columns (one per slot and field)
         a_is = np.zeros((batch, n_i * f * width), dtype=entries.dtype)
         a_is[:, self._is_positions] = entries[self._is_entries].reshape(-1, batch).T
         coupling = chains.solve(a_is.reshape(batch, n_i, f, width))
+        del a_is
         a_si = np.moveaxis(entries[self._si_entries], -1, 0)  # (batch, k, f, f)
         products = a_si @ coupling[:, self._si_interior]     # (batch, k, f, slots x f)
-        a_si_x = (self._schur_scatter @ products.reshape(batch, -1).T)[:m * m].T.reshape(batch, m, m)
-        a_ss = np.zeros((batch, m * m), dtype=entries.dtype)
-        a_ss[:, self._ss_positions] = entries[self._ss_entries].reshape(-1, batch).T
-        schur_inverse = np.linalg.inv(a_ss.reshape(batch, m, m) - a_si_x)
-        return BlockLU(self, chains, coupling, a_si, schur_inverse)
-
-
-def _dense_positions(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], fields: int) -> np.ndarray:
-    """Flat index of every (entry, field_i, field_j) in a dense (shape * fields) matrix."""
-    fi, fj = np.meshgrid(np.arange(fields), np.arange(fields), indexing="ij")
-    r = rows[:, None, None] * fields + fi[None]
-    c = cols[:, None, None] * fields + fj[None]
-    return (r * shape[1] * fields + c).reshape(-1)
+        a_si_x = (self._schur_scatter @ products.reshape(batch, -1).T)[:-1].T
+        schur = np.zeros((batch, self._n_pairs, f, f), dtype=np.result_type(entries, a_si_x))
+        schur[:, self._ss_pairs] = np.moveaxis(entries[self._ss_entries], -1, 0)
+        schur -= a_si_x.reshape(batch, self._n_pairs, f, f)
+        return BlockLU(self, chains, coupling, a_si, self.schur.factor(schur))
 
 
 class BlockLU:
@@ -161,24 +176,24 @@ class BlockLU:
     With the chains' unknowns I and the separators S: ``chains`` factors A_II; ``coupling``
     (batch, n_I, fields, slots x fields) is A_II^-1 A_IS in the compact columns of each
     unknown's chain; ``separator_rows`` (batch, k, fields, fields) the entries of A_SI;
-    ``schur_inverse`` (A_SS - A_SI A_II^-1 A_IS)^-1. All None without separators.
+    ``schur`` the factors of S = A_SS - A_SI A_II^-1 A_IS. All None without separators.
     """
 
     def __init__(self, solver: BatchedBlockSolver, chains: "_ChainLU", coupling=None, separator_rows=None,
-                 schur_inverse=None):
+                 schur: MultifrontalLU | None = None):
         self.solver, self.chains = solver, chains
-        self.coupling, self.separator_rows, self.schur_inverse = coupling, separator_rows, schur_inverse
+        self.coupling, self.separator_rows, self.schur = coupling, separator_rows, schur
 
     def subset(self, index: np.ndarray) -> "BlockLU":
         """The factors of the matrices ``index`` of the batch (for solves on fewer systems)."""
-        if self.schur_inverse is None:
+        if self.schur is None:
             return BlockLU(self.solver, self.chains.subset(index))
         return BlockLU(self.solver, self.chains.subset(index), self.coupling[index], self.separator_rows[index],
-                       self.schur_inverse[index])
+                       self.schur.subset(index))
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve for right-hand sides of shape (batch, n, fields) or (batch, n, fields, m)."""
-        if self.schur_inverse is None:
+        if self.schur is None:
             return self.chains.solve(rhs)
         sv = self.solver
         f, m = sv.fields, sv.separators.size * sv.fields
@@ -190,7 +205,7 @@ class BlockLU:
         a_si_y = sv._row_scatter @ at_rows.transpose(1, 2, 0, 3).reshape(-1, batch * columns)
         a_si_y = a_si_y.reshape(m, batch, columns).transpose(1, 0, 2)
         r_s = rhs[:, sv.separators].reshape(batch, m, columns)
-        x_s = self.schur_inverse @ (r_s - a_si_y)
+        x_s = self.schur.solve(r_s - a_si_y)
         padded = np.concatenate([x_s, np.zeros((batch, 1, columns), dtype=x_s.dtype)], axis=1)
         per_chain = padded[:, sv._slot_rows]                              # (batch, chains, slots x f, columns)
         x = np.empty((batch, sv.n, f, columns), dtype=np.result_type(y, x_s))

@@ -94,18 +94,6 @@ def test_junction_separators_match_dense_linear_algebra(batch_last):
     np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-13)
 
 
-def test_too_many_separators_fall_back_to_one_band():
-    from femprox.linalg import MAX_SEPARATORS
-
-    pattern, n = star_pattern(arms=3, length=MAX_SEPARATORS + 2)
-    solver = BatchedBlockSolver(pattern.row, pattern.col, n, 1, separators=np.arange(MAX_SEPARATORS + 1))
-    assert solver.separators.size == 0
-    data = np.ones((1, pattern.nnz, 1, 1)) + 4 * (pattern.row == pattern.col)[None, :, None, None]
-    rhs = np.arange(n, dtype=float).reshape(1, n, 1)
-    expected = np.linalg.solve(dense_matrix(pattern, data[0], n, 1), rhs[0])
-    np.testing.assert_allclose(solver.factor(data).solve(rhs)[0], expected, rtol=1e-10)
-
-
 def test_chains_of_different_lengths_share_lanes():
     # split at the junction: chains of 12, 7, 5, 4 and 3 unknowns; the short ones are packed
     # end to end into lanes as long as the longest (12), the rest of a lane is padding
