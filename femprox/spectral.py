@@ -518,13 +518,20 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     mesh.quadrature  # computed once here, not concurrently by the threads
     problem = _shared_problem(mesh)
     threads = max(1, min(threads, energies.size))
+    chunks = _energy_chunks(problem, energies, threads, memory_budget)
+    notes: list[str] = []
+    coarse = None
+    if len(chunks) > 1 and np.isrealobj(energies):
+        # the first Dynes stage once for all chunks, on a coarse subset of all energies
+        coarse = _coarse_start(problem, energies, _DYNES_PATH[0], max_iterations, notes, chunk=chunks[0].size)
     batches, parts = [], []
-    for chunk in _energy_chunks(problem, energies, threads, memory_budget):
-        for part, batch in zip(*_solve_threads(mesh, problem, energies[chunk], tol, max_iterations, threads)):
+    for chunk in chunks:
+        for part, batch in zip(*_solve_threads(mesh, problem, energies[chunk], tol, max_iterations, threads,
+                                               coarse)):
             batches.append(batch)
             parts.append(chunk[part])
     result = _gather([b[0] for b in batches], parts, energies.size)
-    notes = [note for batch in batches for note in batch[1]]
+    notes += [note for batch in batches for note in batch[1]]
     _raise_if_failed(mesh, result, energies)
     _note_bound_violations(problem, result, energies, notes)
     return SpectralSolution(mesh=mesh, energies=energies, gamma=result.a.T.copy(),
@@ -533,15 +540,15 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
                             tolerance=tol, notes=notes)
 
 
-def _solve_threads(mesh, problem, energies, tol, max_iterations, threads):
+def _solve_threads(mesh, problem, energies, tol, max_iterations, threads, coarse=None):
     """Solve ``energies`` in ``threads`` interleaved parts; (parts, [(result, notes)])."""
     parts = [np.arange(k, energies.size, threads) for k in range(max(1, min(threads, energies.size)))]
     if len(parts) == 1:
-        return parts, [_solve_batch(problem, energies, tol, max_iterations)]
+        return parts, [_solve_batch(problem, energies, tol, max_iterations, coarse)]
     # each thread needs its own problem object: the block solver reuses work buffers
     with ThreadPoolExecutor(len(parts)) as pool:
         return parts, list(pool.map(lambda part: _solve_batch(_UsadelProblem(mesh), energies[part], tol,
-                                                              max_iterations), parts))
+                                                              max_iterations, coarse), parts))
 
 
 def bytes_per_energy(problem: "_UsadelProblem") -> int:
@@ -604,14 +611,21 @@ def _shared_problem(mesh: GraphMesh) -> _UsadelProblem:
     return mesh.stage_cache["usadel_problem"]
 
 
-def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_iterations: int):
-    """Path-following solve of one batch of energies; returns (result, notes), no raising."""
+def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_iterations: int,
+                 coarse: "_CoarseStart | None" = None):
+    """Path-following solve of one batch of energies; returns (result, notes), no raising.
+
+    ``coarse``: the first stage of the path already solved on a coarse subset of a larger
+    energy set containing these energies (see :func:`_coarse_start`).
+    """
     notes: list[str] = []
     # Off the real axis (e.g. Matsubara frequencies) the solution is smooth and unique:
     # Newton goes there directly from the bulk/normal guess.
     if np.isrealobj(energies):
         path = _DYNES_PATH
-        result = _start_interpolated(problem, energies, path[0], max_iterations, notes)
+        result = None if coarse is None else coarse.interpolate(problem, energies)
+        if result is None:
+            result = _start_interpolated(problem, energies, path[0], max_iterations, notes)
     else:
         path = (0.0,)
         result = _start(problem, energies, 0.0, tol, max_iterations, notes)
@@ -669,35 +683,64 @@ def _coarse_subset(sorted_energies: np.ndarray, spacing: float) -> np.ndarray:
     return np.array(picks)
 
 
-def _start_interpolated(problem, energies, eta, max_iterations, notes) -> _NewtonResult:
-    """The first stage of the Dynes path, solved on a coarse subset of the energies.
+@dataclass
+class _CoarseStart:
+    """The first Dynes stage solved at ``energies`` (sorted), to be interpolated in between."""
+
+    energies: np.ndarray
+    result: _NewtonResult
+    eta: float
+
+    def interpolate(self, problem, energies: np.ndarray) -> _NewtonResult | None:
+        """The stage at ``energies`` (inside the coarse range) by splines, or None if fewer
+        than two coarse energies are known."""
+        picks = self.energies.size
+        if picks < 2:
+            return None
+        # cubic; linear or quadratic for the 2-3 picks of a narrow energy range (a refinement
+        # round of an adaptive grid), where every energy is within _COARSE_SPACING * eta of one
+        degree = min(3, picks - 1)
+        a = make_interp_spline(self.energies, self.result.a, k=degree, axis=1)(energies)
+        b = make_interp_spline(self.energies, self.result.b, k=degree, axis=1)(energies)
+        problem.apply_reservoirs(a, b, energies, self.eta)
+        iterations = np.zeros(energies.size, dtype=int)
+        exact = np.searchsorted(self.energies, energies).clip(0, picks - 1)
+        hit = self.energies[exact] == energies
+        iterations[hit] = self.result.iterations[exact[hit]]
+        return _NewtonResult(a, b, np.ones(energies.size, dtype=bool), iterations,
+                             np.full(energies.size, np.nan),
+                             np.array(["interpolated"] * energies.size, dtype=object))
+
+
+def _coarse_start(problem, energies, eta, max_iterations, notes, chunk: int | None = None) -> _CoarseStart | None:
+    """The first stage of the Dynes path on a coarse subset of the (real) energies.
 
     At extra Dynes rate eta the solution is analytic in E within a distance ~eta of the
     real axis, so a cubic spline through energies _COARSE_SPACING * eta apart reproduces
     it to ~1e-4, well within what the next stage's Newton needs (the stage is only solved
     to _PATH_TOLERANCE anyway). Dense grids (many energies near gap edges and E = 0) then
-    cost a fraction of their size on this stage, the costliest one.
+    cost a fraction of their size on this stage, the costliest one. Returns None when the
+    subset would not be much smaller than the set, or Newton fails on it. ``chunk`` bounds
+    the energies solved at once (memory).
     """
-    order = np.argsort(energies)
-    ordered = energies[order]
+    ordered = np.sort(energies)
     picks = _coarse_subset(ordered, _COARSE_SPACING * eta)
     if picks.size < 2 or picks.size > 0.6 * energies.size:
-        return _start(problem, energies, eta, _PATH_TOLERANCE, max_iterations, notes)
-    coarse = _start(problem, ordered[picks], eta, _PATH_TOLERANCE, max_iterations, notes)
+        return None
+    parts = np.array_split(np.arange(picks.size), -(-picks.size // (chunk or picks.size)))
+    solved = [_start(problem, ordered[picks[part]], eta, _PATH_TOLERANCE, max_iterations, notes) for part in parts]
+    coarse = _gather(solved, parts, picks.size)
     if not np.all(coarse.converged):
-        return _start(problem, energies, eta, _PATH_TOLERANCE, max_iterations, notes)
-    a = np.empty((coarse.a.shape[0], energies.size), dtype=complex)
-    b = np.empty_like(a)
-    # cubic; linear or quadratic for the 2-3 picks of a narrow energy range (a refinement
-    # round of an adaptive grid), where every energy is within _COARSE_SPACING * eta of one
-    degree = min(3, picks.size - 1)
-    a[:, order] = make_interp_spline(ordered[picks], coarse.a, k=degree, axis=1)(ordered)
-    b[:, order] = make_interp_spline(ordered[picks], coarse.b, k=degree, axis=1)(ordered)
-    problem.apply_reservoirs(a, b, energies, eta)
-    iterations = np.zeros(energies.size, dtype=int)
-    iterations[order[picks]] = coarse.iterations
-    return _NewtonResult(a, b, np.ones(energies.size, dtype=bool), iterations,
-                         np.full(energies.size, np.nan), np.array(["interpolated"] * energies.size, dtype=object))
+        return None
+    return _CoarseStart(ordered[picks], coarse, eta)
+
+
+def _start_interpolated(problem, energies, eta, max_iterations, notes) -> _NewtonResult:
+    """The first stage of the Dynes path: on a coarse subset, interpolated (see
+    :func:`_coarse_start`), or on all energies where that does not pay or fails."""
+    coarse = _coarse_start(problem, energies, eta, max_iterations, notes)
+    result = None if coarse is None else coarse.interpolate(problem, energies)
+    return result if result is not None else _start(problem, energies, eta, _PATH_TOLERANCE, max_iterations, notes)
 
 
 def _extrapolate(earlier, result: _NewtonResult, eta_now: float, eta_next: float):
