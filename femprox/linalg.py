@@ -244,13 +244,10 @@ class _BlockTridiagonalSolver:
         pattern = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
         pattern = (pattern + pattern.T + sp.eye(n)).tocsr()
         n_chains, chain = connected_components(pattern, directed=False)
-        slot = np.empty(n, dtype=int)  # place of each unknown within its chain
-        members = [np.flatnonzero(chain == c) for c in range(n_chains)]
-        for dofs in members:
-            slot[dofs[reverse_cuthill_mckee(pattern[dofs][:, dofs], symmetric_mode=True)]] = np.arange(dofs.size)
+        slot = _chain_places(pattern, chain, n_chains)  # place of each unknown within its chain
         bandwidth = int(np.max(np.abs(slot[rows] - slot[cols]), initial=0))
         self.block_dofs = bd = max(bandwidth, 1)
-        chain_blocks = np.array([-(-dofs.size // bd) for dofs in members], dtype=int)
+        chain_blocks = -(-np.bincount(chain, minlength=n_chains) // bd)
         self.n_blocks = nb = max(int(chain_blocks.max(initial=1)), 1)
         lane_of_chain, first_block = _pack(chain_blocks, nb)
         self.n_lanes = max(int(lane_of_chain.max(initial=0)) + 1, 1)
@@ -314,20 +311,50 @@ class _BlockTridiagonalSolver:
         return buffer[:, :batch]
 
 
+def _chain_places(pattern: sp.csr_matrix, chain: np.ndarray, n_chains: int) -> np.ndarray:
+    """Place of every unknown within its chain in reverse Cuthill-McKee order.
+
+    One RCM of the whole pattern orders each connected component (chain) by itself, one
+    after the other (scipy's RCM runs component by component): one call for thousands of
+    wires instead of one per wire.
+    """
+    if pattern.shape[0] == 0:
+        return np.zeros(0, dtype=int)
+    position = np.empty(pattern.shape[0], dtype=int)
+    position[reverse_cuthill_mckee(pattern, symmetric_mode=True)] = np.arange(pattern.shape[0])
+    first = np.full(n_chains, pattern.shape[0])
+    np.minimum.at(first, chain, position)
+    places = position - first[chain]
+    if np.any(places >= np.bincount(chain, minlength=n_chains)[chain]):  # components not contiguous
+        for c in range(n_chains):
+            dofs = np.flatnonzero(chain == c)
+            places[dofs[reverse_cuthill_mckee(pattern[dofs][:, dofs], symmetric_mode=True)]] = np.arange(dofs.size)
+    return places
+
+
 def _pack(chain_blocks: np.ndarray, lane_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """First-fit decreasing packing of chains into lanes of ``lane_blocks`` blocks.
 
-    Returns the lane of every chain and its first block within the lane.
+    Returns the lane of every chain and its first block within the lane. Lanes with less
+    room than the shortest chain are no longer searched (a network of equal wires fills one
+    lane per wire: without this the search would grow as the square of the wires).
     """
     lane_of_chain = np.zeros(chain_blocks.size, dtype=int)
     first_block = np.zeros(chain_blocks.size, dtype=int)
-    used: list[int] = []
+    shortest = int(chain_blocks.min(initial=0))
+    open_lanes: list[list[int]] = []  # [lane, blocks used], in order of creation
+    n_lanes = 0
     for c in np.argsort(-chain_blocks, kind="stable"):
-        lane = next((k for k, u in enumerate(used) if u + chain_blocks[c] <= lane_blocks), len(used))
-        if lane == len(used):
-            used.append(0)
-        lane_of_chain[c], first_block[c] = lane, used[lane]
-        used[lane] += int(chain_blocks[c])
+        size = int(chain_blocks[c])
+        entry = next((e for e in open_lanes if e[1] + size <= lane_blocks), None)
+        if entry is None:
+            entry = [n_lanes, 0]
+            open_lanes.append(entry)
+            n_lanes += 1
+        lane_of_chain[c], first_block[c] = entry
+        entry[1] += size
+        if entry[1] + shortest > lane_blocks:
+            open_lanes.remove(entry)
     return lane_of_chain, first_block
 
 
