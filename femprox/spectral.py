@@ -634,9 +634,41 @@ def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_
         stage_tol = tol if extra == 0.0 else _PATH_TOLERANCE
         guess = _extrapolate(earlier, result, previous, extra)
         earlier = (result.a, result.b, previous)
-        result = _continue(problem, result, energies, previous, extra, stage_tol, max_iterations, notes,
-                           guess=guess)
+        stage = None
+        if extra > 0.0 and np.isrealobj(energies):
+            stage = _interpolated_stage(problem, result, energies, previous, extra, max_iterations, notes, guess)
+        if stage is None:
+            stage = _continue(problem, result, energies, previous, extra, stage_tol, max_iterations, notes,
+                              guess=guess)
+        result = stage
     return result, notes
+
+
+def _interpolated_stage(problem, result: _NewtonResult, energies, eta_from, eta_to, max_iterations, notes,
+                        guess) -> _NewtonResult | None:
+    """An intermediate stage of the Dynes path (extra rate ``eta_to`` > 0) solved on a coarse
+    subset of the energies and interpolated, as the first stage is (:func:`_coarse_start`).
+
+    The stage only serves as the next stage's starting point and is solved to
+    _PATH_TOLERANCE; at rate eta_to a cubic spline through energies _COARSE_SPACING * eta_to
+    apart is accurate to about that. Energy grids cluster near E = 0 and the gap edges, so
+    the subset is a quarter to a half of the energies. Returns None (solve all) when the
+    subset would not be much smaller, or the earlier stage or the subset did not converge.
+    """
+    order = np.argsort(energies)
+    picks = order[_coarse_subset(energies[order], _COARSE_SPACING * eta_to)]
+    if picks.size < 4 or picks.size > 0.6 * energies.size or not np.all(result.converged):
+        return None
+    start = _subset(result, picks)
+    pick_guess = None if guess is None else (guess[0][:, picks], guess[1][:, picks])
+    solved = _continue(problem, start, energies[picks], eta_from, eta_to, _PATH_TOLERANCE, max_iterations,
+                       notes, guess=pick_guess)
+    if not np.all(solved.converged):
+        return None
+    stage = _CoarseStart(energies[picks], solved, eta_to).interpolate(problem, energies)
+    stage.iterations = result.iterations.copy()
+    stage.iterations[picks] = solved.iterations
+    return stage
 
 
 def _gather(results: list[_NewtonResult], parts: list[np.ndarray], n: int) -> _NewtonResult:
