@@ -486,8 +486,11 @@ the energies are solved in consecutive chunks that fit (same results, little ext
 each chunk still spans hundreds of wires per numpy call on large networks)."""
 
 
-class ProblemTooLargeError(MemoryError):
-    """A problem would need more memory than the machine has, even one energy at a time."""
+class ProblemTooLargeError(MemoryError, ValueError):
+    """A problem would need more memory than the machine has, even one energy at a time.
+
+    Also a ValueError: the input (network and mesh) is what must change, and the command
+    line reports it as one ``femprox: error: ...`` line like other bad input."""
 
 
 def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10,

@@ -1,5 +1,7 @@
 """Large networks: energy chunks within a memory budget, clear errors when nothing fits."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,13 @@ def test_problem_that_cannot_fit_is_refused(monkeypatch):
     monkeypatch.setattr(spectral, "_available_memory", lambda: 2**16)  # 64 kB left
     with pytest.raises(ProblemTooLargeError, match="network too large: estimated .* GB for one energy"):
         solve_spectral(small_grid(4), [0.5])
+
+
+def test_too_large_is_reported_by_the_command_line(monkeypatch, tmp_path, capsys):
+    from femprox import cli
+
+    monkeypatch.setattr(spectral, "_available_memory", lambda: 2**16)
+    t_junction_file = str(Path(__file__).resolve().parents[1] / "geometries" / "t_junction.toml")
+    code = cli.main(["solve", t_junction_file, "--temperatures", "0.1", "-o", str(tmp_path / "run")])
+    assert code == 2
+    assert "network too large" in capsys.readouterr().err
