@@ -720,7 +720,8 @@ def _coarse_subset(sorted_energies: np.ndarray, spacing: float) -> np.ndarray:
 
 @dataclass
 class _CoarseStart:
-    """The first Dynes stage solved at ``energies`` (sorted), to be interpolated in between."""
+    """A stage of the Dynes path (extra rate ``eta``) solved at a coarse subset ``energies``
+    (ascending) of the energies, to be interpolated in between."""
 
     energies: np.ndarray
     result: _NewtonResult
