@@ -8,10 +8,19 @@ Delta0), every node of the right column to its own normal reservoir (a proximity
 That is n (n + 1) horizontal and n (n - 1) vertical wires, 2 n^2 in all. Each size is
 solved in a fresh process (spectral solve at ``--energies`` energies in (0, 2] Delta0), so
 that its peak resident memory (ru_maxrss) is its own; printed are the wall time, the time
-per wire and energy and its ratio to the smallest grid, and the memory.
+per wire and energy and its ratio to the smallest grid, and the memory. The spectral solve
+uses its default memory budget (``femprox.spectral.MEMORY_BUDGET``): large grids are solved
+in chunks of energies.
 """
 
 from __future__ import annotations
+
+import os
+
+# One BLAS thread: the solver's dense work is many small blocks, where OpenBLAS threads only
+# synchronize; on a shared 2-core machine they made the junction fronts of a 30x30 grid 2-20x
+# slower (measured: 0.01 s per factorization with one thread, 0.02-0.25 s with two).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import multiprocessing

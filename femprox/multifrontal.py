@@ -142,8 +142,14 @@ class MultifrontalSolver:
         self.fronts = dissection_fronts(adjacency, leaf_nodes)
         self._unknowns = [self._scalar(np.concatenate([f.own, f.border])) for f in self.fronts]
         self._assembly = self._assembly_maps(rows, cols)
-        self._extend_add = [[self._positions(self.fronts[c].border, t) for c in f.children]
-                            for t, f in enumerate(self.fronts)]
+        # flat positions (in the parent's front) of every entry of a child's update matrix
+        self._extend_add = [[self._flat(self._positions(self.fronts[c].border, t), self._unknowns[t].size)
+                             for c in f.children] for t, f in enumerate(self.fronts)]
+
+    @staticmethod
+    def _flat(place: np.ndarray, size: int) -> np.ndarray:
+        """Flat indices in a (size x size) array of the rows and columns ``place``."""
+        return (place[:, None] * size + place[None, :]).reshape(-1)
 
     def _scalar(self, vertices: np.ndarray) -> np.ndarray:
         """Scalar unknowns (vertex * fields + field) of vertices, vertex-major."""
@@ -198,10 +204,11 @@ class MultifrontalSolver:
             dense = np.zeros((batch, size * size), dtype=entries.dtype)
             selected, positions = self._assembly[t]
             dense[:, positions] = flat[:, selected].reshape(batch, -1)
-            dense = dense.reshape(batch, size, size)
             for child, place in zip(front.children, self._extend_add[t]):
-                dense[:, place[:, None], place[None, :]] += updates[child]
+                # children's borders do not overlap within a child: a plain indexed add is exact
+                dense[:, place] += updates[child].reshape(batch, -1)
                 updates[child] = None
+            dense = dense.reshape(batch, size, size)
             pivot_inverse = np.linalg.inv(dense[:, :k, :k])
             upper = pivot_inverse @ dense[:, :k, k:]          # F11^-1 F12
             lower = dense[:, k:, :k].copy()                    # F21
