@@ -22,16 +22,16 @@ import os
 # slower (measured: 0.01 s per factorization with one thread, 0.02-0.25 s with two).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse
-import multiprocessing
-import resource
-import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
+import argparse  # noqa: E402
+import multiprocessing  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-from femprox.geometry import Geometry, Node, NodeKind, Wire
+from femprox.geometry import Geometry, Node, NodeKind, Wire  # noqa: E402
 
 
 def grid_network(n: int, wire_length: float = 1.0) -> Geometry:

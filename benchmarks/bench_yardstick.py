@@ -104,13 +104,15 @@ def main() -> None:
 
     best_ours, best_theirs = min(femprox_times), min(yardstick_times)
     print(f"T-junction r = 1, Dynes {DYNES:g}, {TEMPERATURES.size} temperatures; best of {args.repeats}")
-    print(f"  femprox  : {best_ours:.3f} s (sweeps.sweep, default adaptive grid; {ours[2]} energies; all runs {', '.join(f'{t:.3f}' for t in femprox_times)})")
+    print(f"  femprox  : {best_ours:.3f} s (sweeps.sweep, default adaptive grid; {ours[2]} energies; "
+          f"all runs {', '.join(f'{t:.3f}' for t in femprox_times)})")
     print(f"  yardstick: {best_theirs:.3f} s ({theirs[2]} energies; all runs "
           f"{', '.join(f'{t:.3f}' for t in yardstick_times)})")
     print(f"  speed-up : {best_theirs / best_ours:.1f}x (target >= 5x)")
     for label, k in (("kappa/kappa_N", 0), ("G/G_N", 1)):
         print(f"  {label:13s}: max |femprox - yardstick| {np.abs(ours[k] - theirs[k]).max():.1e} (target 1e-4); "
-              f"vs reference ({reference[2]} energies, P4 mesh x2): femprox {np.abs(ours[k] - reference[k]).max():.1e}, "
+              f"vs reference ({reference[2]} energies, P4 mesh x2): "
+              f"femprox {np.abs(ours[k] - reference[k]).max():.1e}, "
               f"yardstick {np.abs(theirs[k] - reference[k]).max():.1e}")
 
 

@@ -166,7 +166,8 @@ def random_entries(pattern_rows, pattern_cols, batch, fields, rng, dominance=Non
         + 1j * rng.normal(size=(batch, pattern_rows.size, fields, fields))
     degree = np.bincount(pattern_rows, minlength=pattern_rows.max() + 1)
     boost = (2.0 * fields * degree[pattern_rows] + 2.0) if dominance is None else dominance
-    data[:, pattern_rows == pattern_cols] += (boost * np.ones(pattern_rows.size))[pattern_rows == pattern_cols, None, None] * np.eye(fields)
+    diagonal = pattern_rows == pattern_cols
+    data[:, diagonal] += (boost * np.ones(pattern_rows.size))[diagonal, None, None] * np.eye(fields)
     return data
 
 
