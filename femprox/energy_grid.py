@@ -427,10 +427,44 @@ def _refine_once(store: SpectralStore, grid: EnergyGrid, flagged: np.ndarray,
     return grid, store.solution(grid.nodes)
 
 
-def _panel_integrals(grid: EnergyGrid, weight, scale: float) -> np.ndarray:
-    """int over each panel of |w_c| (n_panels, k): the weights of the constant 1, summed."""
-    W = grid.weights(lambda e: np.abs(weight(e)), scale)
-    return W.reshape(grid.n_panels, grid.order, -1).sum(axis=1)
+def _panel_integrals(grid: EnergyGrid, weight, scale: float, panels: np.ndarray | None = None) -> np.ndarray:
+    """int over each of ``panels`` (default all) of |w_c|, shape (n_panels, k), by the
+    sub-panel Gauss rule of :meth:`EnergyGrid.weights` (no interpolation needed here)."""
+    panels = np.arange(grid.n_panels) if panels is None else np.asarray(panels, dtype=int)
+    widths = np.diff(grid.edges)[panels]
+    n_sub = 2 ** np.clip(np.ceil(np.log2(np.maximum(widths / scale, 1.0))), 0, 8).astype(int)
+    result = None
+    for count in np.unique(n_sub):
+        chosen = np.flatnonzero(n_sub == count)
+        ref, ref_weights, _ = _subpanel_interpolation(grid.order, int(count), grid.order + 4)
+        a, h = grid.edges[panels[chosen]], widths[chosen]
+        w = np.abs(np.asarray(weight(a[:, None] + 0.5 * (ref[None, :] + 1.0) * h[:, None])))
+        if result is None:
+            result = np.zeros((panels.size, w.shape[-1]))
+        result[chosen] = np.einsum("pfc,f->pc", w, ref_weights) * (0.5 * h[:, None])
+    return result if result is not None else np.zeros((0, 3))
+
+
+class _PanelShares:
+    """Per temperature: each panel's integral of the linear-response kernels, kept between
+    refinement rounds (a round splits a few panels; the others keep their edges exactly)."""
+
+    def __init__(self, temperatures: np.ndarray):
+        self.temperatures = temperatures
+        self.known: list[dict[tuple[float, float], np.ndarray]] = [{} for _ in temperatures]
+
+    def shares(self, grid: EnergyGrid) -> list[np.ndarray]:
+        """(n_panels, 3) shares of the thermal weight h, E h, E^2 h per panel, per temperature."""
+        keys = list(zip(grid.edges[:-1].tolist(), grid.edges[1:].tolist()))
+        result = []
+        for t, known in zip(self.temperatures, self.known):
+            new = np.array([k for k, key in enumerate(keys) if key not in known], dtype=int)
+            if new.size:
+                values = _panel_integrals(grid, lambda e: linear_response_weights(e, t), t, new)
+                known.update(zip((keys[k] for k in new), values))
+            share = np.array([known[key] for key in keys])
+            result.append(share / share.sum(axis=0))
+        return result
 
 
 class _ConductanceCache:
@@ -460,13 +494,11 @@ def _transport_indicator(temperatures: np.ndarray, cache: _ConductanceCache):
     Legendre tail relative to the block's largest entry, times the share of the thermal
     weight of that block inside the panel, maximized over blocks and temperatures."""
     blocks = [(L, L, 2), (L, T, 1), (T, L, 1), (T, T, 0)]  # weight column: E^2 h, E h, h
+    panel_shares = _PanelShares(temperatures)
 
     def indicator(grid: EnergyGrid, solution: SpectralSolution) -> np.ndarray:
         gamma = cache.matrix(solution)
-        shares = []
-        for t in temperatures:
-            share = _panel_integrals(grid, lambda e: linear_response_weights(e, t), t)
-            shares.append(share / share.sum(axis=0))
+        shares = panel_shares.shares(grid)
         worst = np.zeros(grid.n_panels)
         overall = np.abs(gamma).max()
         for m, n, column in blocks:

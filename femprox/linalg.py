@@ -13,12 +13,20 @@ over blocks of unknowns, and every operation inside is vectorized over the energ
   (every wire leaving a junction runs side by side in the RCM order: the house
   interferometer's blocks grow from 6 x 6 to 18 x 18, ten times the work). Their unknowns
   (``separators``) are therefore eliminated last: the wires without their junctions are
-  independent chains, and the junction unknowns solve a small dense Schur complement. A
-  chain couples only to the junctions at its ends, so A_II^-1 A_IS is formed for those
-  columns only (sandwich, 16 junctions: 20x faster than forming all columns, a quarter of
-  the memory).
+  independent chains, and the junction unknowns solve a Schur complement. A chain couples
+  only to the junctions at its ends, so A_II^-1 A_IS is formed for those columns only
+  (sandwich, 16 junctions: 20x faster than forming all columns, a quarter of the memory).
+* The Schur complement is as sparse as the junction graph (two junctions are coupled when
+  a wire joins them) and is kept so: :mod:`femprox.multifrontal` factors it by nested
+  dissection. Up to ``multifrontal.LEAF_NODES`` junctions that is one dense block, as
+  before; a 30 x 30 grid of junctions needs 4 MB per energy instead of 52 MB dense, and
+  time and memory of the whole solve grow about linearly with the number of wires.
 * The chains are packed side by side into "lanes" of equal length, so that one pass of the
   block loop serves a block of every chain.
+
+Any sparsity pattern is solved correctly (also couplings between unknowns that share no
+element, such as tunnel-barrier point terms); the split into chains and separators only
+decides the cost. ``BatchedBlockSolver.bytes_per_matrix`` estimates the memory up front.
 """
 
 from __future__ import annotations
@@ -27,11 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
-MAX_SEPARATORS = 64
-"""More separator unknowns than this are not split off (the dense Schur complement would
-cost more than the band it saves); the whole matrix is then one banded system. Measured on
-ladder networks (two fields, 200 matrices): with 64 junctions the split factorization takes
-0.75 s, the banded one 2.1 s."""
+from femprox.multifrontal import MultifrontalLU, MultifrontalSolver
 
 
 class BatchedBlockSolver:
@@ -42,8 +46,9 @@ class BatchedBlockSolver:
     rows, cols: the scalar sparsity pattern (unique entries) of an ``n x n`` matrix.
     n: number of scalar unknowns.
     fields: each scalar entry is a ``fields x fields`` block (coupled unknowns per DOF).
-    separators: unknowns eliminated last through a dense Schur complement (the junctions
-        of a wire network); the others should form chains. At most MAX_SEPARATORS are used.
+    separators: unknowns eliminated last through a sparse Schur complement (the junctions
+        of a wire network, any number); the others should form chains (each connected
+        component of the rest becomes one banded block; wide bands cost their width cubed).
 
     With separators S and chain unknowns I, A_II^-1 A_IS is needed only where it is nonzero:
     a chain touches the one or two junctions at its ends, so it carries one column per
@@ -56,8 +61,6 @@ class BatchedBlockSolver:
         rows, cols = np.asarray(rows), np.asarray(cols)
         self.n, self.fields = n, fields
         separators = np.unique(np.asarray([] if separators is None else separators, dtype=int))
-        if separators.size > MAX_SEPARATORS:
-            separators = separators[:0]
         self.separators = separators
         self.interior = np.setdiff1d(np.arange(n), separators)
         is_separator = np.zeros(n, dtype=bool)
@@ -75,7 +78,6 @@ class BatchedBlockSolver:
     def _couple(self, rows: np.ndarray, cols: np.ndarray, row_s: np.ndarray, col_s: np.ndarray) -> None:
         """Index maps of the couplings between chains and separators (local numbering)."""
         f, n_sep = self.fields, self.separators.size
-        m = n_sep * f
         chain_of = self.chains.chain_of_unknown
         n_chains = int(chain_of.max(initial=-1)) + 1
         self._is_entries = np.flatnonzero(~row_s & col_s)
@@ -100,27 +102,57 @@ class BatchedBlockSolver:
         self._is_positions = (((i[:, None, None] * f + fi) * self.slots + c[:, None, None]) * f + fj).reshape(-1)
         # A_SI: separator rows s_k, interior columns i_k
         self._si_separator, self._si_interior = rows[self._si_entries], cols[self._si_entries]
-        k = self._si_entries.size
-        # Schur complement: A_SI X, entry (k, fs, slot, fj) -> (s_k fs, separator of slot, fj)
-        target_col = slot_separator[chain_of[self._si_interior]][:, None, :, None] * f + np.arange(f)[None, None, None, :]
-        valid = slot_separator[chain_of[self._si_interior]][:, None, :, None] >= 0
-        target_row = (self._si_separator[:, None] * f + np.arange(f)[None, :])[:, :, None, None]
-        target = np.where(valid, target_row * m + target_col, m * m)  # invalid slots -> a dummy entry
-        target = np.broadcast_to(target, (k, f, self.slots, f)).reshape(-1)
-        self._schur_scatter = sp.csr_matrix((np.ones(target.size), (target, np.arange(target.size))),
-                                            shape=(m * m + 1, target.size))
+        self._schur_pattern(rows[self._ss_entries], cols[self._ss_entries], slot_separator)
         rows_of = (self._si_separator[:, None] * f + np.arange(f)[None, :]).reshape(-1)
         self._row_scatter = sp.csr_matrix((np.ones(rows_of.size), (rows_of, np.arange(rows_of.size))),
-                                          shape=(m, rows_of.size))
-        self._ss_positions = _dense_positions(rows[self._ss_entries], cols[self._ss_entries], (n_sep, n_sep), f)
-        # x_S values each chain's slots refer to (row m: a zero row for empty slots)
+                                          shape=(n_sep * f, rows_of.size))
+        # x_S values each chain's slots refer to (row n_sep f: a zero row for empty slots)
         self._slot_rows = np.where(slot_separator[:, :, None] >= 0,
-                                   slot_separator[:, :, None] * f + np.arange(f)[None, None, :], m).reshape(-1, width)
+                                   slot_separator[:, :, None] * f + np.arange(f)[None, None, :],
+                                   n_sep * f).reshape(-1, width)
+
+    def _schur_pattern(self, ss_rows: np.ndarray, ss_cols: np.ndarray, slot_separator: np.ndarray) -> None:
+        """Sparsity of the Schur complement S = A_SS - A_SI A_II^-1 A_IS and the maps into it.
+
+        S couples two separators when A_SS does or when one chain touches both (the
+        products A_SI X of a chain's rows with its slot columns). S is kept sparse, as a
+        list of separator pairs with f x f blocks, and factored by nested dissection
+        (:mod:`femprox.multifrontal`): its size grows with the junctions, not their square.
+        """
+        f, n_sep = self.fields, self.separators.size
+        k = self._si_entries.size
+        via_chain = slot_separator[self.chains.chain_of_unknown[self._si_interior]]  # (k, slots)
+        chain_rows = np.broadcast_to(self._si_separator[:, None], via_chain.shape)
+        valid = via_chain >= 0
+        keys = np.concatenate([ss_rows * n_sep + ss_cols, (chain_rows * n_sep + via_chain)[valid]])
+        pairs, pair_of = np.unique(keys, return_inverse=True)
+        self._ss_pairs = pair_of[:ss_rows.size]
+        self.schur = MultifrontalSolver(pairs // n_sep, pairs % n_sep, n_sep, f)
+        # products (k, fs, slot, fj) -> entry (pair, fs, fj) of S; invalid slots -> a dummy entry
+        pair_index = np.full(via_chain.shape, pairs.size)
+        pair_index[valid] = pair_of[ss_rows.size:]
+        target = (pair_index[:, None, :, None] * f + np.arange(f)[None, :, None, None]) * f \
+            + np.arange(f)[None, None, None, :]
+        target = np.where(pair_index[:, None, :, None] < pairs.size, target, pairs.size * f * f)
+        target = np.broadcast_to(target, (k, f, self.slots, f)).reshape(-1)
+        self._schur_scatter = sp.csr_matrix((np.ones(target.size), (target, np.arange(target.size))),
+                                            shape=(pairs.size * f * f + 1, target.size))
+        self._n_pairs = pairs.size
 
     @property
     def block_size(self) -> int:
         """Size of the diagonal blocks of the chains (the cost grows as its cube)."""
         return self.chains.block_size
+
+    def bytes_per_matrix(self, itemsize: int = 16) -> int:
+        """Working memory of one matrix of a batch during factor() (blocks, factors, Schur
+        complement), in bytes; the batch needs this times its size."""
+        chains = self.chains
+        total = 6 * chains.n_blocks * chains.n_lanes * chains.block_size**2   # input blocks + factors
+        if self.separators.size:
+            total += 2 * self.interior.size * self.fields * self.slots * self.fields  # A_IS, X
+            total += 2 * self._n_pairs * self.fields**2 + self.schur.bytes_per_matrix(1)
+        return itemsize * total
 
     def factor(self, data: np.ndarray, batch_last: bool = False) -> "BlockLU":
         """Factor a batch of matrices given by their pattern entries.
@@ -133,26 +165,19 @@ class BatchedBlockSolver:
         entries = data if batch_last else np.moveaxis(data, 0, -1)
         chains = self.chains.factor(entries[self._interior_entries], batch_last=True)
         batch, f = entries.shape[-1], self.fields
-        n_i, m, width = self.interior.size, self.separators.size * f, self.slots * f
+        n_i, width = self.interior.size, self.slots * f
         # X = A_II^-1 A_IS in compact columns (one per slot and field)
         a_is = np.zeros((batch, n_i * f * width), dtype=entries.dtype)
         a_is[:, self._is_positions] = entries[self._is_entries].reshape(-1, batch).T
         coupling = chains.solve(a_is.reshape(batch, n_i, f, width))
+        del a_is
         a_si = np.moveaxis(entries[self._si_entries], -1, 0)  # (batch, k, f, f)
         products = a_si @ coupling[:, self._si_interior]     # (batch, k, f, slots x f)
-        a_si_x = (self._schur_scatter @ products.reshape(batch, -1).T)[:m * m].T.reshape(batch, m, m)
-        a_ss = np.zeros((batch, m * m), dtype=entries.dtype)
-        a_ss[:, self._ss_positions] = entries[self._ss_entries].reshape(-1, batch).T
-        schur_inverse = np.linalg.inv(a_ss.reshape(batch, m, m) - a_si_x)
-        return BlockLU(self, chains, coupling, a_si, schur_inverse)
-
-
-def _dense_positions(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], fields: int) -> np.ndarray:
-    """Flat index of every (entry, field_i, field_j) in a dense (shape * fields) matrix."""
-    fi, fj = np.meshgrid(np.arange(fields), np.arange(fields), indexing="ij")
-    r = rows[:, None, None] * fields + fi[None]
-    c = cols[:, None, None] * fields + fj[None]
-    return (r * shape[1] * fields + c).reshape(-1)
+        a_si_x = (self._schur_scatter @ products.reshape(batch, -1).T)[:-1].T
+        schur = np.zeros((batch, self._n_pairs, f, f), dtype=np.result_type(entries, a_si_x))
+        schur[:, self._ss_pairs] = np.moveaxis(entries[self._ss_entries], -1, 0)
+        schur -= a_si_x.reshape(batch, self._n_pairs, f, f)
+        return BlockLU(self, chains, coupling, a_si, self.schur.factor(schur))
 
 
 class BlockLU:
@@ -161,24 +186,24 @@ class BlockLU:
     With the chains' unknowns I and the separators S: ``chains`` factors A_II; ``coupling``
     (batch, n_I, fields, slots x fields) is A_II^-1 A_IS in the compact columns of each
     unknown's chain; ``separator_rows`` (batch, k, fields, fields) the entries of A_SI;
-    ``schur_inverse`` (A_SS - A_SI A_II^-1 A_IS)^-1. All None without separators.
+    ``schur`` the factors of S = A_SS - A_SI A_II^-1 A_IS. All None without separators.
     """
 
     def __init__(self, solver: BatchedBlockSolver, chains: "_ChainLU", coupling=None, separator_rows=None,
-                 schur_inverse=None):
+                 schur: MultifrontalLU | None = None):
         self.solver, self.chains = solver, chains
-        self.coupling, self.separator_rows, self.schur_inverse = coupling, separator_rows, schur_inverse
+        self.coupling, self.separator_rows, self.schur = coupling, separator_rows, schur
 
     def subset(self, index: np.ndarray) -> "BlockLU":
         """The factors of the matrices ``index`` of the batch (for solves on fewer systems)."""
-        if self.schur_inverse is None:
+        if self.schur is None:
             return BlockLU(self.solver, self.chains.subset(index))
         return BlockLU(self.solver, self.chains.subset(index), self.coupling[index], self.separator_rows[index],
-                       self.schur_inverse[index])
+                       self.schur.subset(index))
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         """Solve for right-hand sides of shape (batch, n, fields) or (batch, n, fields, m)."""
-        if self.schur_inverse is None:
+        if self.schur is None:
             return self.chains.solve(rhs)
         sv = self.solver
         f, m = sv.fields, sv.separators.size * sv.fields
@@ -190,7 +215,7 @@ class BlockLU:
         a_si_y = sv._row_scatter @ at_rows.transpose(1, 2, 0, 3).reshape(-1, batch * columns)
         a_si_y = a_si_y.reshape(m, batch, columns).transpose(1, 0, 2)
         r_s = rhs[:, sv.separators].reshape(batch, m, columns)
-        x_s = self.schur_inverse @ (r_s - a_si_y)
+        x_s = self.schur.solve(r_s - a_si_y)
         padded = np.concatenate([x_s, np.zeros((batch, 1, columns), dtype=x_s.dtype)], axis=1)
         per_chain = padded[:, sv._slot_rows]                              # (batch, chains, slots x f, columns)
         x = np.empty((batch, sv.n, f, columns), dtype=np.result_type(y, x_s))
@@ -219,13 +244,10 @@ class _BlockTridiagonalSolver:
         pattern = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
         pattern = (pattern + pattern.T + sp.eye(n)).tocsr()
         n_chains, chain = connected_components(pattern, directed=False)
-        slot = np.empty(n, dtype=int)  # place of each unknown within its chain
-        members = [np.flatnonzero(chain == c) for c in range(n_chains)]
-        for dofs in members:
-            slot[dofs[reverse_cuthill_mckee(pattern[dofs][:, dofs], symmetric_mode=True)]] = np.arange(dofs.size)
+        slot = _chain_places(pattern, chain, n_chains)  # place of each unknown within its chain
         bandwidth = int(np.max(np.abs(slot[rows] - slot[cols]), initial=0))
         self.block_dofs = bd = max(bandwidth, 1)
-        chain_blocks = np.array([-(-dofs.size // bd) for dofs in members], dtype=int)
+        chain_blocks = -(-np.bincount(chain, minlength=n_chains) // bd)
         self.n_blocks = nb = max(int(chain_blocks.max(initial=1)), 1)
         lane_of_chain, first_block = _pack(chain_blocks, nb)
         self.n_lanes = max(int(lane_of_chain.max(initial=0)) + 1, 1)
@@ -289,20 +311,50 @@ class _BlockTridiagonalSolver:
         return buffer[:, :batch]
 
 
+def _chain_places(pattern: sp.csr_matrix, chain: np.ndarray, n_chains: int) -> np.ndarray:
+    """Place of every unknown within its chain in reverse Cuthill-McKee order.
+
+    One RCM of the whole pattern orders each connected component (chain) by itself, one
+    after the other (scipy's RCM runs component by component): one call for thousands of
+    wires instead of one per wire.
+    """
+    if pattern.shape[0] == 0:
+        return np.zeros(0, dtype=int)
+    position = np.empty(pattern.shape[0], dtype=int)
+    position[reverse_cuthill_mckee(pattern, symmetric_mode=True)] = np.arange(pattern.shape[0])
+    first = np.full(n_chains, pattern.shape[0])
+    np.minimum.at(first, chain, position)
+    places = position - first[chain]
+    if np.any(places >= np.bincount(chain, minlength=n_chains)[chain]):  # components not contiguous
+        for c in range(n_chains):
+            dofs = np.flatnonzero(chain == c)
+            places[dofs[reverse_cuthill_mckee(pattern[dofs][:, dofs], symmetric_mode=True)]] = np.arange(dofs.size)
+    return places
+
+
 def _pack(chain_blocks: np.ndarray, lane_blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """First-fit decreasing packing of chains into lanes of ``lane_blocks`` blocks.
 
-    Returns the lane of every chain and its first block within the lane.
+    Returns the lane of every chain and its first block within the lane. Lanes with less
+    room than the shortest chain are no longer searched (a network of equal wires fills one
+    lane per wire: without this the search would grow as the square of the wires).
     """
     lane_of_chain = np.zeros(chain_blocks.size, dtype=int)
     first_block = np.zeros(chain_blocks.size, dtype=int)
-    used: list[int] = []
+    shortest = int(chain_blocks.min(initial=0))
+    open_lanes: list[list[int]] = []  # [lane, blocks used], in order of creation
+    n_lanes = 0
     for c in np.argsort(-chain_blocks, kind="stable"):
-        lane = next((k for k, u in enumerate(used) if u + chain_blocks[c] <= lane_blocks), len(used))
-        if lane == len(used):
-            used.append(0)
-        lane_of_chain[c], first_block[c] = lane, used[lane]
-        used[lane] += int(chain_blocks[c])
+        size = int(chain_blocks[c])
+        entry = next((e for e in open_lanes if e[1] + size <= lane_blocks), None)
+        if entry is None:
+            entry = [n_lanes, 0]
+            open_lanes.append(entry)
+            n_lanes += 1
+        lane_of_chain[c], first_block[c] = entry
+        entry[1] += size
+        if entry[1] + shortest > lane_blocks:
+            open_lanes.remove(entry)
     return lane_of_chain, first_block
 
 

@@ -24,6 +24,7 @@ energies that fail; complex energies in the upper half plane are solved directly
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -507,8 +508,23 @@ _CHORD_STEPS = 2  # ... and while that rate reaches the tolerance in this many m
 _EDGE_DYNES = 1e-5  # extra Dynes rate accepted at gap edges (see _keep_broadened)
 
 
+MEMORY_BUDGET = 512 * 2**20
+"""Working memory (bytes) a spectral solve may use for its energy batches. Memory grows with
+DOFs x energies (Jacobians and block factors of every energy); when a batch would need more,
+the energies are solved in consecutive chunks that fit (same results, little extra time:
+each chunk still spans hundreds of wires per numpy call on large networks)."""
+
+
+class ProblemTooLargeError(MemoryError, ValueError):
+    """A problem would need more memory than the machine has, even one energy at a time.
+
+    Also a ValueError: the input (network and mesh) is what must change, and the command
+    line reports it as one ``femprox: error: ...`` line like other bad input."""
+
+
 def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10,
-                   max_iterations: int = 30, threads: int = 1) -> SpectralSolution:
+                   max_iterations: int = 30, threads: int = 1,
+                   memory_budget: float = MEMORY_BUDGET) -> SpectralSolution:
     """Solve the retarded Usadel equation at every energy of ``energies`` (Delta0).
 
     Energies are real, or complex in the upper half plane (e.g. Matsubara frequencies
@@ -523,30 +539,101 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     split into smaller steps for those energies only. ``threads`` > 1 splits the energies
     into that many interleaved batches solved in parallel threads (numpy's batched linear
     algebra releases the GIL: 1.5x faster on 2 cores for a few hundred energies); leave it
-    at 1 inside process pools.
+    at 1 inside process pools. ``memory_budget`` (bytes) bounds the working memory: larger
+    jobs are solved in chunks of neighbouring energies (see ``MEMORY_BUDGET``).
 
-    Raises :class:`SpectralConvergenceError` naming the energies that failed.
+    Raises :class:`SpectralConvergenceError` naming the energies that failed, and
+    :class:`ProblemTooLargeError` if even one energy would not fit into the machine's memory.
     """
     mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
     energies = _check_energies(mesh.geometry, energies)
     mesh.quadrature  # computed once here, not concurrently by the threads
-    parts = [np.arange(k, energies.size, threads) for k in range(max(1, min(threads, energies.size)))]
     problem = _shared_problem(mesh)
-    if len(parts) == 1:
-        batches = [_solve_batch(problem, energies, tol, max_iterations)]
-    else:
-        # each thread needs its own problem object: the block solver reuses work buffers
-        with ThreadPoolExecutor(len(parts)) as pool:
-            batches = list(pool.map(lambda part: _solve_batch(_UsadelProblem(mesh), energies[part], tol,
-                                                              max_iterations), parts))
+    threads = max(1, min(threads, energies.size))
+    chunks = _energy_chunks(problem, energies, threads, memory_budget)
+    notes: list[str] = []
+    coarse = None
+    if len(chunks) > 1 and np.isrealobj(energies):
+        # the first Dynes stage once for all chunks, on a coarse subset of all energies
+        coarse = _coarse_start(problem, energies, _DYNES_PATH[0], max_iterations, notes, chunk=chunks[0].size)
+    batches, parts = [], []
+    for chunk in chunks:
+        for part, batch in zip(*_solve_threads(mesh, problem, energies[chunk], tol, max_iterations, threads,
+                                               coarse)):
+            batches.append(batch)
+            parts.append(chunk[part])
     result = _gather([b[0] for b in batches], parts, energies.size)
-    notes = [note for batch in batches for note in batch[1]]
+    notes += [note for batch in batches for note in batch[1]]
     _raise_if_failed(mesh, result, energies)
     _note_bound_violations(problem, result, energies, notes)
     return SpectralSolution(mesh=mesh, energies=energies, gamma=result.a.T.copy(),
                             gamma_tilde=result.b.T.copy(),
                             iterations=result.iterations, residual=result.residual,
                             tolerance=tol, notes=notes)
+
+
+def _solve_threads(mesh, problem, energies, tol, max_iterations, threads, coarse=None):
+    """Solve ``energies`` in ``threads`` interleaved parts; (parts, [(result, notes)])."""
+    parts = [np.arange(k, energies.size, threads) for k in range(max(1, min(threads, energies.size)))]
+    if len(parts) == 1:
+        return parts, [_solve_batch(problem, energies, tol, max_iterations, coarse)]
+    # each thread needs its own problem object: the block solver reuses work buffers
+    with ThreadPoolExecutor(len(parts)) as pool:
+        return parts, list(pool.map(lambda part: _solve_batch(_UsadelProblem(mesh), energies[part], tol,
+                                                              max_iterations, coarse), parts))
+
+
+def bytes_per_energy(problem: "_UsadelProblem") -> int:
+    """Estimated peak working memory of one energy in a Newton batch (bytes).
+
+    Counted: the Jacobian entries and the point-wise terms that build them, the block
+    factors (a quarter more: while an energy is refactored, part of its previous factors is
+    still alive), and the per-DOF vectors of Newton and its line search. On grid networks
+    (P3, 1100-4600 DOFs) the tracemalloc peak of a solve is 2.5 kB per DOF and energy, this
+    estimate 2.9 kB.
+    """
+    complex_bytes = 16
+    entries = problem.value_value.shape[0]           # scalar pattern entries (free-free)
+    points = problem.q.weights.size
+    dofs = problem.mesh.n_dofs
+    jacobian = 2 * entries * 4 * complex_bytes       # J and its assembly temporaries
+    pointwise = 12 * points * complex_bytes          # values, derivatives, terms of both fields
+    vectors = 12 * dofs * complex_bytes              # a, b, residuals, steps, trial states
+    return jacobian + pointwise + vectors + int(1.25 * problem.solver.bytes_per_matrix(complex_bytes))
+
+
+def _energy_chunks(problem, energies: np.ndarray, threads: int, budget: float) -> list[np.ndarray]:
+    """Indices of consecutive (sorted) energies solved together, each chunk within ``budget``."""
+    per_energy = bytes_per_energy(problem)
+    available = _available_memory()
+    if per_energy * threads > available:
+        raise ProblemTooLargeError(
+            f"network too large: estimated {per_energy * threads / 2**30:.1f} GB for one energy "
+            f"({problem.mesh.n_dofs} DOFs per field, diagonal blocks {problem.solver.block_size} x "
+            f"{problem.solver.block_size}) but only {available / 2**30:.1f} GB available; reduce the "
+            "elements per wire or their order, or split the network")
+    size = int(max(1, min(energies.size, max(budget, per_energy) // (per_energy * threads))))
+    count = -(-energies.size // size)
+    if count == 1:
+        return [np.arange(energies.size)]
+    order = np.lexsort((energies.imag, energies.real)) if np.iscomplexobj(energies) else np.argsort(energies)
+    return list(np.array_split(order, count))
+
+
+def _available_memory() -> int:
+    """Memory available to this process (bytes): MemAvailable of /proc/meminfo, else the
+    physical memory, else unlimited."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**62
 
 
 def _shared_problem(mesh: GraphMesh) -> _UsadelProblem:
@@ -556,14 +643,21 @@ def _shared_problem(mesh: GraphMesh) -> _UsadelProblem:
     return mesh.stage_cache["usadel_problem"]
 
 
-def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_iterations: int):
-    """Path-following solve of one batch of energies; returns (result, notes), no raising."""
+def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_iterations: int,
+                 coarse: "_CoarseStart | None" = None):
+    """Path-following solve of one batch of energies; returns (result, notes), no raising.
+
+    ``coarse``: the first stage of the path already solved on a coarse subset of a larger
+    energy set containing these energies (see :func:`_coarse_start`).
+    """
     notes: list[str] = []
     # Off the real axis (e.g. Matsubara frequencies) the solution is smooth and unique:
     # Newton goes there directly from the bulk/normal guess.
     if np.isrealobj(energies):
         path = _DYNES_PATH
-        result = _start_interpolated(problem, energies, path[0], max_iterations, notes)
+        result = None if coarse is None else coarse.interpolate(problem, energies)
+        if result is None:
+            result = _start_interpolated(problem, energies, path[0], max_iterations, notes)
     else:
         path = (0.0,)
         result = _start(problem, energies, 0.0, tol, max_iterations, notes)
@@ -572,14 +666,46 @@ def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_
         stage_tol = tol if extra == 0.0 else _PATH_TOLERANCE
         guess = _extrapolate(earlier, result, previous, extra)
         earlier = (result.a, result.b, previous)
-        result = _continue(problem, result, energies, previous, extra, stage_tol, max_iterations, notes,
-                           guess=guess)
+        stage = None
+        if extra > 0.0 and np.isrealobj(energies):
+            stage = _interpolated_stage(problem, result, energies, previous, extra, max_iterations, notes, guess)
+        if stage is None:
+            stage = _continue(problem, result, energies, previous, extra, stage_tol, max_iterations, notes,
+                              guess=guess)
+        result = stage
     return result, notes
+
+
+def _interpolated_stage(problem, result: _NewtonResult, energies, eta_from, eta_to, max_iterations, notes,
+                        guess) -> _NewtonResult | None:
+    """An intermediate stage of the Dynes path (extra rate ``eta_to`` > 0) solved on a coarse
+    subset of the energies and interpolated, as the first stage is (:func:`_coarse_start`).
+
+    The stage only serves as the next stage's starting point and is solved to
+    _PATH_TOLERANCE; at rate eta_to a cubic spline through energies _COARSE_SPACING * eta_to
+    apart is accurate to about that. Energy grids cluster near E = 0 and the gap edges, so
+    the subset is a quarter to a half of the energies. Returns None (solve all) when the
+    subset would not be much smaller, or the earlier stage or the subset did not converge.
+    """
+    order = np.argsort(energies)
+    picks = order[_coarse_subset(energies[order], _COARSE_SPACING * eta_to)]
+    if picks.size < 4 or picks.size > 0.6 * energies.size or not np.all(result.converged):
+        return None
+    start = _subset(result, picks)
+    pick_guess = None if guess is None else (guess[0][:, picks], guess[1][:, picks])
+    solved = _continue(problem, start, energies[picks], eta_from, eta_to, _PATH_TOLERANCE, max_iterations,
+                       notes, guess=pick_guess)
+    if not np.all(solved.converged):
+        return None
+    stage = _CoarseStart(energies[picks], solved, eta_to).interpolate(problem, energies)
+    stage.iterations = result.iterations.copy()
+    stage.iterations[picks] = solved.iterations
+    return stage
 
 
 def _gather(results: list[_NewtonResult], parts: list[np.ndarray], n: int) -> _NewtonResult:
     """One result for all energies from the results of the batches ``parts``."""
-    if len(results) == 1:
+    if len(results) == 1 and np.array_equal(parts[0], np.arange(n)):
         return results[0]
     first = results[0]
     whole = _NewtonResult(np.empty((first.a.shape[0], n), dtype=complex), np.empty((first.a.shape[0], n), dtype=complex),
@@ -621,35 +747,65 @@ def _coarse_subset(sorted_energies: np.ndarray, spacing: float) -> np.ndarray:
     return np.array(picks)
 
 
-def _start_interpolated(problem, energies, eta, max_iterations, notes) -> _NewtonResult:
-    """The first stage of the Dynes path, solved on a coarse subset of the energies.
+@dataclass
+class _CoarseStart:
+    """A stage of the Dynes path (extra rate ``eta``) solved at a coarse subset ``energies``
+    (ascending) of the energies, to be interpolated in between."""
+
+    energies: np.ndarray
+    result: _NewtonResult
+    eta: float
+
+    def interpolate(self, problem, energies: np.ndarray) -> _NewtonResult | None:
+        """The stage at ``energies`` (inside the coarse range) by splines, or None if fewer
+        than two coarse energies are known."""
+        picks = self.energies.size
+        if picks < 2:
+            return None
+        # cubic; linear or quadratic for the 2-3 picks of a narrow energy range (a refinement
+        # round of an adaptive grid), where every energy is within _COARSE_SPACING * eta of one
+        degree = min(3, picks - 1)
+        a = make_interp_spline(self.energies, self.result.a, k=degree, axis=1)(energies)
+        b = make_interp_spline(self.energies, self.result.b, k=degree, axis=1)(energies)
+        problem.apply_reservoirs(a, b, energies, self.eta)
+        iterations = np.zeros(energies.size, dtype=int)
+        exact = np.searchsorted(self.energies, energies).clip(0, picks - 1)
+        hit = self.energies[exact] == energies
+        iterations[hit] = self.result.iterations[exact[hit]]
+        return _NewtonResult(a, b, np.ones(energies.size, dtype=bool), iterations,
+                             np.full(energies.size, np.nan),
+                             np.array(["interpolated"] * energies.size, dtype=object))
+
+
+def _coarse_start(problem, energies, eta, max_iterations, notes, chunk: int | None = None) -> _CoarseStart | None:
+    """The first stage of the Dynes path on a coarse subset of the (real) energies.
 
     At extra Dynes rate eta the solution is analytic in E within a distance ~eta of the
     real axis, so a cubic spline through energies _COARSE_SPACING * eta apart reproduces
     it to ~1e-4, well within what the next stage's Newton needs (the stage is only solved
     to _PATH_TOLERANCE anyway). Dense grids (many energies near gap edges and E = 0) then
-    cost a fraction of their size on this stage, the costliest one.
+    cost a fraction of their size on this stage, the costliest one. Returns None when the
+    subset would not be much smaller than the set, or Newton fails on it. ``chunk`` bounds
+    the energies solved at once (memory).
     """
-    order = np.argsort(energies)
-    ordered = energies[order]
+    ordered = np.sort(energies)
     picks = _coarse_subset(ordered, _COARSE_SPACING * eta)
     if picks.size < 2 or picks.size > 0.6 * energies.size:
-        return _start(problem, energies, eta, _PATH_TOLERANCE, max_iterations, notes)
-    coarse = _start(problem, ordered[picks], eta, _PATH_TOLERANCE, max_iterations, notes)
+        return None
+    parts = np.array_split(np.arange(picks.size), -(-picks.size // (chunk or picks.size)))
+    solved = [_start(problem, ordered[picks[part]], eta, _PATH_TOLERANCE, max_iterations, notes) for part in parts]
+    coarse = _gather(solved, parts, picks.size)
     if not np.all(coarse.converged):
-        return _start(problem, energies, eta, _PATH_TOLERANCE, max_iterations, notes)
-    a = np.empty((coarse.a.shape[0], energies.size), dtype=complex)
-    b = np.empty_like(a)
-    # cubic; linear or quadratic for the 2-3 picks of a narrow energy range (a refinement
-    # round of an adaptive grid), where every energy is within _COARSE_SPACING * eta of one
-    degree = min(3, picks.size - 1)
-    a[:, order] = make_interp_spline(ordered[picks], coarse.a, k=degree, axis=1)(ordered)
-    b[:, order] = make_interp_spline(ordered[picks], coarse.b, k=degree, axis=1)(ordered)
-    problem.apply_reservoirs(a, b, energies, eta)
-    iterations = np.zeros(energies.size, dtype=int)
-    iterations[order[picks]] = coarse.iterations
-    return _NewtonResult(a, b, np.ones(energies.size, dtype=bool), iterations,
-                         np.full(energies.size, np.nan), np.array(["interpolated"] * energies.size, dtype=object))
+        return None
+    return _CoarseStart(ordered[picks], coarse, eta)
+
+
+def _start_interpolated(problem, energies, eta, max_iterations, notes) -> _NewtonResult:
+    """The first stage of the Dynes path: on a coarse subset, interpolated (see
+    :func:`_coarse_start`), or on all energies where that does not pay or fails."""
+    coarse = _coarse_start(problem, energies, eta, max_iterations, notes)
+    result = None if coarse is None else coarse.interpolate(problem, energies)
+    return result if result is not None else _start(problem, energies, eta, _PATH_TOLERANCE, max_iterations, notes)
 
 
 def _extrapolate(earlier, result: _NewtonResult, eta_now: float, eta_next: float):

@@ -94,18 +94,6 @@ def test_junction_separators_match_dense_linear_algebra(batch_last):
     np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-13)
 
 
-def test_too_many_separators_fall_back_to_one_band():
-    from femprox.linalg import MAX_SEPARATORS
-
-    pattern, n = star_pattern(arms=3, length=MAX_SEPARATORS + 2)
-    solver = BatchedBlockSolver(pattern.row, pattern.col, n, 1, separators=np.arange(MAX_SEPARATORS + 1))
-    assert solver.separators.size == 0
-    data = np.ones((1, pattern.nnz, 1, 1)) + 4 * (pattern.row == pattern.col)[None, :, None, None]
-    rhs = np.arange(n, dtype=float).reshape(1, n, 1)
-    expected = np.linalg.solve(dense_matrix(pattern, data[0], n, 1), rhs[0])
-    np.testing.assert_allclose(solver.factor(data).solve(rhs)[0], expected, rtol=1e-10)
-
-
 def test_chains_of_different_lengths_share_lanes():
     # split at the junction: chains of 12, 7, 5, 4 and 3 unknowns; the short ones are packed
     # end to end into lanes as long as the longest (12), the rest of a lane is padding
@@ -167,3 +155,148 @@ def test_many_junctions_match_dense_linear_algebra(extra):
         np.testing.assert_allclose(x[e].reshape(n * fields, -1), expected, rtol=1e-10, atol=1e-12)
     pick = np.array([2, 0])
     np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-13)
+
+
+# -- any sparsity pattern: junction graphs of every shape, barrier couplings -----------------
+
+def random_entries(pattern_rows, pattern_cols, batch, fields, rng, dominance=None):
+    """Random complex entries, diagonally dominant (the block LU pivots only inside blocks:
+    dominance keeps every pivot block well conditioned, as the Usadel Jacobians' are)."""
+    data = rng.normal(size=(batch, pattern_rows.size, fields, fields)) \
+        + 1j * rng.normal(size=(batch, pattern_rows.size, fields, fields))
+    degree = np.bincount(pattern_rows, minlength=pattern_rows.max() + 1)
+    boost = (2.0 * fields * degree[pattern_rows] + 2.0) if dominance is None else dominance
+    diagonal = pattern_rows == pattern_cols
+    data[:, diagonal] += (boost * np.ones(pattern_rows.size))[diagonal, None, None] * np.eye(fields)
+    return data
+
+
+def assert_matches_dense(solver, rows, cols, n, fields, rng, batch=3, extra=(2,)):
+    """Factor, solve and compare with dense solves; also 3-index right-hand sides and subsets."""
+    data = random_entries(rows, cols, batch, fields, rng)
+    lu = solver.factor(data)
+    rhs = rng.normal(size=(batch, n, fields) + extra) + 1j * rng.normal(size=(batch, n, fields) + extra)
+    x = lu.solve(rhs)
+    fi, fj = np.meshgrid(np.arange(fields), np.arange(fields), indexing="ij")
+    dense_rows = (rows[:, None, None] * fields + fi).reshape(-1)
+    dense_cols = (cols[:, None, None] * fields + fj).reshape(-1)
+    for e in range(batch):
+        dense = np.zeros((n * fields, n * fields), dtype=complex)
+        np.add.at(dense, (dense_rows, dense_cols), data[e].reshape(-1))
+        expected = np.linalg.solve(dense, rhs[e].reshape(n * fields, -1))
+        # diagonally dominant, condition number O(10): agreement to rounding times the size
+        np.testing.assert_allclose(x[e].reshape(n * fields, -1), expected, rtol=1e-10, atol=1e-12)
+    pick = np.array([batch - 1, 0])
+    np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-12, atol=1e-14)
+
+
+def network_pattern(edges, n_junctions: int, chain_length, rng=None, barriers=()):
+    """Scalar pattern of a wire network: junction unknowns 0..n_junctions-1, every edge (a, b)
+    a chain of ``chain_length`` unknowns from a to b (tridiagonal, like P1 elements).
+
+    ``barriers``: junctions whose wire ends get their own unknown, coupled to the junction
+    unknown by a point term only (a Kupriyanov-Lukichev interface): the chain then starts at
+    that end unknown, which shares no element with the junction.
+    """
+    links, n = [], n_junctions
+    for a, b in edges:
+        size = chain_length if rng is None else int(rng.integers(1, chain_length + 1))
+        path = [a] + list(range(n, n + size)) + [b]
+        n += size
+        for end, position in ((a, 0), (b, -1)):
+            if end in barriers:  # a separate end unknown between the chain and the junction
+                links.append((end, n))
+                path.insert(1 if position == 0 else len(path) - 1, n)
+                path.pop(0 if position == 0 else -1)
+                n += 1
+        links.extend(zip(path[:-1], path[1:]))
+    pairs = {(i, i) for i in range(n)} | {(a, b) for a, b in links} | {(b, a) for a, b in links}
+    rows, cols = np.array(sorted(pairs)).T
+    return rows, cols, n
+
+
+def grid_edges(width: int, height: int):
+    index = np.arange(width * height).reshape(height, width)
+    return [(int(a), int(b)) for a, b in zip(index[:, :-1].ravel(), index[:, 1:].ravel())] + \
+           [(int(a), int(b)) for a, b in zip(index[:-1].ravel(), index[1:].ravel())]
+
+
+def random_graph_edges(n: int, extra: int, rng):
+    """A random spanning tree plus ``extra`` random edges (loops), no self-loops or repeats."""
+    edges = {(int(rng.integers(0, k)), k) for k in range(1, n)}
+    while len(edges) < n - 1 + extra:
+        a, b = sorted(rng.choice(n, 2, replace=False).tolist())
+        edges.add((a, b))
+    return sorted(edges)
+
+
+NETWORKS = {
+    "grid 9x7": lambda rng: (grid_edges(9, 7), 63),
+    "tree": lambda rng: ([(int(rng.integers(0, k)), k) for k in range(1, 70)], 70),
+    "ladder": lambda rng: ([(k, k + 2) for k in range(0, 58)] + [(2 * k, 2 * k + 1) for k in range(30)], 60),
+    "random loops": lambda rng: (random_graph_edges(80, 40, rng), 80),
+}
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_networks_with_many_junctions_match_dense(name):
+    rng = np.random.default_rng(17)
+    edges, junctions = NETWORKS[name](rng)
+    rows, cols, n = network_pattern(edges, junctions, 2, rng)
+    solver = BatchedBlockSolver(rows, cols, n, 2, separators=np.arange(junctions))
+    assert solver.block_size == 2  # every chain a band of single unknowns, nothing dense
+    assert len(solver.schur.fronts) > 1  # above one leaf: the junctions are dissected
+    assert_matches_dense(solver, rows, cols, n, 2, rng)
+
+
+def test_junction_fronts_stay_small_on_a_grid():
+    # nested dissection of a 30 x 30 junction grid: the largest front (top separator and
+    # its border) grows like the grid's width, not like the 900 junctions
+    from femprox.multifrontal import MultifrontalSolver
+
+    edges = grid_edges(30, 30)
+    rows = np.array([a for a, b in edges] + [b for a, b in edges] + list(range(900)))
+    cols = np.array([b for a, b in edges] + [a for a, b in edges] + list(range(900)))
+    solver = MultifrontalSolver(rows, cols, 900, 2)
+    largest = max(f.own.size + f.border.size for f in solver.fronts)
+    assert largest <= 4 * 30
+    assert solver.bytes_per_matrix() < 0.1 * (900 * 2) ** 2 * 16  # < 10% of the dense matrix
+
+
+@pytest.mark.parametrize("separators", ["none", "junctions", "junctions and ends"])
+def test_barrier_couplings_match_dense(separators):
+    # a grid whose junctions 0, 4 and 10 have all their wire ends behind barriers, and
+    # junction 7 one end: end unknowns coupled to a junction only by a point term
+    rng = np.random.default_rng(19)
+    rows, cols, n = network_pattern(grid_edges(4, 4), 16, 3, rng, barriers=(0, 4, 10))
+    extra = network_pattern([(7, 11)], 16, 2, barriers=(7,))  # one more wire, barrier at 7
+    offset = n - 16
+    shift = lambda v: np.where(v >= 16, v + offset, v)  # noqa: E731
+    rows, cols = np.concatenate([rows, shift(extra[0])]), np.concatenate([cols, shift(extra[1])])
+    keep = np.unique(rows * (n + 10) + cols, return_index=True)[1]
+    rows, cols, n = rows[keep], cols[keep], extra[2] + offset
+    degree = np.bincount(rows, minlength=n)
+    chosen = {"none": [], "junctions": np.arange(16),
+              "junctions and ends": np.concatenate([np.arange(16), np.flatnonzero(degree == 3)])}[separators]
+    solver = BatchedBlockSolver(rows, cols, n, 2, separators=chosen)
+    assert_matches_dense(solver, rows, cols, n, 2, rng, extra=())
+
+
+def test_separators_only_and_adjacent_separators():
+    # every unknown a separator (no chains left), and separators coupled directly
+    rng = np.random.default_rng(23)
+    rows, cols, n = network_pattern(grid_edges(5, 6), 30, 1)
+    solver = BatchedBlockSolver(rows, cols, n, 1, separators=np.arange(n))
+    assert_matches_dense(solver, rows, cols, n, 1, rng)
+    solver = BatchedBlockSolver(rows, cols, n, 2, separators=np.arange(0, n, 2))
+    assert_matches_dense(solver, rows, cols, n, 2, rng)
+
+
+def test_unsymmetric_pattern_matches_dense():
+    # an entry (i, j) without (j, i): the orderings use the symmetrized pattern
+    rng = np.random.default_rng(29)
+    rows, cols, n = network_pattern(random_graph_edges(40, 15, rng), 40, 3, rng)
+    drop = (rows > cols) & (rng.random(rows.size) < 0.3)
+    rows, cols = rows[~drop], cols[~drop]
+    solver = BatchedBlockSolver(rows, cols, n, 2, separators=np.arange(40))
+    assert_matches_dense(solver, rows, cols, n, 2, rng)

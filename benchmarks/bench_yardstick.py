@@ -1,0 +1,120 @@
+"""femprox against the yardstick script (scipy solve_bvp), side by side on the same job.
+
+Run on demand from the repository root:
+
+    PYTHONPATH=. python benchmarks/bench_yardstick.py [path/to/bvp_tjunction.py] [--repeats 3]
+
+The job (the yardstick's own): the paper's T-junction, r = 1, L_N = L_S = 10 xi0, fixed
+Delta = Delta0, Dynes rate 1e-4 in every wire, S lead floating; kappa/kappa_N and G/G_N at
+25 temperatures log-spaced in [0.005, 0.5] Delta0. Both are run in this process, alternately,
+``--repeats`` times each (best time counts: the machine may be shared). Printed: the times
+and their ratio, and the largest deviation between the two curves, together with each
+one's deviation from a femprox reference on a much finer energy grid and mesh.
+
+The yardstick is imported from its path (default ``../shared/bench/bvp_tjunction.py``
+relative to the repository root), never copied into femprox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from femprox import sweeps
+from femprox.devices import t_junction
+from femprox.energy_grid import energy_grid, solve_on_grid
+from femprox.geometry import Geometry
+from femprox.mesh import build_mesh
+from femprox.observables import linear_response
+
+TEMPERATURES = np.geomspace(0.005, 0.5, 25)
+DYNES = 1e-4
+DEFAULT_YARDSTICK = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "bvp_tjunction.py"
+
+
+def load_yardstick(path: Path):
+    """The yardstick script as a module (its main() is not run)."""
+    if not path.is_file():
+        sys.exit(f"yardstick not found at {path}; pass its path as the first argument")
+    spec = importlib.util.spec_from_file_location("bvp_tjunction", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def geometry(r: float = 1.0) -> Geometry:
+    """The yardstick's T-junction: Dynes rate DYNES in every wire, Delta = 1 at every T."""
+    result = t_junction(r=r, length_n=10.0, length_s=10.0)
+    for wire in result.wires:
+        result = result.with_wire(wire.name, dynes=DYNES)
+    return result
+
+
+def femprox_sweep() -> tuple[np.ndarray, np.ndarray, int]:
+    """kappa/kappa_N, G/G_N at TEMPERATURES and the energies solved, the way a user would:
+    ``femprox.sweeps.sweep`` with its defaults (adaptive energy grid, the geometry's mesh),
+    the gap fixed (no BCS Delta(T), as in the yardstick)."""
+    result = sweeps.sweep(geometry(), TEMPERATURES, bcs_gaps=False)
+    return (result.column("heat_conductance_ratio"), result.column("conductance_ratio"),
+            sum(result.energies_per_solve))
+
+
+def femprox_curve(system, **grid_options) -> tuple[np.ndarray, np.ndarray, int]:
+    """kappa/kappa_N and G/G_N at TEMPERATURES on a fixed energy grid, and its size."""
+    graph = system if not isinstance(system, Geometry) else build_mesh(system)
+    grid = energy_grid(graph.geometry, TEMPERATURES, **grid_options)
+    _, conductance = solve_on_grid(graph, grid, keep_distributions=False)
+    pairs = [linear_response(conductance, grid, t).two_terminal("left", "right") for t in TEMPERATURES]
+    return (np.array([p.heat_conductance_ratio for p in pairs]), np.array([p.conductance_ratio for p in pairs]),
+            grid.nodes.size)
+
+
+def yardstick_curve(module) -> tuple[np.ndarray, np.ndarray, int]:
+    """The same from the yardstick (its default settings, r = 1)."""
+    energies, r_q, r_i, _ = module.spectrum(1.0)
+    kappa, conductance = module.thermal_integrals(energies, r_q, r_i, TEMPERATURES)
+    return kappa, conductance, energies.size
+
+
+def timed(function):
+    start = time.perf_counter()
+    result = function()
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("yardstick", nargs="?", type=Path, default=DEFAULT_YARDSTICK)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    module = load_yardstick(args.yardstick.resolve())
+
+    femprox_times, yardstick_times = [], []
+    for _ in range(args.repeats):  # alternate, so that both see the same machine load
+        t, ours = timed(femprox_sweep)
+        femprox_times.append(t)
+        t, theirs = timed(lambda: yardstick_curve(module))
+        yardstick_times.append(t)
+    reference = femprox_curve(build_mesh(geometry(), refine=2.0, order=4), order=10, ratio=1.5, edge_ratio=2.0)
+
+    best_ours, best_theirs = min(femprox_times), min(yardstick_times)
+    print(f"T-junction r = 1, Dynes {DYNES:g}, {TEMPERATURES.size} temperatures; best of {args.repeats}")
+    print(f"  femprox  : {best_ours:.3f} s (sweeps.sweep, default adaptive grid; {ours[2]} energies; "
+          f"all runs {', '.join(f'{t:.3f}' for t in femprox_times)})")
+    print(f"  yardstick: {best_theirs:.3f} s ({theirs[2]} energies; all runs "
+          f"{', '.join(f'{t:.3f}' for t in yardstick_times)})")
+    print(f"  speed-up : {best_theirs / best_ours:.1f}x (target >= 5x)")
+    for label, k in (("kappa/kappa_N", 0), ("G/G_N", 1)):
+        print(f"  {label:13s}: max |femprox - yardstick| {np.abs(ours[k] - theirs[k]).max():.1e} (target 1e-4); "
+              f"vs reference ({reference[2]} energies, P4 mesh x2): "
+              f"femprox {np.abs(ours[k] - reference[k]).max():.1e}, "
+              f"yardstick {np.abs(theirs[k] - reference[k]).max():.1e}")
+
+
+if __name__ == "__main__":
+    main()

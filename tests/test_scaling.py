@@ -1,0 +1,63 @@
+"""Large networks: energy chunks within a memory budget, clear errors when nothing fits."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from femprox import spectral
+from femprox.devices import t_junction
+from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
+from femprox.mesh import build_mesh
+from femprox.spectral import ProblemTooLargeError, bytes_per_energy, solve_spectral
+
+
+def small_grid(n: int = 3) -> Geometry:
+    """n x n clean nodes, S reservoirs on the left, N reservoirs on the right (as in
+    benchmarks/bench_grid.py, coarser mesh)."""
+    name = lambda i, j: f"n{i}_{j}"  # noqa: E731
+    nodes = [Node(name(i, j), NodeKind.CLEAN) for i in range(n) for j in range(n)]
+    wires = []
+    for i in range(n):
+        nodes += [Node(f"S{i}", NodeKind.SUPERCONDUCTING_RESERVOIR, gap=1.0), Node(f"N{i}", NodeKind.NORMAL_RESERVOIR)]
+        wires += [Wire(f"s{i}", f"S{i}", name(i, 0), 1.0), Wire(f"r{i}", name(i, n - 1), f"N{i}", 1.0)]
+        wires += [Wire(f"h{i}_{j}", name(i, j), name(i, j + 1), 1.0) for j in range(n - 1)]
+    wires += [Wire(f"v{i}_{j}", name(i, j), name(i + 1, j), 1.0) for i in range(n - 1) for j in range(n)]
+    return Geometry(nodes=tuple(nodes), wires=tuple(wires), mesh=MeshOptions(elements=4, order=2))
+
+
+def test_energy_chunks_give_the_same_solution():
+    mesh = build_mesh(small_grid())
+    energies = np.linspace(0.02, 2.0, 40) + 1e-7
+    whole = solve_spectral(mesh, energies)
+    per_energy = bytes_per_energy(mesh.stage_cache["usadel_problem"])
+    chunked = solve_spectral(mesh, energies[::-1], memory_budget=6 * per_energy)  # 7 chunks, reversed order
+    # each energy's Newton iteration does not depend on the others of its batch: the chunks
+    # converge to the same tolerance from the same (interpolated) start
+    np.testing.assert_allclose(chunked.gamma[::-1], whole.gamma, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(chunked.energies, energies[::-1])
+
+
+def test_chunks_with_threads_and_matsubara_energies():
+    mesh = build_mesh(t_junction(mesh=MeshOptions(elements=6, order=2)))
+    per_energy = bytes_per_energy(spectral._shared_problem(mesh))
+    matsubara = 1j * np.linspace(0.05, 3.0, 9)
+    whole = solve_spectral(mesh, matsubara)
+    chunked = solve_spectral(mesh, matsubara, memory_budget=2 * per_energy, threads=2)
+    np.testing.assert_allclose(chunked.gamma, whole.gamma, rtol=0, atol=1e-9)
+
+
+def test_problem_that_cannot_fit_is_refused(monkeypatch):
+    monkeypatch.setattr(spectral, "_available_memory", lambda: 2**16)  # 64 kB left
+    with pytest.raises(ProblemTooLargeError, match="network too large: estimated .* GB for one energy"):
+        solve_spectral(small_grid(4), [0.5])
+
+
+def test_too_large_is_reported_by_the_command_line(monkeypatch, tmp_path, capsys):
+    from femprox import cli
+
+    monkeypatch.setattr(spectral, "_available_memory", lambda: 2**16)
+    t_junction_file = str(Path(__file__).resolve().parents[1] / "geometries" / "t_junction.toml")
+    code = cli.main(["solve", t_junction_file, "--temperatures", "0.1", "-o", str(tmp_path / "run")])
+    assert code == 2
+    assert "network too large" in capsys.readouterr().err
