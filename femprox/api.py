@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from femprox import figures, limits, result_checks, safe_output, sweeps
-from femprox.export import check_export_path, distribution_point_data, spectral_point_data, write_network
+from femprox.export import check_export_path, field_point_data, write_network
 from femprox.figures import Figure3Data, Figure4Data, figure3, figure4
 from femprox.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress, SweepResult,
                             convergence_study, sweep)
@@ -53,6 +53,7 @@ from femprox.kinetic import spectral_conductance
 from femprox.mesh import build_mesh
 from femprox.paper_checks import checks_report
 from femprox.spectral import solve_spectral
+from femprox.temperature import at_temperature
 
 __all__ = ["OutputExistsError", "PaperResult", "convergence_study", "convergence_to_files", "draw_network_to_file",
            "export_mesh", "figure3", "figure4", "package_versions", "paper_figures", "prepare_output_directory",
@@ -434,23 +435,34 @@ def write_matrices_csv(result: SweepResult, path: str | Path) -> Path:
 # femprox mesh
 # ---------------------------------------------------------------------------------------
 
-def export_mesh(path: str | Path, export_file: str | Path, *, energies: Sequence[float] = (),
+def export_mesh(path: str | Path | Geometry, export_file: str | Path, *, energies: Sequence[float] = (),
                 overrides: Mapping[str, object] | None = None, mesh: MeshSettings = MeshSettings(),
+                temperature: float | None = None, potentials: Mapping[str, float] | None = None,
                 overwrite: bool = False) -> Path:
     """Write the meshed network (VTU, XDMF, ... by extension) with the DOS, the kinetic
-    coefficients D_L, D_T and the distribution functions f_L, f_T (reservoirs at the
-    temperatures and potentials of the geometry file) at ``energies`` (Delta0) as point data
-    (``dos_E0.5``, ``f_L_E0.5``, ...)."""
+    coefficients D_L, D_T and the distribution functions f_L, f_T at ``energies`` (Delta0) as
+    point data (``dos_E0.5``, ``f_L_E0.5``, ...), sampled at the high-order points of every
+    element (:func:`femprox.export.network_points`).
+
+    ``path``: a geometry file, or a Geometry built in Python. The reservoirs keep the file's
+    temperatures and potentials unless ``temperature`` (every reservoir, Delta0; the gaps then
+    follow BCS Delta(T)) or ``potentials`` (terminal name -> V in Delta0/e; S reservoirs are the
+    reference 0) are given.
+    """
     export_file = check_export_path(export_file)
     _check_output_file(export_file, overwrite)
-    geometry = load_geometry(path, overrides)
+    geometry = path if isinstance(path, Geometry) else load_geometry(path, overrides)
+    if temperature is not None:
+        limits.check_value("temperature", "temperature", temperature)
+        geometry = at_temperature(geometry, temperature)
+        for node in geometry.terminals:
+            geometry = geometry.with_node(node.name, temperature=temperature)
+    reservoirs = {n.name: (n.temperature, (potentials or {}).get(n.name, n.potential)) for n in geometry.terminals}
+    unknown = set(potentials or {}) - set(reservoirs)
+    if unknown:
+        raise ValueError(f"--bias: no terminal named '{sorted(unknown)[0]}' (terminals: {', '.join(reservoirs)})")
     graph = build_mesh(geometry, refine=mesh.refine, order=mesh.order)
-    data = {}
-    if len(energies):
-        solution = solve_spectral(graph, list(energies))
-        data = spectral_point_data(solution, range(len(energies)), ("dos", "d_l", "d_t"))
-        reservoirs = {n.name: (n.temperature, n.potential) for n in geometry.terminals}
-        data |= distribution_point_data(solution, spectral_conductance(solution), reservoirs)
+    data = field_point_data(graph, energies, reservoirs)
     result_checks.check_point_data(data)
     with safe_output.atomic_file(export_file, overwrite) as temporary:
         write_network(temporary, graph, data, overwrite=True)

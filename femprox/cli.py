@@ -461,14 +461,39 @@ def run_mesh(args) -> int:
     targets = _mesh_targets(args)
     geometry = sweeps.GeometryFile.from_path(args.geometry, overrides).geometry()
     _check_size(args, geometry, refine=mesh.refine, order=mesh.order, energies=max(1, len(energies)))
+    temperature, potentials = _reservoir_state(args)
+    if (temperature is not None or potentials) and not energies:
+        raise UsageError("--temperature and --bias set the reservoirs for f_L, f_T: give --energies too")
     if args.export:
         path = api.export_mesh(args.geometry, args.export, energies=energies, overrides=overrides, mesh=mesh,
-                               overwrite=args.overwrite)
+                               temperature=temperature, potentials=potentials, overwrite=args.overwrite)
         print(f"wrote {limits.printable(str(path))}")
     if args.draw:
         path = api.draw_network_to_file(args.geometry, args.draw, overrides=overrides, overwrite=args.overwrite)
         print(f"wrote {limits.printable(str(path))}")
     return 0
+
+
+def _reservoir_state(args) -> tuple[float | None, dict[str, float]]:
+    """``--temperature`` and ``--bias TERMINAL=V`` of ``femprox mesh``."""
+    temperature = None
+    if args.temperature is not None:
+        temperature = limits.check_value("--temperature", "temperature", _single_value(args.temperature, "--temperature"))
+    potentials = {}
+    for item in args.bias or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UsageError(f"bad --bias '{limits.printable(item)}': expected TERMINAL=V, e.g. left=0.5")
+        potentials[name.strip()] = limits.check_value(f"--bias {name.strip()}", "potential",
+                                                      _single_value(value, "--bias"))
+    return temperature, potentials
+
+
+def _single_value(text: str, option: str) -> float:
+    values = parse_values([text], option)
+    if len(values) != 1:
+        raise UsageError(f"{option} takes one value, got {limits.printable(text)}")
+    return values[0]
 
 
 def _mesh_targets(args) -> list[Path]:
@@ -591,6 +616,10 @@ def build_parser() -> argparse.ArgumentParser:
     mesh.add_argument("--export", metavar="FILE", help="mesh file, format from the extension (.vtu, .xdmf)")
     mesh.add_argument("--energies", nargs="+", metavar="E", help="energies (Delta0) of the DOS, D_L, D_T point data")
     mesh.add_argument("--draw", metavar="FILE.png", help="drawing of the network")
+    mesh.add_argument("--temperature", metavar="T", help="temperature (Delta0) of every reservoir for f_L, f_T "
+                      "(gaps follow BCS Delta(T)); default: the file's temperatures")
+    mesh.add_argument("--bias", action="append", metavar="TERMINAL=V",
+                      help="potential (Delta0/e) of a normal reservoir for f_L, f_T (repeatable)")
     _mesh_arguments(mesh)
     _common(mesh, output=None, jobs=False)
     mesh.set_defaults(run=run_mesh)

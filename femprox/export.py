@@ -3,10 +3,14 @@
 The finite-element mesh lives in arc length (see :mod:`femprox.mesh`); for drawing and for
 ParaView each wire is laid along the straight segment between its end nodes' positions
 (``Node.position``, xi0). Nodes without a position get a deterministic automatic layout.
-Points are the mesh vertices, glued at the nodes, so every point has one value per field;
+Points are the mesh vertices plus ``order - 1`` evenly spaced points inside every element
+(so that high-order fields are drawn with their curvature; each element becomes ``order``
+line cells), glued at the nodes, so every point has one value per field;
 a wire end behind a contact (a tunnel barrier) has a point of its own at the node's position,
 since the fields jump across the contact. Cell data name each cell's wire and carry its
-barrier resistances and vector-potential flux, so that barriers and fluxes show in ParaView.
+barrier resistances and vector-potential flux, so that barriers and fluxes show in ParaView;
+networks of up to :data:`NAMED_WIRES` wires also get a 0/1 cell array ``wire <name>`` per wire
+(ParaView's Threshold on it selects a wire by its name).
 """
 
 from __future__ import annotations
@@ -67,15 +71,24 @@ def _spectral_layout(mesh: GraphMesh) -> dict[str, np.ndarray]:
     return {name: layout[k] for name, k in index.items()}
 
 
-def network_points(mesh: GraphMesh) -> NetworkPoints:
-    """Vertices of the graph mesh as points in space, glued at the nodes."""
+NAMED_WIRES = 64
+"""Largest network whose wires each get a named 0/1 cell array in exported files."""
+
+
+def network_points(mesh: GraphMesh, points_per_element: int | None = None) -> NetworkPoints:
+    """Points in space along every wire, glued at the nodes: the mesh vertices and
+    ``points_per_element - 1`` evenly spaced points inside each element (default: the
+    element order, so a P3 field is sampled at 4 points per element)."""
     geometry = mesh.geometry
     positions = node_positions(mesh)
     node_point = {n.name: k for k, n in enumerate(geometry.nodes)}
     coordinates = [positions[n.name] for n in geometry.nodes]
     cells, wire_index, samples = [], [], []
+    per_element = mesh.order if points_per_element is None else int(points_per_element)
+    if per_element < 1:
+        raise ValueError(f"points_per_element must be at least 1, got {points_per_element!r}")
     for k, wire in enumerate(geometry.wires):
-        x = mesh.wire_vertices(k)
+        x = _subdivided(mesh.wire_vertices(k), per_element)
         start, end = positions[wire.start], positions[wire.end]
         interior = x[1:-1]
         first = len(coordinates)
@@ -91,8 +104,25 @@ def network_points(mesh: GraphMesh) -> NetworkPoints:
         cells.append(np.column_stack([ids[:-1], ids[1:]]))
         wire_index.append(np.full(ids.size - 1, k))
         samples.append((ids, x))
-    return NetworkPoints(coordinates=np.array(coordinates), cells=np.vstack(cells),
+    coordinates, cells = np.array(coordinates), np.vstack(cells)
+    # a node whose wires all end behind contacts is no wire's point: leave it out
+    used = np.zeros(len(coordinates), dtype=bool)
+    used[cells] = True
+    if not used.all():
+        renumber = np.cumsum(used) - 1
+        coordinates, cells = coordinates[used], renumber[cells]
+        samples = [(renumber[ids], x) for ids, x in samples]
+    return NetworkPoints(coordinates=coordinates, cells=cells,
                          wire_index=np.concatenate(wire_index), samples=tuple(samples))
+
+
+def _subdivided(vertices: np.ndarray, pieces: int) -> np.ndarray:
+    """Vertices with every interval split into ``pieces`` equal parts."""
+    if pieces == 1:
+        return vertices
+    fractions = np.arange(pieces) / pieces
+    inner = vertices[:-1, None] + np.diff(vertices)[:, None] * fractions[None, :]
+    return np.append(inner.ravel(), vertices[-1])
 
 
 def sample_field(mesh: GraphMesh, points: NetworkPoints, dof_values: np.ndarray) -> np.ndarray:
@@ -158,7 +188,11 @@ def _wire_cell_data(mesh: GraphMesh, points: NetworkPoints) -> dict[str, list[np
     per_wire = {"start_barrier": [resistance(w.start_contact) for w in wires],
                 "end_barrier": [resistance(w.end_contact) for w in wires],
                 "flux": effective_fluxes(mesh.geometry)}
-    return {name: [np.asarray(values, dtype=float)[points.wire_index]] for name, values in per_wire.items()}
+    data = {name: [np.asarray(values, dtype=float)[points.wire_index]] for name, values in per_wire.items()}
+    if len(wires) <= NAMED_WIRES:
+        for k, wire in enumerate(wires):
+            data[f"wire {wire.name}"] = [(points.wire_index == k).astype(np.int64)]
+    return data
 
 
 def read_network(path: str | Path) -> meshio.Mesh:
@@ -206,3 +240,31 @@ def distribution_point_data(solution, conductance, reservoirs) -> dict[str, np.n
             data[f"f_L_E{e:.6g}"][ids] = f[i, :, 0]
             data[f"f_T_E{e:.6g}"][ids] = f[i, :, 1]
     return data
+
+
+def field_point_data(system, energies, reservoirs=None) -> dict[str, np.ndarray]:
+    """Solve a network at ``energies`` (Delta0) and return the point data of
+    :func:`spectral_point_data` (DOS, D_L, D_T) and, with ``reservoirs``, of
+    :func:`distribution_point_data` (f_L, f_T).
+
+    ``system``: a :class:`~femprox.geometry.Geometry` (built in Python or loaded from a file)
+    or a prepared GraphMesh. ``reservoirs``: terminal name -> (temperature, potential) in
+    Delta0; terminals not named keep the temperature and potential of the geometry. None
+    gives the geometry's own reservoir state.
+    """
+    from femprox.kinetic import spectral_conductance
+    from femprox.mesh import build_mesh
+    from femprox.spectral import solve_spectral
+
+    mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
+    energies = list(energies)
+    if not energies:
+        return {}
+    solution = solve_spectral(mesh, energies)
+    data = spectral_point_data(solution, range(len(energies)), ("dos", "d_l", "d_t"))
+    state = {n.name: (n.temperature, n.potential) for n in mesh.geometry.terminals}
+    unknown = set(reservoirs or {}) - set(state)
+    if unknown:
+        raise KeyError(f"no terminal named {sorted(unknown)[0]!r} (terminals: {', '.join(state)})")
+    state.update(reservoirs or {})
+    return data | distribution_point_data(solution, spectral_conductance(solution), state)

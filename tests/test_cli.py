@@ -133,6 +133,23 @@ def test_mesh_exports_point_data_and_draws(tmp_path, capsys):
     assert_one_line_error(status, err, "exists")
 
 
+def test_mesh_export_takes_a_temperature_and_biases(tmp_path, capsys):
+    import meshio
+
+    nis = str(ROOT / "geometries" / "nis_thermometer.toml")
+    vtu = tmp_path / "nis.vtu"
+    status, out, _ = run(["mesh", nis, "--export", vtu, "--energies", "0.5", "--temperature", "0.1",
+                          "--bias", "left=0.9", "--bias", "right=0.9"], capsys)
+    assert status == 0 and "nis.vtu" in out
+    f_t = meshio.read(vtu).point_data["f_T_E0.5"]
+    assert f_t[0] == pytest.approx(0.5 * (np.tanh(7.0) - np.tanh(-2.0)), abs=1e-12)  # reservoir 'left'
+    status, _, err = run(["mesh", nis, "--export", tmp_path / "a.vtu", "--energies", "0.5", "--bias", "left"], capsys)
+    assert_one_line_error(status, err, "expected TERMINAL=V")
+    status, _, err = run(["mesh", nis, "--export", tmp_path / "b.vtu", "--temperature", "0.1"], capsys)
+    assert_one_line_error(status, err, "give --energies too")
+    assert not (tmp_path / "a.vtu").exists() and not (tmp_path / "b.vtu").exists()
+
+
 def test_convergence_prints_a_table_and_writes_csv_and_plot(tmp_path, capsys):
     out = tmp_path / "conv"
     status, stdout, _ = run(["convergence", T_JUNCTION, "--observable", "dos", "--energy", "0.5",

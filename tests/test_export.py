@@ -13,8 +13,10 @@ from femprox.spectral import solve_spectral
 def test_points_lie_on_the_wires_between_their_nodes():
     mesh = build_mesh(t_junction())
     points = network_points(mesh)
-    # one point per vertex, with the vertices at the nodes shared between wires
-    assert points.coordinates.shape[0] == mesh.n_elements + len(mesh.geometry.nodes) - len(mesh.geometry.wires)
+    # order (3) points per element, with the vertices at the nodes shared between wires
+    geometry = mesh.geometry
+    assert points.coordinates.shape[0] == mesh.order * mesh.n_elements + len(geometry.nodes) - len(geometry.wires)
+    assert network_points(mesh, 1).coordinates.shape[0] == mesh.n_elements + len(geometry.nodes) - len(geometry.wires)
     # cell lengths add up to each wire's length (straight wires in the drawing plane)
     lengths = np.linalg.norm(np.diff(points.coordinates[points.cells], axis=1)[:, 0], axis=1)
     for k, wire in enumerate(mesh.geometry.wires):
@@ -82,3 +84,33 @@ def test_distribution_point_data_in_equilibrium_and_with_a_temperature_drop():
     ids, x = points.samples[0]
     f_a, f_b = np.tanh(0.3 / 0.2), np.tanh(0.3 / 0.6)
     np.testing.assert_allclose(data["f_L_E0.3"][ids], f_a + (f_b - f_a) * x / 2.0, atol=1e-12)
+
+
+def test_high_order_points_resolve_a_p3_field_between_vertices():
+    # the exported samples are the finite-element field itself at the extra points: between
+    # two vertices the P3 solution bends, which vertex-only export would draw as a chord
+    solution = solve_spectral(t_junction(), [0.3])
+    mesh = solution.mesh
+    points = network_points(mesh)
+    ids, x = points.samples[0]
+    assert np.allclose(np.diff(x[:mesh.order + 1]), (x[mesh.order] - x[0]) / mesh.order)
+    gamma = sample_field(mesh, points, solution.gamma[0])
+    exact = solution.fields(0, x).gamma[0]
+    np.testing.assert_allclose(gamma[ids], exact, atol=1e-12)
+
+
+def test_export_with_temperature_bias_and_named_wires_from_a_python_geometry(tmp_path):
+    from femprox import api
+    from femprox.devices import nis_thermometer
+
+    path = api.export_mesh(nis_thermometer(), tmp_path / "nis.vtu", energies=[0.5], temperature=0.1,
+                           potentials={"left": 0.9, "right": 0.9})
+    back = read_network(path)
+    # f_T of a reservoir at T = 0.1, V = 0.9: (tanh((E + V)/2T) - tanh((E - V)/2T)) / 2 at E = 0.5
+    expected = 0.5 * (np.tanh(1.4 / 0.2) - np.tanh(-0.4 / 0.2))
+    assert back.point_data["f_T_E0.5"][0] == pytest.approx(expected, abs=1e-12)
+    assert {"wire left_arm", "wire right_arm", "wire probe_arm"} <= set(back.cell_data)
+    probe = back.cell_data["wire probe_arm"][0].astype(bool)
+    assert np.all(back.cell_data["end_barrier"][0][probe] == 1000.0)
+    with pytest.raises(ValueError, match="no terminal named 'lft'"):
+        api.export_mesh(nis_thermometer(), tmp_path / "x.vtu", energies=[0.5], potentials={"lft": 1.0})
