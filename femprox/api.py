@@ -56,7 +56,7 @@ from femprox.spectral import solve_spectral
 from femprox.temperature import at_temperature
 
 __all__ = ["OutputExistsError", "PaperResult", "convergence_study", "convergence_to_files", "draw_network_to_file",
-           "export_mesh", "figure3", "figure4", "package_versions", "paper_figures", "prepare_output_directory",
+           "export_mesh", "figure3", "figure4", "package_versions", "paper_figures",
            "solve_to_files", "sweep"]
 
 
@@ -67,18 +67,6 @@ OutputExistsError = safe_output.OutputExistsError
 # ---------------------------------------------------------------------------------------
 # Files and provenance
 # ---------------------------------------------------------------------------------------
-
-def prepare_output_directory(path: str | Path, overwrite: bool = False) -> Path:
-    """Create ``path``; refuse an existing non-empty folder unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputExistsError(f"{path} exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise OutputExistsError(f"output folder {path} exists and is not empty; choose another one or pass "
-                                "--overwrite (overwrite=True) to replace its files")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
 
 def _check_output_file(path: Path, overwrite: bool) -> None:
     if path.exists() and not overwrite:
