@@ -23,6 +23,7 @@ energies that fail; complex energies in the upper half plane are solved directly
 
 from __future__ import annotations
 
+import copy
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,7 @@ from femprox.mesh import GraphMesh, PointwiseForms, build_mesh, contact_pairs, e
 from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
                                   riccati_densities, riccati_jacobian_densities)
 from femprox.physics.contacts import FAR, NEAR
+from femprox.physics.pair_potential import PairPotentialField
 from femprox.physics.reservoirs import bulk_riccati, reservoir_riccati
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,8 @@ class SpectralSolution:
     residual: np.ndarray
     tolerance: float = 1e-10
     notes: list[str] = field(default_factory=list)
+    pair_potential: "PairPotentialField | None" = None
+    """The pair-potential field solved with (None: the wires' rigid gaps and phases)."""
 
     @property
     def geometry(self) -> Geometry:
@@ -147,6 +151,9 @@ class SpectralSolution:
         k = self.mesh.wire_index(wire)
         x = np.atleast_1d(np.asarray(x, dtype=float))
         parameters = PointParameters.at_points(self.geometry, np.full(x.size, k), x)
+        if self.pair_potential is not None:
+            delta = self.pair_potential.at(k, x)
+            parameters = replace(parameters, gap=np.abs(delta)[:, None], phase_factor=np.exp(1j * np.angle(delta))[:, None])
         return kinetic_coefficients(self.fields(k, x), gap=parameters.gap.T,
                                     phase=np.angle(parameters.phase_factor).T)
 
@@ -508,7 +515,8 @@ _EDGE_DYNES = 1e-5  # extra Dynes rate accepted at gap edges (see _keep_broadene
 
 
 def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10,
-                   max_iterations: int = 30, threads: int = 1) -> SpectralSolution:
+                   max_iterations: int = 30, threads: int = 1,
+                   pair_potential: PairPotentialField | None = None) -> SpectralSolution:
     """Solve the retarded Usadel equation at every energy of ``energies`` (Delta0).
 
     Energies are real, or complex in the upper half plane (e.g. Matsubara frequencies
@@ -525,20 +533,26 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     algebra releases the GIL: 1.5x faster on 2 cores for a few hundred energies); leave it
     at 1 inside process pools.
 
+    ``pair_potential`` (a :class:`~femprox.physics.pair_potential.PairPotentialField` made on
+    this mesh) replaces the wires' rigid gaps and phases, e.g. by a self-consistent Delta(x)
+    (:mod:`femprox.selfconsistency`); the solution keeps it for the kinetic stage.
+
     Raises :class:`SpectralConvergenceError` naming the energies that failed.
     """
     mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
+    if pair_potential is not None:
+        pair_potential.check_mesh(mesh)
     energies = _check_energies(mesh.geometry, energies)
     mesh.quadrature  # computed once here, not concurrently by the threads
     parts = [np.arange(k, energies.size, threads) for k in range(max(1, min(threads, energies.size)))]
-    problem = _shared_problem(mesh)
+    problem = _with_pair_potential(_shared_problem(mesh), pair_potential)
     if len(parts) == 1:
         batches = [_solve_batch(problem, energies, tol, max_iterations)]
     else:
         # each thread needs its own problem object: the block solver reuses work buffers
         with ThreadPoolExecutor(len(parts)) as pool:
-            batches = list(pool.map(lambda part: _solve_batch(_UsadelProblem(mesh), energies[part], tol,
-                                                              max_iterations), parts))
+            batches = list(pool.map(lambda part: _solve_batch(_with_pair_potential(_UsadelProblem(mesh), pair_potential),
+                                                              energies[part], tol, max_iterations), parts))
     result = _gather([b[0] for b in batches], parts, energies.size)
     notes = [note for batch in batches for note in batch[1]]
     _raise_if_failed(mesh, result, energies)
@@ -546,7 +560,17 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     return SpectralSolution(mesh=mesh, energies=energies, gamma=result.a.T.copy(),
                             gamma_tilde=result.b.T.copy(),
                             iterations=result.iterations, residual=result.residual,
-                            tolerance=tol, notes=notes)
+                            tolerance=tol, notes=notes, pair_potential=pair_potential)
+
+
+def _with_pair_potential(problem: _UsadelProblem, pair_potential: PairPotentialField | None) -> _UsadelProblem:
+    """``problem`` itself, or a shallow copy whose point parameters take gap and phase from
+    ``pair_potential``: the cached problem of the mesh stays as other callers expect it."""
+    if pair_potential is None:
+        return problem
+    changed = copy.copy(problem)
+    changed.parameters = pair_potential.applied_to(problem.parameters)
+    return changed
 
 
 def _shared_problem(mesh: GraphMesh) -> _UsadelProblem:
