@@ -152,3 +152,97 @@ class PairPotentialField:
         """(x, |Delta|) at the quadrature points of wire number ``wire``."""
         mine = self.wire_index == wire
         return self.position[mine].copy(), np.abs(self.values[mine])
+
+
+# ---------------------------------------------------------------------------------------
+# Material of a superconducting wire and the terms of its gap equation
+# ---------------------------------------------------------------------------------------
+
+CRITICAL_TEMPERATURE_RATIO = float(np.exp(np.euler_gamma) / np.pi)
+"""Weak-coupling T_c / Delta(0) = e^gamma / pi = 0.566933 (exact in the cutoff-free limit)."""
+
+
+@dataclass(frozen=True)
+class Superconductor:
+    """Pairing of a superconducting material, for the gap equation (PHYSICS.md section 9).
+
+    critical_temperature: bulk T_c of the material (Delta0).
+    debye_frequency: omega_D (Delta0) of a smooth Lorentzian cutoff, or None for the
+        cutoff-free weak-coupling limit (omega_D -> infinity at fixed T_c, the default).
+
+    The gap equation at a point x of a wire of this material, with Matsubara frequencies
+    omega_n = pi T (2n + 1), reads::
+
+        Delta(x) L(T) = 2 pi T sum_{n >= 0} w(omega_n) [F_n(x) - Delta(x) / omega_n]
+
+    where F_n is the anomalous Matsubara function (sin theta_n without phase gradients) and
+
+    * cutoff-free: w = 1, L(T) = ln(T / T_c);
+    * smooth cutoff: w(omega) = omega_D^2 / (omega_D^2 + omega^2) (a Lorentzian, as from a
+      retarded Einstein-phonon coupling), the BCS coupling lambda set by T_c through
+      1/lambda = Re psi(1/2 + i omega_D / 2 pi T_c) - psi(1/2), and
+      L(T) = 1/lambda - 2 pi T sum_n w(omega_n)/omega_n = Re psi(1/2 + i omega_D/2 pi T_c)
+      - Re psi(1/2 + i omega_D / 2 pi T) (digamma sums, exact).
+
+    A hard cutoff (sum over omega_n < omega_D) is not offered: with omega_D of a few Delta0
+    it makes Delta(T) a sawtooth and moves T_c to where a Matsubara frequency crosses
+    omega_D. For omega_D -> infinity the smooth form tends to the cutoff-free one.
+    """
+
+    critical_temperature: float
+    debye_frequency: float | None = None
+
+    def __post_init__(self) -> None:
+        tc = self.critical_temperature
+        if isinstance(tc, bool) or not isinstance(tc, (int, float, np.floating)) or not np.isfinite(tc) or tc <= 0:
+            raise ValueError(f"superconductor: critical_temperature must be a positive number (Delta0), got {tc!r}")
+        wd = self.debye_frequency
+        if wd is not None and (isinstance(wd, bool) or not isinstance(wd, (int, float, np.floating))
+                               or not np.isfinite(wd) or wd <= 2 * np.pi * tc):
+            raise ValueError(f"superconductor: debye_frequency must be None (no cutoff) or a number above "
+                             f"2 pi T_c = {2 * np.pi * tc:.4g} (Delta0; weak coupling needs omega_D >> T_c), got {wd!r}")
+
+    @classmethod
+    def from_gap(cls, zero_temperature_gap: float, debye_frequency: float | None = None) -> "Superconductor":
+        """The material whose weak-coupling zero-temperature gap is ``zero_temperature_gap``
+        (Delta0): T_c = 0.566933 Delta(0) (exact without cutoff; with a cutoff Delta(0) then
+        deviates from this by O((T_c/omega_D)^2))."""
+        return cls(CRITICAL_TEMPERATURE_RATIO * float(zero_temperature_gap), debye_frequency)
+
+    def cutoff(self, frequencies: np.ndarray) -> np.ndarray:
+        """w(omega) (dimensionless) at Matsubara frequencies (Delta0)."""
+        frequencies = np.asarray(frequencies, dtype=float)
+        if self.debye_frequency is None:
+            return np.ones_like(frequencies)
+        return self.debye_frequency**2 / (self.debye_frequency**2 + frequencies**2)
+
+    def log_ratio(self, temperature: float) -> float:
+        """L(T) of the gap equation (see the class docstring); ln(T/T_c) without cutoff."""
+        if self.debye_frequency is None:
+            return float(np.log(temperature / self.critical_temperature))
+        return float(_digamma_sum(self.debye_frequency / (2 * np.pi * self.critical_temperature))
+                     - _digamma_sum(self.debye_frequency / (2 * np.pi * temperature)))
+
+    def inverse_coupling(self) -> float:
+        """1/lambda for a finite cutoff (None without one)."""
+        if self.debye_frequency is None:
+            return None
+        return float(_digamma_sum(self.debye_frequency / (2 * np.pi * self.critical_temperature)))
+
+
+def _digamma_sum(b: float) -> float:
+    """sum_{n >= 0} [1/(n + 1/2) - (n + 1/2)/((n + 1/2)^2 + b^2)] = Re psi(1/2 + i b) - psi(1/2)."""
+    from scipy.special import psi
+
+    return float(np.real(psi(0.5 + 1j * b)) - psi(0.5))
+
+
+def lorentzian_critical_temperature(inverse_coupling: float, debye_frequency: float) -> float:
+    """Bulk T_c (Delta0) of coupling 1/lambda with the Lorentzian cutoff omega_D: the root of
+    Re psi(1/2 + i omega_D / 2 pi T) - psi(1/2) = 1/lambda (used for the Cooper limit)."""
+    from scipy.optimize import brentq
+
+    def mismatch(log_t: float) -> float:
+        return _digamma_sum(debye_frequency / (2 * np.pi * np.exp(log_t))) - inverse_coupling
+
+    return float(np.exp(brentq(mismatch, np.log(debye_frequency) - 60, np.log(debye_frequency), xtol=1e-14)))
