@@ -21,8 +21,8 @@ Matsubara sum (:class:`MatsubaraRule`): the frequencies up to ``explicit_cutoff`
 one; the rest as the midpoint-rule integral int_{omega_N - pi T}^inf d omega on Gauss panels
 graded geometrically, plus a last panel in t = omega_top/omega, with the Euler-Maclaurin
 corrections of the midpoint rule (h' and h''' at the lower limit, from the first panel's
-polynomial): the rule's error falls from ~1/(12 N^2) to ~N^-6 of the tail. All frequencies are solved in one ``solve_spectral``
-call per iteration.
+polynomial): the rule's error falls from ~1/(12 N^2) to ~N^-6 of the tail. All frequencies
+are solved in one ``solve_spectral`` call per iteration.
 
 Iteration (:func:`solve_gap`): Newton's method on the residual of the gap equation,
 
@@ -337,16 +337,17 @@ class SelfConsistentSolution:
         return solve_spectral(self.mesh, energies, pair_potential=self.pair_potential, **options)
 
 
-def solve_gap(system: Geometry | GraphMesh, temperature: float, *,
+def solve_gap(geometry: Geometry, temperature: float, *,
               materials: Mapping[str, Superconductor] | None = None, debye_frequency: float | None = None,
               tol: float = 1e-8, max_iterations: int = 30,
               explicit_cutoff: float = 20.0, initial: PairPotentialField | None = None,
               refine: float = 1.0) -> SelfConsistentSolution:
     """Self-consistent |Delta(x)| in every S wire at ``temperature`` (Delta0).
 
-    ``system``: a geometry (zero-temperature gaps, as everywhere in femprox; it is meshed at
-    T with its own mesh options and ``refine``) or a mesh of such a geometry (its reservoirs
-    are then moved to T). ``materials`` per S wire name override the default material (the
+    ``geometry`` has zero-temperature gaps, as everywhere in femprox (not one returned by
+    :func:`femprox.temperature.at_temperature`): its reservoirs are moved to T and it is
+    meshed with its own mesh options times ``refine``. ``materials`` per S wire name
+    override the default material (the
     wire's own gap, ``debye_frequency``). ``initial``: a starting field (e.g. the solution
     at a nearby lower temperature; it should lie above the solution), default the bulk
     Delta(T) of each wire's material. ``tol``: converged when max|G(Delta) - Delta| < tol
@@ -354,22 +355,24 @@ def solve_gap(system: Geometry | GraphMesh, temperature: float, *,
     converged in ``max_iterations`` map evaluations.
     """
     started = time.perf_counter()
-    geometry = system.geometry if isinstance(system, GraphMesh) else system
+    if not isinstance(geometry, Geometry):
+        raise TypeError(f"solve_gap needs a Geometry (zero-temperature gaps), got {type(geometry).__name__}")
     if not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be positive and finite (Delta0), got {temperature!r}")
     if not (tol > 0 and max_iterations >= 1):
         raise ValueError("solve_gap: tol > 0 and max_iterations >= 1 are required")
     materials = materials_of(geometry, materials, debye_frequency)
     at_t = _reservoirs_at(geometry, temperature)
-    mesh = (build_mesh(at_t, refine=refine) if not isinstance(system, GraphMesh)
-            else build_mesh(at_t, refine=1.0, order=system.order) if at_t != system.geometry else system)
+    mesh = build_mesh(at_t, refine=refine)
     rule = MatsubaraRule.build(temperature, explicit_cutoff=explicit_cutoff)
     equation = _GapEquation(mesh, materials, rule)
     if initial is not None:
         values = initial.on_mesh(mesh).values[equation.points]
         start = np.real(values / equation.phase_factor)
     else:
-        per_wire = {name: _bulk_gap(m, min(temperature, 0.95 * m.critical_temperature)) for name, m in materials.items()}
+        # bulk Delta(T), or that at 0.95 T_c above the material's T_c: a start above the solution
+        per_wire = {name: _bulk_gap(m, min(temperature, 0.95 * m.critical_temperature))
+                    for name, m in materials.items()}
         names = [w.name for w in geometry.wires]
         start = np.array([per_wire[names[k]] for k in mesh.quadrature.wire_index[equation.points]])
     energies = 1j * rule.frequencies
@@ -514,7 +517,8 @@ class _LinearizedMatsubara:
             if not np.any(rhs.imag):
                 rhs = rhs.real
             else:
-                return self.read @ (lu.solve(np.ascontiguousarray(rhs.real)) + 1j * lu.solve(np.ascontiguousarray(rhs.imag)))
+                real, imaginary = (lu.solve(np.ascontiguousarray(part)) for part in (rhs.real, rhs.imag))
+                return self.read @ (real + 1j * imaginary)
         return self.read @ lu.solve(rhs)
 
 

@@ -153,7 +153,8 @@ class SpectralSolution:
         parameters = PointParameters.at_points(self.geometry, np.full(x.size, k), x)
         if self.pair_potential is not None:
             delta = self.pair_potential.at(k, x)
-            parameters = replace(parameters, gap=np.abs(delta)[:, None], phase_factor=np.exp(1j * np.angle(delta))[:, None])
+            parameters = replace(parameters, gap=np.abs(delta)[:, None],
+                                 phase_factor=np.exp(1j * np.angle(delta))[:, None])
         return kinetic_coefficients(self.fields(k, x), gap=parameters.gap.T,
                                     phase=np.angle(parameters.phase_factor).T)
 
@@ -551,8 +552,8 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     else:
         # each thread needs its own problem object: the block solver reuses work buffers
         with ThreadPoolExecutor(len(parts)) as pool:
-            batches = list(pool.map(lambda part: _solve_batch(_with_pair_potential(_UsadelProblem(mesh), pair_potential),
-                                                              energies[part], tol, max_iterations), parts))
+            batches = list(pool.map(lambda part: _solve_batch(
+                _with_pair_potential(_UsadelProblem(mesh), pair_potential), energies[part], tol, max_iterations), parts))
     result = _gather([b[0] for b in batches], parts, energies.size)
     notes = [note for batch in batches for note in batch[1]]
     _raise_if_failed(mesh, result, energies)

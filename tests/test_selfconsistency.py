@@ -155,6 +155,17 @@ def test_t_junction_gap_vanishes_at_the_contact_and_recovers_over_a_few_xi():
     assert dos[0, 0] < 1e-3
 
 
+def test_a_uniform_phase_changes_nothing_but_the_phase():
+    # gauge invariance: the S arm at phase 0.7 (N wires carry no phase) has the same |Delta|
+    geometry = t_junction(r=1.0)
+    turned = geometry.with_wire("s_arm", phase=0.7)
+    plain, rotated = solve_gap(geometry, 0.4), solve_gap(turned, 0.4)
+    assert np.max(np.abs(np.abs(rotated.pair_potential.values) - np.abs(plain.pair_potential.values))) < 1e-9
+    s_points = np.abs(rotated.pair_potential.values) > 0
+    assert np.allclose(np.angle(rotated.pair_potential.values[s_points]), 0.7, rtol=0, atol=1e-12)
+    assert abs(linearized_eigenvalue(turned, 0.5) - linearized_eigenvalue(geometry, 0.5)) < 1e-12
+
+
 # -- T_c -----------------------------------------------------------------------------------
 
 def test_isolated_wire_tc_is_the_materials():
@@ -174,7 +185,8 @@ def test_tc_falls_monotonically_with_the_n_length_and_saturates():
 def test_gap_vanishes_above_tc_and_not_below():
     geometry = sn_wire(3.0, 1.0)
     tc = critical_temperature(geometry)
-    assert linearized_eigenvalue(geometry, 0.99 * tc.temperature) > 1 > linearized_eigenvalue(geometry, 1.01 * tc.temperature)
+    assert linearized_eigenvalue(geometry, 0.99 * tc.temperature) > 1
+    assert linearized_eigenvalue(geometry, 1.01 * tc.temperature) < 1
     below, above = gap_curve(geometry, [0.98 * tc.temperature, 1.02 * tc.temperature])
     assert np.max(np.abs(below.pair_potential.values)) > 0.05
     assert np.max(np.abs(above.pair_potential.values)) < 1e-8

@@ -200,7 +200,8 @@ class Superconductor:
         if wd is not None and (isinstance(wd, bool) or not isinstance(wd, (int, float, np.floating))
                                or not np.isfinite(wd) or wd <= 2 * np.pi * tc):
             raise ValueError(f"superconductor: debye_frequency must be None (no cutoff) or a number above "
-                             f"2 pi T_c = {2 * np.pi * tc:.4g} (Delta0; weak coupling needs omega_D >> T_c), got {wd!r}")
+                             f"2 pi T_c = {2 * np.pi * tc:.4g} (Delta0; weak coupling needs omega_D >> T_c), "
+                             f"got {wd!r}")
 
     @classmethod
     def from_gap(cls, zero_temperature_gap: float, debye_frequency: float | None = None) -> "Superconductor":
