@@ -241,8 +241,10 @@ class _GapEquation:
                 - self.log_ratio * magnitude)
 
     def jacobian(self, magnitude: np.ndarray, solution: SpectralSolution,
-                 linear: "_LinearizedMatsubara") -> np.ndarray:
-        """dr/dDelta (n_S, n_S) from the Matsubara equation linearized about the current state.
+                 linear: "_LinearizedMatsubara", dense: bool = True):
+        """dr/dDelta from the Matsubara equation linearized about the current state: a dense
+        (n_S, n_S) matrix, or (``dense=False``) a scipy LinearOperator applying it (one
+        triangular solve per frequency and product, for networks with many S points).
 
         F_k = sin theta_k responds to dDelta by dF = cos theta dtheta with
         (D/2) dtheta'' - ((omega + eta) cos theta + Delta sin theta) dtheta + cos theta dDelta = 0
@@ -257,12 +259,23 @@ class _GapEquation:
         delta = np.zeros(self.n_points)
         delta[self.points] = magnitude
         n = self.points.size
-        J = -np.diag(self.log_ratio + self.weights @ (1 / self.rule.frequencies))
-        for k, frequency in enumerate(self.rule.frequencies):
-            mass = (frequency + linear.dynes) * cosine[k] + delta * sine[k]
-            source = cosine[k, self.points]
-            J += self.weights[:, k, None] * (source[:, None] * linear.response(mass, source))
-        return J.reshape(n, n)
+        diagonal = -(self.log_ratio + self.weights @ (1 / self.rule.frequencies))
+        factors = [linear.factor((frequency + linear.dynes) * cosine[k] + delta * sine[k])
+                   for k, frequency in enumerate(self.rule.frequencies)]
+        sources = cosine[:, self.points]
+        if not dense:
+            def apply(v: np.ndarray) -> np.ndarray:
+                v = np.ravel(v)
+                result = diagonal * v
+                for k, lu in enumerate(factors):
+                    result += self.weights[:, k] * sources[k] * linear.apply(lu, sources[k] * v)
+                return result
+
+            return spla.LinearOperator((n, n), matvec=apply, dtype=float)
+        J = np.diag(diagonal)
+        for k, lu in enumerate(factors):
+            J += self.weights[:, k, None] * (sources[k][:, None] * linear.response(lu, sources[k]))
+        return J
 
     def anomalous(self, solution: SpectralSolution) -> np.ndarray:
         """F_k = Re[e^{-i chi} i f] (n_frequencies, n_S) at the S points."""
@@ -302,7 +315,8 @@ class SelfConsistentSolution:
     pair_potential: the self-consistent :class:`PairPotentialField`.
     materials: the material of every S wire.
     rule: the Matsubara rule used.
-    iterations: fixed-point map evaluations; residual: last max|G(Delta) - Delta| (Delta0).
+    iterations: Newton iterations; residual: the gap equation's last residual, divided by the
+    plain map's denominator (Delta0).
     history: one :class:`IterationRecord` per iteration; seconds: wall time.
     """
 
@@ -341,7 +355,7 @@ def solve_gap(geometry: Geometry, temperature: float, *,
               materials: Mapping[str, Superconductor] | None = None, debye_frequency: float | None = None,
               tol: float = 1e-8, max_iterations: int = 30,
               explicit_cutoff: float = 20.0, initial: PairPotentialField | None = None,
-              refine: float = 1.0) -> SelfConsistentSolution:
+              refine: float = 1.0, dense_limit: int = 400) -> SelfConsistentSolution:
     """Self-consistent |Delta(x)| in every S wire at ``temperature`` (Delta0).
 
     ``geometry`` has zero-temperature gaps, as everywhere in femprox (not one returned by
@@ -350,9 +364,11 @@ def solve_gap(geometry: Geometry, temperature: float, *,
     override the default material (the
     wire's own gap, ``debye_frequency``). ``initial``: a starting field (e.g. the solution
     at a nearby lower temperature; it should lie above the solution), default the bulk
-    Delta(T) of each wire's material. ``tol``: converged when max|G(Delta) - Delta| < tol
+    Delta(T) of each wire's material. ``tol``: converged when the largest Newton step is below tol
     (Delta0). Raises :class:`SelfConsistencyError` with the iteration report if not
-    converged in ``max_iterations`` map evaluations.
+    converged in ``max_iterations`` Newton iterations. The Newton step is solved with a dense
+    Jacobian up to ``dense_limit`` S quadrature points, by GMRES on the Jacobian's action
+    above (memory and time of the dense one grow like their square).
     """
     started = time.perf_counter()
     if not isinstance(geometry, Geometry):
@@ -380,7 +396,7 @@ def solve_gap(geometry: Geometry, temperature: float, *,
 
     linear = _linearized(mesh, equation)
     magnitude, iterations, change = _newton(mesh, equation, linear, energies, np.maximum(start, 0.0), tol,
-                                            max_iterations, history, started)
+                                            max_iterations, history, started, dense_limit)
     if change >= tol:
         shown = "; ".join(f"{r.iteration}: step {r.change:.2e}, residual {r.residual:.2e}, max Delta {r.max_gap:.6f}"
                           for r in history[-6:])
@@ -393,8 +409,25 @@ def solve_gap(geometry: Geometry, temperature: float, *,
                                   history=history, seconds=time.perf_counter() - started)
 
 
+def _newton_step(J, residual: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Solve J step = -residual: dense LU, or GMRES (restarted every 50) for a LinearOperator,
+    to a relative 1e-10 (an inexact step would cost Newton its quadratic rate). GMRES is
+    preconditioned by the plain map's denominator (the magnitude of J's diagonal)."""
+    if isinstance(J, np.ndarray):
+        try:
+            return np.linalg.solve(J, -residual)
+        except np.linalg.LinAlgError:  # exactly singular (at T_c): a plain-map step
+            return -residual / denominator
+    preconditioner = spla.LinearOperator(J.shape, matvec=lambda v: -np.ravel(v) / denominator, dtype=float)
+    step, info = spla.gmres(J, -residual, rtol=1e-10, atol=0.0, restart=50, maxiter=20, M=preconditioner)
+    if info != 0:
+        log.warning("GMRES for the gap-equation Newton step stopped early (info %d)", info)
+    return step
+
+
 def _newton(mesh, equation: _GapEquation, linear: "_LinearizedMatsubara", energies: np.ndarray, x: np.ndarray,
-            tol: float, max_iterations: int, history: list, started: float) -> tuple[np.ndarray, int, float]:
+            tol: float, max_iterations: int, history: list, started: float,
+            dense_limit: int = 400) -> tuple[np.ndarray, int, float]:
     """Newton's method on r(Delta) = 0 with backtracking; Delta >= 0 (magnitudes).
 
     Each iteration: one batched Matsubara solve at Delta, the residual, the Jacobian from the
@@ -412,11 +445,8 @@ def _newton(mesh, equation: _GapEquation, linear: "_LinearizedMatsubara", energi
     solution, residual, merit = evaluate(x)
     change = np.inf
     for iteration in range(1, max_iterations + 1):
-        J = equation.jacobian(x, solution, linear)
-        try:
-            step = np.linalg.solve(J, -residual)
-        except np.linalg.LinAlgError:  # exactly singular (at T_c): fall back to the plain map
-            step = -residual / equation.denominator
+        step = _newton_step(equation.jacobian(x, solution, linear, dense=x.size <= dense_limit), residual,
+                            equation.denominator)
         scale = 1.0
         for _ in range(7):
             trial = np.maximum(x + scale * step, 0.0)
@@ -507,12 +537,19 @@ class _LinearizedMatsubara:
                         values.append(np.real(jac[side, 0, other, 0][0]))
         return sp.csc_matrix((values, (rows, cols)), shape=(free.size, free.size))
 
-    def response(self, mass_density: np.ndarray, source: np.ndarray) -> np.ndarray:
-        """dtheta at the S points per unit dDelta at each S point, (n_S, n_S): ``mass_density``
-        m at every quadrature point, ``source`` s (complex allowed) at the S points."""
+    def factor(self, mass_density: np.ndarray):
+        """Sparse LU of S + M[m] - C for the mass density m at every quadrature point."""
         matrix = self.stiffness + self.VT @ sp.diags(self.mass_weights * mass_density) @ self.V - self.contacts
+        return spla.splu(matrix.tocsc())
+
+    def apply(self, lu, source: np.ndarray) -> np.ndarray:
+        """dtheta at the S points for dDelta = ``source`` there (real), one solve."""
+        return self.read @ lu.solve(self.load @ source)
+
+    def response(self, lu, source: np.ndarray) -> np.ndarray:
+        """dtheta at the S points per unit dDelta at each S point, (n_S, n_S): ``lu`` from
+        :meth:`factor`, ``source`` s (complex allowed) at the S points."""
         rhs = (self.load @ sp.diags(source)).toarray()
-        lu = spla.splu(matrix.tocsc())
         if np.iscomplexobj(rhs):  # phases: the matrix is real, solve both parts
             if not np.any(rhs.imag):
                 rhs = rhs.real
@@ -549,7 +586,7 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
                              "linearized gap equation needs a network without S reservoirs")
     kernel = np.zeros((equation.points.size, equation.points.size))
     for k, frequency in enumerate(rule.frequencies):
-        theta = linear.response(frequency + linear.dynes, equation.phase_factor)
+        theta = linear.response(linear.factor(frequency + linear.dynes), equation.phase_factor)
         # Delta at the S points is real (magnitudes); the rigid phase is in the load, and the
         # update projects back onto it: Re[e^{-i chi} theta]
         kernel += equation.weights[:, k, None] * np.real(theta / equation.phase_factor[:, None])
