@@ -543,8 +543,12 @@ class _LinearizedMatsubara:
         return spla.splu(matrix.tocsc())
 
     def apply(self, lu, source: np.ndarray) -> np.ndarray:
-        """dtheta at the S points for dDelta = ``source`` there (real), one solve."""
-        return self.read @ lu.solve(self.load @ source)
+        """dtheta at the S points for dDelta = ``source`` there, one solve (two if complex)."""
+        rhs = self.load @ source
+        if np.iscomplexobj(rhs):
+            real, imaginary = (lu.solve(np.ascontiguousarray(part)) for part in (rhs.real, rhs.imag))
+            return self.read @ (real + 1j * imaginary)
+        return self.read @ lu.solve(rhs)
 
     def response(self, lu, source: np.ndarray) -> np.ndarray:
         """dtheta at the S points per unit dDelta at each S point, (n_S, n_S): ``lu`` from
@@ -562,13 +566,15 @@ class _LinearizedMatsubara:
 def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
                           materials: Mapping[str, Superconductor] | None = None,
                           debye_frequency: float | None = None, explicit_cutoff: float = 20.0,
-                          return_mode: bool = False):
+                          return_mode: bool = False, dense_limit: int = 400):
     """Largest eigenvalue of the linearized gap equation Delta = K(T) Delta at ``temperature``.
 
     K is the fixed-point map of :func:`solve_gap` linearized at Delta = 0 (same Matsubara rule,
     same discretization). The structure is superconducting where the eigenvalue exceeds 1.
     With ``return_mode`` also returns the eigenvector as a :class:`PairPotentialField`
-    (normalized to max |Delta| = 1): the shape of Delta(x) just below T_c.
+    (normalized to max |Delta| = 1): the shape of Delta(x) just below T_c. Up to
+    ``dense_limit`` S quadrature points K is a dense matrix (all eigenvalues); above, ARPACK
+    finds the one of largest real part from K's action (one solve per frequency).
     """
     geometry = system.geometry if isinstance(system, GraphMesh) else system
     mesh = system if isinstance(system, GraphMesh) else build_mesh(geometry)
@@ -584,7 +590,26 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
             raise ValueError(f"'{geometry.name}': S reservoir '{node.name}' induces a pair potential at "
                              "every temperature below its own T_c; T_c of the structure from the "
                              "linearized gap equation needs a network without S reservoirs")
-    kernel = np.zeros((equation.points.size, equation.points.size))
+    n = equation.points.size
+    if n > dense_limit:
+        factors = [linear.factor(frequency + linear.dynes) for frequency in rule.frequencies]
+
+        def apply(v: np.ndarray) -> np.ndarray:
+            v = np.ravel(v)
+            result = -equation.tail_inverse * v
+            for k, lu in enumerate(factors):
+                theta = linear.apply(lu, equation.phase_factor * v)
+                result += equation.weights[:, k] * np.real(theta / equation.phase_factor)
+            return result / equation.denominator
+
+        operator = spla.LinearOperator((n, n), matvec=apply, dtype=float)
+        eigenvalues, vectors = spla.eigs(operator, k=1, which="LR", tol=1e-12, v0=np.ones(n))
+        value = float(eigenvalues[0].real)
+        if not return_mode:
+            return value
+        mode = np.real(vectors[:, 0])
+        return value, equation.field(mode / mode[np.argmax(np.abs(mode))])
+    kernel = np.zeros((n, n))
     for k, frequency in enumerate(rule.frequencies):
         theta = linear.response(linear.factor(frequency + linear.dynes), equation.phase_factor)
         # Delta at the S points is real (magnitudes); the rigid phase is in the load, and the
@@ -628,7 +653,8 @@ class CriticalTemperature:
 
 def critical_temperature(geometry: Geometry, *, materials: Mapping[str, Superconductor] | None = None,
                          debye_frequency: float | None = None, explicit_cutoff: float = 20.0,
-                         refine: float = 1.0, rtol: float = 1e-8, lowest: float | None = None) -> CriticalTemperature:
+                         refine: float = 1.0, rtol: float = 1e-8, lowest: float | None = None,
+                         dense_limit: int = 400) -> CriticalTemperature:
     """T_c (Delta0) where the largest eigenvalue of the linearized gap equation crosses 1.
 
     The search starts at the highest material T_c (no structure exceeds it), halves T until
@@ -646,7 +672,8 @@ def critical_temperature(geometry: Geometry, *, materials: Mapping[str, Supercon
         for known, value in evaluations:  # Brent's method asks for the bracket's ends again
             if known == temperature:
                 return value - 1.0
-        value = linearized_eigenvalue(mesh, temperature, materials=mats, explicit_cutoff=explicit_cutoff)
+        value = linearized_eigenvalue(mesh, temperature, materials=mats, explicit_cutoff=explicit_cutoff,
+                                      dense_limit=dense_limit)
         evaluations.append((temperature, value))
         return value - 1.0
 
@@ -665,5 +692,6 @@ def critical_temperature(geometry: Geometry, *, materials: Mapping[str, Supercon
                                  f"{evaluations[-1][1]:.6f} < 1)")
     tc = high if low == high else brentq(excess, low, high if low < high else high, rtol=rtol,
                                         xtol=rtol * high)
-    _, mode = linearized_eigenvalue(mesh, tc, materials=mats, explicit_cutoff=explicit_cutoff, return_mode=True)
+    _, mode = linearized_eigenvalue(mesh, tc, materials=mats, explicit_cutoff=explicit_cutoff, return_mode=True,
+                                    dense_limit=dense_limit)
     return CriticalTemperature(float(tc), tuple(evaluations), mode, time.perf_counter() - started)
