@@ -155,6 +155,21 @@ def test_t_junction_gap_vanishes_at_the_contact_and_recovers_over_a_few_xi():
     assert dos[0, 0] < 1e-3
 
 
+def test_s_reservoir_keeps_its_bulk_gap_and_the_wire_meets_it():
+    # N reservoir - N wire (3 xi0) - S wire (6 xi0) - S reservoir: the reservoir imposes the
+    # bulk BCS functions at Delta(T), so the wire's Delta reaches it there (measured 2e-5 and
+    # 1.1e-4 off at T = 0.2, 0.5, interpolated to the wire's end from the Gauss points)
+    geometry = Geometry(
+        nodes=(Node("N", NodeKind.NORMAL_RESERVOIR), Node("c", NodeKind.CLEAN),
+               Node("S", NodeKind.SUPERCONDUCTING_RESERVOIR, gap=1.0)),
+        wires=(Wire("n", "N", "c", 3.0), Wire("s", "c", "S", 6.0, gap=1.0)))
+    for temperature in (0.2, 0.5):
+        result = solve_gap(geometry, temperature)
+        assert result.geometry.node("S").gap == pytest.approx(bcs.gap(temperature), rel=1e-14)
+        _, delta = result.profile("s", [0.01, 6.0])
+        assert abs(delta[1] - bcs.gap(temperature)) < 5e-4 and delta[0] < 0.2
+
+
 def test_matrix_free_newton_steps_agree_with_the_dense_jacobian():
     # networks with many S quadrature points solve the Newton step by GMRES on the
     # Jacobian's action; forced here on the T-junction, both give the same Delta(x) (measured
