@@ -149,8 +149,10 @@ class MatsubaraRule:
 
 def materials_of(geometry: Geometry, materials: Mapping[str, Superconductor] | None = None,
                  debye_frequency: float | None = None) -> dict[str, Superconductor]:
-    """Material of every S wire: ``materials[name]`` if given, else the weak-coupling material
-    of the wire's zero-temperature ``gap`` (T_c = 0.567 gap) with ``debye_frequency``.
+    """Material of every S wire: ``materials[name]`` if given, else the wire's own
+    ``critical_temperature`` and ``debye_frequency`` (geometry-file keys), where these are
+    None the weak-coupling material of its zero-temperature ``gap`` (T_c = 0.567 gap) and the
+    argument ``debye_frequency``.
 
     Wires with gap 0 are normal (no coupling) and must not be given a material.
     """
@@ -167,7 +169,11 @@ def materials_of(geometry: Geometry, materials: Mapping[str, Superconductor] | N
     result = {}
     for wire in geometry.wires:
         if wire.is_superconducting:
-            result[wire.name] = materials.get(wire.name, Superconductor.from_gap(wire.gap, debye_frequency))
+            own = Superconductor(
+                wire.critical_temperature if wire.critical_temperature is not None
+                else Superconductor.from_gap(wire.gap).critical_temperature,
+                wire.debye_frequency if wire.debye_frequency is not None else debye_frequency)
+            result[wire.name] = materials.get(wire.name, own)
     if not result:
         raise ValueError(f"'{geometry.name}' has no superconducting wire: nothing to make self-consistent")
     return result

@@ -288,3 +288,41 @@ def test_self_consistent_s_lead_weakens_the_proximity_suppression_of_heat_transp
     assert abs(rigid_pair.heat_conductance_ratio - 0.7617) < 1e-3
     assert abs(pair.heat_conductance_ratio - 0.8558) < 1e-3
     assert abs(pair.conductance_ratio - 1.0971) < 1e-3
+
+
+# -- geometry-file keys -----------------------------------------------------------------------
+
+ISOLATED_WIRE_FILE = """
+name = "isolated_wire"
+[nodes.free]
+kind = "free_end"
+[nodes.N]
+kind = "normal_reservoir"
+[wires.s]
+start = "free"
+end = "N"
+length = 4.0
+gap = 1.0
+end_barrier = 1e10
+critical_temperature = 0.4
+debye_frequency = 8.0
+mesh = { elements = 4 }
+"""
+
+
+def test_material_keys_in_geometry_files():
+    from femprox.geometry_file import GeometryFileError, geometry_to_toml, parse_geometry
+
+    geometry = parse_geometry(ISOLATED_WIRE_FILE)
+    wire = geometry.wire("s")
+    assert (wire.critical_temperature, wire.debye_frequency) == (0.4, 8.0)
+    assert parse_geometry(geometry_to_toml(geometry)) == geometry  # written back exactly
+    # the file's material is the default; a materials= argument still overrides it
+    assert abs(critical_temperature(geometry).temperature / 0.4 - 1) < 1e-7
+    assert abs(critical_temperature(geometry, materials={"s": Superconductor(0.3)}).temperature / 0.3 - 1) < 1e-7
+    with pytest.raises(GeometryFileError, match="debye_frequency.*2 pi T_c"):
+        parse_geometry(ISOLATED_WIRE_FILE.replace("debye_frequency = 8.0", "debye_frequency = 2.0"))
+    with pytest.raises(GeometryFileError, match="critical_temperature"):
+        parse_geometry(ISOLATED_WIRE_FILE.replace("critical_temperature = 0.4", "critical_temperature = -1"))
+    with pytest.raises(GeometryFileError, match="only meaningful for a superconducting wire"):
+        parse_geometry(ISOLATED_WIRE_FILE.replace("gap = 1.0", "gap = 0.0"))
