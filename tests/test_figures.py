@@ -237,7 +237,8 @@ def run_example(name: str) -> dict:
 def test_examples_are_all_covered():
     assert {p.name for p in EXAMPLES} == {"t_junction_kappa_vs_T.py", "house_interferometer_kappa_vs_phi.py",
                                           "custom_geometry.py", "mesh_convergence.py", "nis_thermometer.py",
-                                          "s_loop_interferometer.py", "t_junction_with_barrier.py"}
+                                          "s_loop_interferometer.py", "t_junction_with_barrier.py",
+                                          "self_consistent_t_junction.py"}
 
 
 def test_example_t_junction(quick_examples):
@@ -326,3 +327,12 @@ def test_adaptive_grid_ignores_blocks_that_vanish_by_symmetry():
     assert adaptive.energies_per_solve[0] < 0.6 * fine.energies_per_solve[0]
     for column in ("heat_conductance_ratio", "conductance_ratio"):
         np.testing.assert_allclose(adaptive.column(column), fine.column(column), rtol=0, atol=1e-5)
+
+
+def test_example_self_consistent_t_junction(quick_examples):
+    # r = 1, T = 0.1: the self-consistent S arm lets more heat through than the rigid gap
+    # (kappa/kappa_N 0.8558 vs 0.7617, see tests/test_selfconsistency.py); T_c 0.54967
+    example = run_example("self_consistent_t_junction.py")
+    kappa, _, kappa_rigid, _ = example["transport"][1.0, 0.1]
+    assert kappa == pytest.approx(0.8558, abs=1e-3) and kappa_rigid == pytest.approx(0.7617, abs=1e-3)
+    assert example["critical"][1.0] == pytest.approx(0.54967, abs=1e-5)
