@@ -25,7 +25,8 @@ from femprox.selfconsistency import critical_temperature, solve_gap
 from femprox.temperature import at_temperature
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
-logging.getLogger("femprox.spectral").setLevel(logging.ERROR)  # gap-edge notes of the rigid solves
+if __name__ == "__main__":  # quiet the rigid solves' gap-edge notes (not when imported: global state)
+    logging.getLogger("femprox.spectral").setLevel(logging.ERROR)
 
 proximity_strengths = [1.0] if QUICK else [0.1, 1.0, 10.0]
 temperatures = [0.1] if QUICK else [0.05, 0.1, 0.2, 0.3, 0.4]

@@ -3,7 +3,7 @@
 Pipeline position: Geometry -> GraphMesh -> **self-consistent pair potential** ->
 SpectralSolution (real energies, ``pair_potential=``) -> kinetic stage.
 
-Physics (PHYSICS.md section 9, docs/self_consistency.md). In every S wire of material
+Physics (docs/self_consistency.md). In every S wire of material
 :class:`~femprox.physics.pair_potential.Superconductor` (T_c, optional Debye frequency)::
 
     Delta(x) L(T) = 2 pi T sum_{n >= 0} w(omega_n) [F_n(x) - Delta(x) / omega_n]

@@ -1,4 +1,4 @@
-"""Self-consistent pair potential (PHYSICS.md section 9): the field hook in the solvers, the
+"""Self-consistent pair potential (docs/self_consistency.md): the field hook in the solvers, the
 gap equation, T_c from the linearized gap equation."""
 
 import numpy as np
@@ -132,7 +132,7 @@ def test_isolated_s_wire_has_the_bulk_bcs_gap(fraction, published):
     _, delta = result.profile("s")
     expected = bcs.gap(fraction * TC0)
     assert np.max(np.abs(delta - expected)) < 1e-8
-    assert abs(expected - published) < 5e-7  # PHYSICS.md's numbers (6 digits)
+    assert abs(expected - published) < 5e-7  # the published 6-digit values
     assert 2 <= result.iterations <= 6
 
 
@@ -251,7 +251,7 @@ def test_t_junction_gap_converges_in_the_matsubara_cutoff_and_the_mesh():
     # 5.9e-5 at x = 1 per doubling of the explicit cutoff (20 -> 160 Delta0), 4e-6 at 5 xi0:
     # a slow, log-like drift fed by the contact region, where the pair potential (zero in the N
     # wire) is discontinuous and the continuous FE space cannot follow the highest
-    # frequencies (PHYSICS.md section 9: truncated sums make the contact value drift). Mesh
+    # frequencies (truncated sums make the contact value drift, docs/self_consistency.md). Mesh
     # refinement (x2) moves Delta(1 xi0) by 4.2e-4. T_c is far less sensitive: 4e-7 (cutoff
     # 20 -> 80) and 1.1e-5 (mesh x2), relative.
     geometry = t_junction(r=1.0)

@@ -164,7 +164,7 @@ CRITICAL_TEMPERATURE_RATIO = float(np.exp(np.euler_gamma) / np.pi)
 
 @dataclass(frozen=True)
 class Superconductor:
-    """Pairing of a superconducting material, for the gap equation (PHYSICS.md section 9).
+    """Pairing of a superconducting material, for the gap equation (docs/self_consistency.md).
 
     critical_temperature: bulk T_c of the material (Delta0).
     debye_frequency: omega_D (Delta0) of a smooth Lorentzian cutoff, or None for the
