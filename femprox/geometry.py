@@ -174,6 +174,10 @@ class Wire:
     start_contact, end_contact: the contact at each end (None: transparent), e.g.
         ``TunnelBarrier(resistance=5.0)``; resistances are in units of wire resistances
         length / conductance.
+    critical_temperature, debye_frequency: material of an S wire for the self-consistent
+        pair potential (:mod:`femprox.selfconsistency`, Delta0): its bulk T_c (None: the
+        weak-coupling value 0.567 ``gap``) and the Debye frequency of a smooth cutoff (None:
+        cutoff-free). The rigid-gap solvers do not use them.
     """
 
     name: str
@@ -190,6 +194,8 @@ class Wire:
     flux: float = 0.0
     start_contact: Contact | None = None
     end_contact: Contact | None = None
+    critical_temperature: float | None = None
+    debye_frequency: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -209,6 +215,7 @@ class Wire:
         _check_finite(owner, "phase", self.phase)
         _check_finite(owner, "dynes", self.dynes, nonnegative=True)
         _check_finite(owner, "flux", self.flux)
+        self._check_material(owner)
         if self.phase_end is not None:
             _check_finite(owner, "phase_end", self.phase_end)
             if self.gap == 0.0 and self.phase_end != self.phase:
@@ -223,6 +230,23 @@ class Wire:
                     contact.check(self.resistance)
                 except ValueError as exc:
                     raise GeometryError(f"{owner}: {key}: {exc}") from None
+
+    def _check_material(self, owner: str) -> None:
+        """critical_temperature and debye_frequency: positive, S wires only, omega_D > 2 pi T_c."""
+        for key in ("critical_temperature", "debye_frequency"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            _check_finite(owner, key, value, positive=True)
+            if self.gap == 0.0:
+                raise GeometryError(f"{owner}: '{key}' is only meaningful for a superconducting wire (give it "
+                                    "its zero-temperature 'gap')")
+        if self.debye_frequency is not None:
+            weak_coupling = math.exp(0.5772156649015329) / math.pi * self.gap  # T_c = e^gamma / pi Delta(0)
+            tc = self.critical_temperature if self.critical_temperature is not None else weak_coupling
+            if self.debye_frequency <= 2 * math.pi * tc:
+                raise GeometryError(f"{owner}: 'debye_frequency' {self.debye_frequency!r} must exceed 2 pi T_c = "
+                                    f"{2 * math.pi * tc:.4g} (weak coupling needs omega_D >> T_c)")
 
     @property
     def end_phase(self) -> float:
@@ -496,7 +520,8 @@ def _validate_loops(loops: Sequence[Loop], wires: Sequence[Wire]) -> None:
 # Keys of Node, Wire and MeshOptions whose magnitudes femprox.limits.RANGES bounds (new keys:
 # add them here and a Range there).
 _NODE_MAGNITUDES = ("temperature", "potential", "gap", "phase", "dynes")
-_WIRE_MAGNITUDES = ("length", "diffusion", "conductance", "gap", "phase", "dynes", "phase_end", "flux")
+_WIRE_MAGNITUDES = ("length", "diffusion", "conductance", "gap", "phase", "dynes", "phase_end", "flux",
+                    "critical_temperature", "debye_frequency")
 _MESH_MAGNITUDES = ("grading", "elements")
 
 

@@ -31,7 +31,9 @@ unit length in arbitrary common units. The format::
 
 A superconducting wire may take ``phase_end`` (its pair potential's phase runs linearly from
 ``phase`` to it) and any wire ``flux`` (line integral of the vector potential along it, in
-flux quanta).
+flux quanta). For the self-consistent pair potential (:mod:`femprox.selfconsistency`) a
+superconducting wire may give its material: ``critical_temperature`` (Delta0; default 0.567
+``gap``) and ``debye_frequency`` (Delta0, a smooth cutoff; default none).
 
 Every numeric field takes a number or a string holding an arithmetic expression in the
 parameters (see :func:`evaluate_expression`; the text is parsed with :mod:`ast`, never
@@ -87,11 +89,13 @@ KeyPath = tuple[str | int, ...]
 TOP_LEVEL_KEYS = ("name", "description", "parameters", "mesh", "nodes", "wires", "loops")
 NODE_KEYS = ("kind", "temperature", "potential", "gap", "phase", "dynes", "position")
 WIRE_KEYS = ("start", "end", "length", "conductance", "diffusion", "coherence_length",
-             "gap", "phase", "dynes", "mesh", "phase_end", "flux", "start_barrier", "end_barrier")
+             "gap", "phase", "dynes", "mesh", "phase_end", "flux", "start_barrier", "end_barrier",
+             "critical_temperature", "debye_frequency")
 LOOP_KEYS = ("wires", "flux")
 MESH_KEYS = ("elements", "order", "grading", "graded_ends")
 _NODE_NUMBERS = ("temperature", "potential", "gap", "phase", "dynes")
-_WIRE_NUMBERS = ("conductance", "gap", "phase", "dynes", "phase_end", "flux")
+_WIRE_NUMBERS = ("conductance", "gap", "phase", "dynes", "phase_end", "flux", "critical_temperature",
+                 "debye_frequency")
 _WIRE_BARRIERS = {"start_barrier": "start_contact", "end_barrier": "end_contact"}
 """Keys giving a tunnel-barrier resistance at a wire end (units of wire resistances length /
 conductance), and the Wire field that receives the TunnelBarrier."""
@@ -798,6 +802,9 @@ def _wire_lines(wire: Wire) -> list[str]:
         lines.append(f"phase_end = {_toml_float(wire.phase_end)}")
     if wire.flux != 0.0:
         lines.append(f"flux = {_toml_float(wire.flux)}")
+    for key in ("critical_temperature", "debye_frequency"):
+        if getattr(wire, key) is not None:
+            lines.append(f"{key} = {_toml_float(getattr(wire, key))}")
     for key, field_name in _WIRE_BARRIERS.items():
         contact = getattr(wire, field_name)
         if contact is not None:

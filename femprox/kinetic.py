@@ -110,6 +110,8 @@ def coefficients_at_quadrature(solution: SpectralSolution) -> KineticCoefficient
     q = mesh.quadrature
     fields = solution.fields_at_quadrature()
     parameters = PointParameters.at_points(mesh.geometry, q.wire_index, q.position)
+    if solution.pair_potential is not None:  # a pair-potential field, e.g. self-consistent
+        parameters = solution.pair_potential.applied_to(parameters)
     return kinetic_coefficients(fields, gap=parameters.gap.T, phase=np.angle(parameters.phase_factor).T)
 
 

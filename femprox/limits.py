@@ -91,6 +91,11 @@ RANGES: dict[str, Range] = {
                        "modulo 2 pi)", zero=True, signed=True),
     "flux": Range(0, 1e3, "h/2e", "fluxes beyond 1000 flux quanta wind the phase faster than any mesh resolves",
                   zero=True, signed=True, typical=(1e-4, 10)),
+    "critical_temperature": Range(1e-4, 1e2, "Delta0", "an S wire's bulk T_c for the self-consistent pair "
+                                  "potential, in the units of gaps (T_c0 = 0.567 Delta0)", typical=(1e-2, 10)),
+    "debye_frequency": Range(1e-3, 1e6, "Delta0", "the Debye frequency of the smooth cutoff of the gap "
+                             "equation; above 1e6 Delta0 it is the cutoff-free limit (leave it out)",
+                             typical=(1, 1e3)),
     "start_barrier": Range(1e-8, 1e12, "(wire resistances L/g)", "a barrier below 1e-8 is a transparent contact "
                            "(leave it out or write 0); above 1e12 it decouples the wire in double precision",
                            zero=True),

@@ -23,6 +23,7 @@ energies that fail; complex energies in the upper half plane are solved directly
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from femprox.mesh import GraphMesh, PointwiseForms, build_mesh, contact_pairs, e
 from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
                                   riccati_densities, riccati_jacobian_densities)
 from femprox.physics.contacts import FAR, NEAR
+from femprox.physics.pair_potential import PairPotentialField
 from femprox.physics.reservoirs import bulk_riccati, reservoir_riccati
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,8 @@ class SpectralSolution:
     residual: np.ndarray
     tolerance: float = 1e-10
     notes: list[str] = field(default_factory=list)
+    pair_potential: "PairPotentialField | None" = None
+    """The pair-potential field solved with (None: the wires' rigid gaps and phases)."""
 
     @property
     def geometry(self) -> Geometry:
@@ -148,6 +152,10 @@ class SpectralSolution:
         k = self.mesh.wire_index(wire)
         x = np.atleast_1d(np.asarray(x, dtype=float))
         parameters = PointParameters.at_points(self.geometry, np.full(x.size, k), x)
+        if self.pair_potential is not None:
+            delta = self.pair_potential.at(k, x)
+            parameters = replace(parameters, gap=np.abs(delta)[:, None],
+                                 phase_factor=np.exp(1j * np.angle(delta))[:, None])
         return kinetic_coefficients(self.fields(k, x), gap=parameters.gap.T,
                                     phase=np.angle(parameters.phase_factor).T)
 
@@ -523,8 +531,8 @@ class ProblemTooLargeError(MemoryError, ValueError):
 
 
 def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10,
-                   max_iterations: int = 30, threads: int = 1,
-                   memory_budget: float = MEMORY_BUDGET) -> SpectralSolution:
+                   max_iterations: int = 30, threads: int = 1, memory_budget: float = MEMORY_BUDGET,
+                   pair_potential: PairPotentialField | None = None) -> SpectralSolution:
     """Solve the retarded Usadel equation at every energy of ``energies`` (Delta0).
 
     Energies are real, or complex in the upper half plane (e.g. Matsubara frequencies
@@ -542,13 +550,19 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     at 1 inside process pools. ``memory_budget`` (bytes) bounds the working memory: larger
     jobs are solved in chunks of neighbouring energies (see ``MEMORY_BUDGET``).
 
+    ``pair_potential`` (a :class:`~femprox.physics.pair_potential.PairPotentialField` made on
+    this mesh) replaces the wires' rigid gaps and phases, e.g. by a self-consistent Delta(x)
+    (:mod:`femprox.selfconsistency`); the solution keeps it for the kinetic stage.
+
     Raises :class:`SpectralConvergenceError` naming the energies that failed, and
     :class:`ProblemTooLargeError` if even one energy would not fit into the machine's memory.
     """
     mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
+    if pair_potential is not None:
+        pair_potential.check_mesh(mesh)
     energies = _check_energies(mesh.geometry, energies)
     mesh.quadrature  # computed once here, not concurrently by the threads
-    problem = _shared_problem(mesh)
+    problem = _with_pair_potential(_shared_problem(mesh), pair_potential)
     threads = max(1, min(threads, energies.size))
     chunks = _energy_chunks(problem, energies, threads, memory_budget)
     notes: list[str] = []
@@ -559,7 +573,7 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     batches, parts = [], []
     for chunk in chunks:
         for part, batch in zip(*_solve_threads(mesh, problem, energies[chunk], tol, max_iterations, threads,
-                                               coarse)):
+                                               coarse, pair_potential)):
             batches.append(batch)
             parts.append(chunk[part])
     result = _gather([b[0] for b in batches], parts, energies.size)
@@ -569,18 +583,29 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     return SpectralSolution(mesh=mesh, energies=energies, gamma=result.a.T.copy(),
                             gamma_tilde=result.b.T.copy(),
                             iterations=result.iterations, residual=result.residual,
-                            tolerance=tol, notes=notes)
+                            tolerance=tol, notes=notes, pair_potential=pair_potential)
 
 
-def _solve_threads(mesh, problem, energies, tol, max_iterations, threads, coarse=None):
+def _solve_threads(mesh, problem, energies, tol, max_iterations, threads, coarse=None, pair_potential=None):
     """Solve ``energies`` in ``threads`` interleaved parts; (parts, [(result, notes)])."""
     parts = [np.arange(k, energies.size, threads) for k in range(max(1, min(threads, energies.size)))]
     if len(parts) == 1:
         return parts, [_solve_batch(problem, energies, tol, max_iterations, coarse)]
     # each thread needs its own problem object: the block solver reuses work buffers
     with ThreadPoolExecutor(len(parts)) as pool:
-        return parts, list(pool.map(lambda part: _solve_batch(_UsadelProblem(mesh), energies[part], tol,
-                                                              max_iterations, coarse), parts))
+        return parts, list(pool.map(lambda part: _solve_batch(
+            _with_pair_potential(_UsadelProblem(mesh), pair_potential), energies[part], tol, max_iterations,
+            coarse), parts))
+
+
+def _with_pair_potential(problem: _UsadelProblem, pair_potential: PairPotentialField | None) -> _UsadelProblem:
+    """``problem`` itself, or a shallow copy whose point parameters take gap and phase from
+    ``pair_potential``: the cached problem of the mesh stays as other callers expect it."""
+    if pair_potential is None:
+        return problem
+    changed = copy.copy(problem)
+    changed.parameters = pair_potential.applied_to(problem.parameters)
+    return changed
 
 
 def bytes_per_energy(problem: "_UsadelProblem") -> int:

@@ -239,7 +239,7 @@ def test_examples_are_all_covered():
                                           "custom_geometry.py", "mesh_convergence.py", "nis_thermometer.py",
                                           "s_loop_interferometer.py", "t_junction_with_barrier.py", "dos_map.py",
                                           "iv_curve.py", "supercurrent.py", "field_export.py",
-                                          "sweep_on_cluster.py"}  # the last five: tests/test_examples.py
+                                          "sweep_on_cluster.py", "self_consistent_t_junction.py"}  # dos_map ... sweep_on_cluster: tests/test_examples.py
 
 
 def test_example_t_junction(quick_examples):
@@ -328,3 +328,12 @@ def test_adaptive_grid_ignores_blocks_that_vanish_by_symmetry():
     assert adaptive.energies_per_solve[0] < 0.6 * fine.energies_per_solve[0]
     for column in ("heat_conductance_ratio", "conductance_ratio"):
         np.testing.assert_allclose(adaptive.column(column), fine.column(column), rtol=0, atol=1e-5)
+
+
+def test_example_self_consistent_t_junction(quick_examples):
+    # r = 1, T = 0.1: the self-consistent S arm lets more heat through than the rigid gap
+    # (kappa/kappa_N 0.8558 vs 0.7617, see tests/test_selfconsistency.py); T_c 0.54967
+    example = run_example("self_consistent_t_junction.py")
+    kappa, _, kappa_rigid, _ = example["transport"][1.0, 0.1]
+    assert kappa == pytest.approx(0.8558, abs=1e-3) and kappa_rigid == pytest.approx(0.7617, abs=1e-3)
+    assert example["critical"][1.0] == pytest.approx(0.54967, abs=1e-5)

@@ -13,6 +13,8 @@ from here:
 * :mod:`femprox.physics.contacts` -- conditions between a wire end and the node it meets
   (a transparent contact needs nothing; a Kupriyanov-Lukichev tunnel barrier couples the two
   sides through its matrix current, in the spectral and the kinetic equations alike).
+* :mod:`femprox.physics.pair_potential` -- a pair potential that varies along the wires (a
+  field at the quadrature points, e.g. self-consistent) and the materials of the gap equation.
 * :mod:`femprox.physics.flux` -- magnetic flux through loops of the network, turned into
   vector potentials along wires by a documented gauge rule.
 

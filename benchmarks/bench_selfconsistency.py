@@ -1,0 +1,74 @@
+"""Benchmark: self-consistent pair potential of the paper's T-junction (r = 1).
+
+Run on demand:  python benchmarks/bench_selfconsistency.py [--temperature T] [--repeats N]
+
+Prints the problem size (mesh, Matsubara frequencies, S quadrature points), the wall time
+(best of a few runs) and Newton iterations of Delta(x) at one temperature, Delta at a few
+points of the S arm, T_c of the structure from the linearized gap equation (time and
+eigenvalue evaluations), and a short Delta(T) curve. Issue 10's targets on 2 cores:
+Delta(x) under 2 s, T_c under 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import numpy as np
+
+from femprox import bcs
+from femprox.devices import t_junction
+from femprox.selfconsistency import critical_temperature, gap_curve, solve_gap
+
+
+def best_of(function, repeats: int):
+    best, result = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--temperature", type=float, default=0.3, help="T in Delta0 (default 0.3)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    logging.getLogger("femprox.spectral").setLevel(logging.ERROR)
+    geometry = t_junction(r=1.0)
+
+    seconds, result = best_of(lambda: solve_gap(geometry, args.temperature), args.repeats)
+    points = int(np.sum(np.abs(result.pair_potential.values) > 0))
+    print(f"T-junction r = 1, T = {args.temperature}: {result.mesh.describe()}")
+    print(f"  {result.rule.frequencies.size} Matsubara frequencies ({result.rule.explicit} explicit), "
+          f"{points} S quadrature points")
+    print(f"  Delta(x): {seconds:.2f} s (best of {args.repeats}), {result.iterations} Newton iterations, "
+          f"residual {result.residual:.1e}")
+    for record in result.history:
+        print(f"    step {record.iteration}: change {record.change:.2e}, residual {record.residual:.2e}, "
+              f"spectral Newton {record.spectral_iterations}, {record.seconds:.2f} s")
+    x = np.array([0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0])
+    _, delta = result.profile("s_arm", x)
+    print(f"  |Delta| at x = {x.tolist()} xi0 (contact at 0): {np.round(delta, 5).tolist()}; "
+          f"bulk Delta(T) = {bcs.gap(args.temperature):.5f}")
+
+    seconds, tc = best_of(lambda: critical_temperature(geometry), args.repeats)
+    print(f"  T_c = {tc.temperature:.7f} Delta0 = {tc.temperature / bcs.critical_temperature():.6f} T_c0: "
+          f"{seconds:.2f} s (best of {args.repeats}), {len(tc.evaluations)} eigenvalue evaluations")
+
+    temperatures = np.array([0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.53, 0.545])
+    start = time.perf_counter()
+    curve = gap_curve(geometry, temperatures)
+    elapsed = time.perf_counter() - start
+    print(f"  Delta(T) curve, {temperatures.size} temperatures: {elapsed:.2f} s, "
+          f"{sum(r.iterations for r in curve)} Newton iterations in all")
+    for t, r in zip(temperatures, curve):
+        print(f"    T = {t:.3f}: Delta(free end) = {r.profile('s_arm', [10.0])[1][0]:.5f}, "
+              f"Delta(1 xi0) = {r.profile('s_arm', [1.0])[1][0]:.5f}, bulk {bcs.gap(t):.5f}, "
+              f"{r.iterations} iterations")
+
+
+if __name__ == "__main__":
+    main()

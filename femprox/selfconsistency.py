@@ -1,0 +1,703 @@
+"""Self-consistent pair potential: Delta(x) from the gap equation, and T_c of a structure.
+
+Pipeline position: Geometry -> GraphMesh -> **self-consistent pair potential** ->
+SpectralSolution (real energies, ``pair_potential=``) -> kinetic stage.
+
+Physics (docs/self_consistency.md). In every S wire of material
+:class:`~femprox.physics.pair_potential.Superconductor` (T_c, optional Debye frequency)::
+
+    Delta(x) L(T) = 2 pi T sum_{n >= 0} w(omega_n) [F_n(x) - Delta(x) / omega_n]
+
+with F_n the anomalous Matsubara function, from the Riccati amplitudes at E = i omega_n:
+F_n e^{i chi} = i f = 2 i gamma / (1 - gamma gamma~). N wires have no coupling (Delta = 0);
+S reservoirs keep their bulk BCS Delta(T) (T_c = 0.567 of their zero-temperature gap).
+
+Phase: the pair potential's phase chi(x) is held at the geometry's rigid profile (``phase``
+to ``phase_end``); only the magnitude is self-consistent, projected as
+Delta = Re[e^{-i chi} (...)]. Without phase gradients (no current) this is the full
+self-consistency. Units: Delta0, xi0, T in Delta0 (T_c0 = 0.566933).
+
+Matsubara sum (:class:`MatsubaraRule`): the frequencies up to ``explicit_cutoff`` one by
+one; the rest as the midpoint-rule integral int_{omega_N - pi T}^inf d omega on Gauss panels
+graded geometrically, plus a last panel in t = omega_top/omega, with the Euler-Maclaurin
+corrections of the midpoint rule (h' and h''' at the lower limit, from the first panel's
+polynomial): the rule's error falls from ~1/(12 N^2) to ~N^-6 of the tail. All frequencies
+are solved in one ``solve_spectral`` call per iteration.
+
+Iteration (:func:`solve_gap`): Newton's method on the residual of the gap equation,
+
+    r(Delta) = sum_k c_k w_k (F_k - Delta/omega_k) - L Delta,
+
+with the Jacobian from the Matsubara Usadel equation linearized about the current state
+(a dense matrix over the quadrature points of S wires; one sparse factorization per
+frequency). The plain fixed-point map Delta <- [sum c w F + ...]/(L + sum c w/omega) has a
+slope close to 1 for *every* mode (its denominator grows like the log of the frequency
+cutoff) and Anderson mixing on it needed 40-60 iterations for the T-junction; Newton needs
+4-6 and is unaffected by T_c (the critical mode is part of the Jacobian). It starts from
+above (bulk Delta(T)), where the largest solution is the one reached; steps that raise the
+residual are halved. Converged when the largest step is below ``tol`` (Delta0).
+
+T_c (:func:`critical_temperature`): the linearized gap equation Delta = K(T) Delta, with
+K assembled from the linearized Matsubara Usadel equation (no Newton needed), as a dense
+matrix over the quadrature points of S wires; T_c is where its largest eigenvalue crosses 1
+(Brent's method on lambda_max(T) - 1), not where nonzero solutions stop existing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.optimize import brentq
+
+from femprox import bcs
+from femprox.energy_grid import gauss_rule
+from femprox.geometry import Geometry, NodeKind
+from femprox.mesh import GraphMesh, build_mesh
+from femprox.physics.bulk import PointParameters
+from femprox.physics.contacts import FAR, NEAR
+from femprox.physics.pair_potential import PairPotentialField, Superconductor
+from femprox.spectral import SpectralSolution, solve_spectral
+from femprox.temperature import at_temperature
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MatsubaraRule", "SelfConsistencyError", "IterationRecord", "SelfConsistentSolution",
+           "CriticalTemperature", "materials_of", "solve_gap", "gap_curve", "critical_temperature",
+           "linearized_eigenvalue"]
+
+
+class SelfConsistencyError(RuntimeError):
+    """The gap-equation iteration did not converge; ``history`` has the iteration report."""
+
+    def __init__(self, message: str, history: list):
+        super().__init__(message)
+        self.history = history
+
+
+# ---------------------------------------------------------------------------------------
+# Matsubara sum
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MatsubaraRule:
+    """Frequencies omega_k > 0 (Delta0) and weights c_k with sum_k c_k h(omega_k) ~=
+    2 pi T sum_{n >= 0} h(omega_n) for smooth h decaying at least like omega^-2.
+
+    The first ``explicit`` entries are the Matsubara frequencies pi T (2n + 1), weight 2 pi T;
+    the others are nodes of the midpoint-rule integral of the rest (see the module docstring).
+    """
+
+    temperature: float
+    frequencies: np.ndarray
+    weights: np.ndarray
+    explicit: int
+
+    @classmethod
+    def build(cls, temperature: float, *, explicit_cutoff: float = 20.0, minimum: int = 20,
+              tail_order: int = 8, tail_panels: int = 6, panel_ratio: float = 3.0) -> "MatsubaraRule":
+        """Rule at ``temperature`` (Delta0): explicit frequencies up to ``explicit_cutoff``
+        (Delta0; at least ``minimum``), then ``tail_panels`` Gauss panels of order
+        ``tail_order``, each ``panel_ratio`` times longer, and a last panel to infinity.
+        Defaults (76-120 frequencies): sum_n omega_n^-3 exact to 3e-9 (relative) for any T,
+        so the bulk gap comes out to ~1e-9.
+        """
+        if not (np.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be positive and finite (Delta0), got {temperature!r}")
+        if not (explicit_cutoff > 0 and minimum >= 1 and tail_order >= 1 and tail_panels >= 1 and panel_ratio > 1):
+            raise ValueError("Matsubara rule: explicit_cutoff > 0, minimum >= 1, tail_order >= 1, "
+                             "tail_panels >= 1 and panel_ratio > 1 are required")
+        step = 2 * np.pi * temperature
+        count = max(minimum, int(np.ceil(explicit_cutoff / step)))
+        explicit = np.pi * temperature * (2 * np.arange(count) + 1)
+        start = step * count  # omega_N - pi T: the midpoint rule's lower limit
+        x, w = gauss_rule(tail_order)
+        edges = start * panel_ratio ** np.arange(tail_panels + 1)
+        nodes, weights = [], []
+        for low, high in zip(edges[:-1], edges[1:]):
+            nodes.append(low + 0.5 * (x + 1) * (high - low))
+            weights.append(0.5 * w * (high - low))
+        # Euler-Maclaurin for the midpoint rule: step sum_{n >= N} h(omega_n) = int_a^inf h
+        # + (step^2/24) h'(a) - (7 step^4/5760) h'''(a) + O(step^6 h^(5)); the derivatives at
+        # a = start come from the polynomial through the first panel's nodes (a change of
+        # their weights). This takes the rule's error from ~1/(12 N^2) of the tail to ~1/N^6.
+        width = edges[1] - edges[0]
+        lagrange = np.linalg.inv(np.vander(0.5 * (x + 1), increasing=True))  # l_j(u) = sum_m C[m, j] u^m
+        weights[0] = weights[0] + (step**2 / 24) * lagrange[1] / width
+        if tail_order > 3:
+            weights[0] = weights[0] - (7 * step**4 / 5760) * 6 * lagrange[3] / width**3
+        top = edges[-1]
+        t = 0.5 * (x + 1)  # omega = top / t, d omega = top dt / t^2
+        nodes.append(top / t)
+        weights.append(0.5 * w * top / t**2)
+        return cls(float(temperature), np.concatenate([explicit] + nodes),
+                   np.concatenate([np.full(count, step)] + weights), count)
+
+    @property
+    def tail(self) -> slice:
+        return slice(self.explicit, None)
+
+
+# ---------------------------------------------------------------------------------------
+# Materials and the network at temperature T
+# ---------------------------------------------------------------------------------------
+
+def materials_of(geometry: Geometry, materials: Mapping[str, Superconductor] | None = None,
+                 debye_frequency: float | None = None) -> dict[str, Superconductor]:
+    """Material of every S wire: ``materials[name]`` if given, else the wire's own
+    ``critical_temperature`` and ``debye_frequency`` (geometry-file keys), where these are
+    None the weak-coupling material of its zero-temperature ``gap`` (T_c = 0.567 gap) and the
+    argument ``debye_frequency``.
+
+    Wires with gap 0 are normal (no coupling) and must not be given a material.
+    """
+    materials = dict(materials or {})
+    names = {w.name for w in geometry.wires}
+    for name, material in materials.items():
+        if name not in names:
+            raise ValueError(f"materials: no wire named '{name}'")
+        if not isinstance(material, Superconductor):
+            raise ValueError(f"materials['{name}'] must be a Superconductor, got {material!r}")
+        if not geometry.wire(name).is_superconducting:
+            raise ValueError(f"materials: wire '{name}' is normal (gap 0); give it its zero-temperature "
+                             "gap to make it a superconductor")
+    result = {}
+    for wire in geometry.wires:
+        if wire.is_superconducting:
+            own = Superconductor(
+                wire.critical_temperature if wire.critical_temperature is not None
+                else Superconductor.from_gap(wire.gap).critical_temperature,
+                wire.debye_frequency if wire.debye_frequency is not None else debye_frequency)
+            result[wire.name] = materials.get(wire.name, own)
+    if not result:
+        raise ValueError(f"'{geometry.name}' has no superconducting wire: nothing to make self-consistent")
+    return result
+
+
+def _reservoirs_at(geometry: Geometry, temperature: float) -> Geometry:
+    """``geometry`` with reservoirs at ``temperature`` and S reservoirs at their bulk BCS gap
+    (own T_c = 0.567 of their zero-temperature gap); wires unchanged (their gaps stay the
+    zero-temperature values that mark them as superconducting)."""
+    return replace(at_temperature(geometry, temperature, scaling="own"), wires=geometry.wires)
+
+
+def _bulk_gap(material: Superconductor, temperature: float) -> float:
+    """Weak-coupling bulk Delta(T) of a material (cutoff-free BCS, Delta0), a starting value."""
+    zero = material.critical_temperature / bcs.critical_temperature()
+    return zero * float(bcs.gap(temperature / zero))
+
+
+# ---------------------------------------------------------------------------------------
+# The gap equation on a mesh
+# ---------------------------------------------------------------------------------------
+
+class _GapEquation:
+    """Per-point terms of the gap equation on one mesh and Matsubara rule."""
+
+    def __init__(self, mesh: GraphMesh, materials: dict[str, Superconductor], rule: MatsubaraRule):
+        self.mesh, self.rule = mesh, rule
+        geometry = mesh.geometry
+        q = mesh.quadrature
+        wire_material = [materials.get(w.name) for w in geometry.wires]
+        self.points = np.flatnonzero([wire_material[k] is not None for k in q.wire_index])
+        per_wire_log = np.array([m.log_ratio(rule.temperature) if m else 0.0 for m in wire_material])
+        self.log_ratio = per_wire_log[q.wire_index[self.points]]
+        cutoffs = np.array([m.cutoff(rule.frequencies) if m else np.zeros(rule.frequencies.size)
+                            for m in wire_material])
+        # c_k w_k(x) at every S point and frequency: (n_S, n_frequencies)
+        self.weights = cutoffs[q.wire_index[self.points]] * rule.weights[None, :]
+        explicit = slice(0, rule.explicit)
+        self.denominator = self.log_ratio + self.weights[:, explicit] @ (1 / rule.frequencies[explicit])
+        self.tail_inverse = self.weights[:, rule.tail] @ (1 / rule.frequencies[rule.tail])
+        if np.any(self.denominator <= 0):
+            raise ValueError("gap equation: too few explicit Matsubara frequencies for this temperature "
+                             "(raise explicit_cutoff)")
+        rigid = PointParameters.at_points(geometry, q.wire_index, q.position).phase_factor[:, 0]
+        self.phase_factor = rigid[self.points]
+        self.n_points = q.position.size
+
+    def field(self, magnitude: np.ndarray) -> PairPotentialField:
+        values = np.zeros(self.n_points, dtype=complex)
+        values[self.points] = magnitude * self.phase_factor
+        return PairPotentialField.from_values(self.mesh, values)
+
+    def update(self, magnitude: np.ndarray, anomalous: np.ndarray) -> np.ndarray:
+        """Plain fixed-point map from F_k at the S points (n_frequencies, n_S)::
+
+            Delta_new = [sum_explicit c w F + sum_tail c w (F - Delta/omega)] / (L + sum_explicit c w/omega)
+
+        Its slope is close to 1 for every mode (the denominator grows like the log of the
+        cutoff): slow. Used for the linearized equation; :meth:`newton_update` iterates."""
+        explicit = slice(0, self.rule.explicit)
+        sums = (np.einsum("pk,kp->p", self.weights[:, explicit], anomalous[explicit])
+                + np.einsum("pk,kp->p", self.weights[:, self.rule.tail], anomalous[self.rule.tail])
+                - self.tail_inverse * magnitude)
+        return sums / self.denominator
+
+    def residual(self, magnitude: np.ndarray, anomalous: np.ndarray) -> np.ndarray:
+        """r = sum_k c w (F_k - Delta/omega_k) - L Delta at the S points (Delta0): zero at a
+        solution of the gap equation."""
+        inverse = 1 / self.rule.frequencies
+        return (np.einsum("pk,kp->p", self.weights, anomalous) - (self.weights @ inverse) * magnitude
+                - self.log_ratio * magnitude)
+
+    def jacobian(self, magnitude: np.ndarray, solution: SpectralSolution,
+                 linear: "_LinearizedMatsubara", dense: bool = True):
+        """dr/dDelta from the Matsubara equation linearized about the current state: a dense
+        (n_S, n_S) matrix, or (``dense=False``) a scipy LinearOperator applying it (one
+        triangular solve per frequency and product, for networks with many S points).
+
+        F_k = sin theta_k responds to dDelta by dF = cos theta dtheta with
+        (D/2) dtheta'' - ((omega + eta) cos theta + Delta sin theta) dtheta + cos theta dDelta = 0
+        (exact without phase gradients and tunnel contacts; contacts are linearized at zero
+        amplitude, phases enter only through the projection: then it is an approximation that
+        slows Newton down but does not change the solution)."""
+        fields = solution.fields_at_quadrature()
+        projection = np.ones(self.n_points, dtype=complex)
+        projection[self.points] = self.phase_factor
+        sine = np.real(1j * fields.anomalous / projection[None, :])
+        cosine = np.real(fields.green)
+        delta = np.zeros(self.n_points)
+        delta[self.points] = magnitude
+        n = self.points.size
+        diagonal = -(self.log_ratio + self.weights @ (1 / self.rule.frequencies))
+        factors = [linear.factor((frequency + linear.dynes) * cosine[k] + delta * sine[k])
+                   for k, frequency in enumerate(self.rule.frequencies)]
+        sources = cosine[:, self.points]
+        if not dense:
+            def apply(v: np.ndarray) -> np.ndarray:
+                v = np.ravel(v)
+                result = diagonal * v
+                for k, lu in enumerate(factors):
+                    result += self.weights[:, k] * sources[k] * linear.apply(lu, sources[k] * v)
+                return result
+
+            return spla.LinearOperator((n, n), matvec=apply, dtype=float)
+        J = np.diag(diagonal)
+        for k, lu in enumerate(factors):
+            J += self.weights[:, k, None] * (sources[k][:, None] * linear.response(lu, sources[k]))
+        return J
+
+    def anomalous(self, solution: SpectralSolution) -> np.ndarray:
+        """F_k = Re[e^{-i chi} i f] (n_frequencies, n_S) at the S points."""
+        f = solution.fields_at_quadrature().anomalous[:, self.points]
+        return np.real(1j * f / self.phase_factor[None, :])
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """One Newton step of the gap equation.
+
+    change: largest change of |Delta| (Delta0); residual: largest residual of the gap
+    equation after the step, divided by the plain map's denominator (Delta0); max_gap:
+    largest |Delta|; spectral_iterations: Newton iterations of the Matsubara solve (largest
+    over frequencies); step_scale: backtracking factor (1 = full step); seconds: wall time so far.
+    """
+
+    iteration: int
+    change: float
+    residual: float
+    max_gap: float
+    spectral_iterations: int
+    step_scale: float
+    seconds: float
+
+
+@dataclass
+class SelfConsistentSolution:
+    """Self-consistent pair potential of a network at one temperature.
+
+    Attributes
+    ----------
+    temperature: T (Delta0).
+    mesh: the graph mesh (its geometry has the reservoirs at T, S reservoirs at their bulk
+        BCS gap; wire gaps are the zero-temperature values and are not used by the solvers
+        when ``pair_potential`` is passed).
+    pair_potential: the self-consistent :class:`PairPotentialField`.
+    materials: the material of every S wire.
+    rule: the Matsubara rule used.
+    iterations: Newton iterations; residual: the gap equation's last residual, divided by the
+    plain map's denominator (Delta0).
+    history: one :class:`IterationRecord` per iteration; seconds: wall time.
+    """
+
+    temperature: float
+    mesh: GraphMesh
+    pair_potential: PairPotentialField
+    materials: dict[str, Superconductor]
+    rule: MatsubaraRule
+    iterations: int
+    residual: float
+    history: list[IterationRecord] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.mesh.geometry
+
+    @property
+    def is_superconducting(self) -> bool:
+        return bool(np.max(np.abs(self.pair_potential.values), initial=0.0) > 0)
+
+    def profile(self, wire: str, x=None) -> tuple[np.ndarray, np.ndarray]:
+        """(x, |Delta(x)|) along ``wire``: at its quadrature points, or interpolated at ``x`` (xi0)."""
+        k = self.mesh.wire_index(wire)
+        if x is None:
+            return self.pair_potential.magnitude(k)
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        return x, np.abs(self.pair_potential.at(k, x))
+
+    def solve_spectral(self, energies, **options) -> SpectralSolution:
+        """Retarded solution at real ``energies`` with this pair potential (kinetic stage ready)."""
+        return solve_spectral(self.mesh, energies, pair_potential=self.pair_potential, **options)
+
+
+def solve_gap(geometry: Geometry, temperature: float, *,
+              materials: Mapping[str, Superconductor] | None = None, debye_frequency: float | None = None,
+              tol: float = 1e-8, max_iterations: int = 30,
+              explicit_cutoff: float = 20.0, initial: PairPotentialField | None = None,
+              refine: float = 1.0, dense_limit: int = 400) -> SelfConsistentSolution:
+    """Self-consistent |Delta(x)| in every S wire at ``temperature`` (Delta0).
+
+    ``geometry`` has zero-temperature gaps, as everywhere in femprox (not one returned by
+    :func:`femprox.temperature.at_temperature`): its reservoirs are moved to T and it is
+    meshed with its own mesh options times ``refine``. ``materials`` per S wire name
+    override the default material (the
+    wire's own gap, ``debye_frequency``). ``initial``: a starting field (e.g. the solution
+    at a nearby lower temperature; it should lie above the solution), default the bulk
+    Delta(T) of each wire's material. ``tol``: converged when the largest Newton step is below tol
+    (Delta0). Raises :class:`SelfConsistencyError` with the iteration report if not
+    converged in ``max_iterations`` Newton iterations. The Newton step is solved with a dense
+    Jacobian up to ``dense_limit`` S quadrature points, by GMRES on the Jacobian's action
+    above (memory and time of the dense one grow like their square).
+    """
+    started = time.perf_counter()
+    if not isinstance(geometry, Geometry):
+        raise TypeError(f"solve_gap needs a Geometry (zero-temperature gaps), got {type(geometry).__name__}")
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be positive and finite (Delta0), got {temperature!r}")
+    if not (tol > 0 and max_iterations >= 1):
+        raise ValueError("solve_gap: tol > 0 and max_iterations >= 1 are required")
+    materials = materials_of(geometry, materials, debye_frequency)
+    at_t = _reservoirs_at(geometry, temperature)
+    mesh = build_mesh(at_t, refine=refine)
+    rule = MatsubaraRule.build(temperature, explicit_cutoff=explicit_cutoff)
+    equation = _GapEquation(mesh, materials, rule)
+    if initial is not None:
+        values = initial.on_mesh(mesh).values[equation.points]
+        start = np.real(values / equation.phase_factor)
+    else:
+        # bulk Delta(T), or that at 0.95 T_c above the material's T_c: a start above the solution
+        per_wire = {name: _bulk_gap(m, min(temperature, 0.95 * m.critical_temperature))
+                    for name, m in materials.items()}
+        names = [w.name for w in geometry.wires]
+        start = np.array([per_wire[names[k]] for k in mesh.quadrature.wire_index[equation.points]])
+    energies = 1j * rule.frequencies
+    history: list[IterationRecord] = []
+
+    linear = _linearized(mesh, equation)
+    magnitude, iterations, change = _newton(mesh, equation, linear, energies, np.maximum(start, 0.0), tol,
+                                            max_iterations, history, started, dense_limit)
+    if change >= tol:
+        shown = "; ".join(f"{r.iteration}: step {r.change:.2e}, residual {r.residual:.2e}, max Delta {r.max_gap:.6f}"
+                          for r in history[-6:])
+        raise SelfConsistencyError(
+            f"gap equation of '{geometry.name}' at T = {temperature:g} did not converge in {max_iterations} "
+            f"Newton iterations (last step {change:.2e} > tol {tol:.1e}); last steps: {shown}. Try a starting "
+            "field closer to the solution (initial=...), more iterations or a looser tol.", history)
+    return SelfConsistentSolution(temperature=float(temperature), mesh=mesh, pair_potential=equation.field(magnitude),
+                                  materials=materials, rule=rule, iterations=iterations, residual=history[-1].residual,
+                                  history=history, seconds=time.perf_counter() - started)
+
+
+def _newton_step(J, residual: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Solve J step = -residual: dense LU, or GMRES (restarted every 50) for a LinearOperator,
+    to a relative 1e-10 (an inexact step would cost Newton its quadratic rate). GMRES is
+    preconditioned by the plain map's denominator (the magnitude of J's diagonal)."""
+    if isinstance(J, np.ndarray):
+        try:
+            return np.linalg.solve(J, -residual)
+        except np.linalg.LinAlgError:  # exactly singular (at T_c): a plain-map step
+            return -residual / denominator
+    preconditioner = spla.LinearOperator(J.shape, matvec=lambda v: -np.ravel(v) / denominator, dtype=float)
+    step, info = spla.gmres(J, -residual, rtol=1e-10, atol=0.0, restart=50, maxiter=20, M=preconditioner)
+    if info != 0:
+        log.warning("GMRES for the gap-equation Newton step stopped early (info %d)", info)
+    return step
+
+
+def _newton(mesh, equation: _GapEquation, linear: "_LinearizedMatsubara", energies: np.ndarray, x: np.ndarray,
+            tol: float, max_iterations: int, history: list, started: float,
+            dense_limit: int = 400) -> tuple[np.ndarray, int, float]:
+    """Newton's method on r(Delta) = 0 with backtracking; Delta >= 0 (magnitudes).
+
+    Each iteration: one batched Matsubara solve at Delta, the residual, the Jacobian from the
+    linearized equation (:meth:`_GapEquation.jacobian`), the step. A step whose residual
+    (scaled by the plain map's denominator, i.e. in Delta0) is larger than the last is halved
+    (up to 6 times). Stops when the largest Newton step is below ``tol`` (Delta0); Newton
+    converges quadratically, so the error is then far below ``tol``. Returns (Delta after the
+    last step, iterations, last step size).
+    """
+    def evaluate(magnitude):
+        solution = solve_spectral(mesh, energies, pair_potential=equation.field(magnitude))
+        residual = equation.residual(magnitude, equation.anomalous(solution))
+        return solution, residual, float(np.max(np.abs(residual / equation.denominator), initial=0.0))
+
+    solution, residual, merit = evaluate(x)
+    change = np.inf
+    for iteration in range(1, max_iterations + 1):
+        step = _newton_step(equation.jacobian(x, solution, linear, dense=x.size <= dense_limit), residual,
+                            equation.denominator)
+        scale = 1.0
+        for _ in range(7):
+            trial = np.maximum(x + scale * step, 0.0)
+            trial_solution, trial_residual, trial_merit = evaluate(trial)
+            if trial_merit <= merit or scale < 0.02:
+                break
+            scale *= 0.5
+        change = float(np.max(np.abs(trial - x), initial=0.0))
+        x, solution, residual, merit = trial, trial_solution, trial_residual, trial_merit
+        history.append(IterationRecord(iteration, change, merit, float(np.max(x, initial=0.0)),
+                                       int(solution.iterations.max()), scale, time.perf_counter() - started))
+        log.info("gap Newton %d: step %.3e (x%.3g), residual %.3e, max Delta %.6f", iteration, change, scale,
+                 merit, history[-1].max_gap)
+        # quadratic convergence: after steps e_{k-1}, e_k about e_k^3 / e_{k-1}^2 remains;
+        # stopping on that estimate saves the step that would only confirm it
+        previous = history[-2].change if len(history) >= 2 else np.inf
+        if change < tol or (scale == 1.0 and change < 1e-3 and change**3 < 0.1 * tol * previous**2):
+            return x, iteration, change if change < tol else change**3 / previous**2
+    return x, max_iterations, change
+
+
+def gap_curve(geometry: Geometry, temperatures: Iterable[float], **options) -> list[SelfConsistentSolution]:
+    """Self-consistent solutions at ascending ``temperatures``, each started from the last
+    (a field above the next solution, since Delta falls with T). Options as :func:`solve_gap`."""
+    values = sorted(float(t) for t in temperatures)
+    if not values:
+        raise ValueError("no temperatures given")
+    results: list[SelfConsistentSolution] = []
+    for t in values:
+        initial = results[-1].pair_potential if results and results[-1].is_superconducting else None
+        results.append(solve_gap(geometry, t, initial=initial, **options))
+    return results
+
+
+# ---------------------------------------------------------------------------------------
+# Linearized gap equation and T_c
+# ---------------------------------------------------------------------------------------
+
+class _LinearizedMatsubara:
+    """The Matsubara Usadel equation linearized about a state theta(x), on one mesh::
+
+        (D/2) dtheta'' - m(x) dtheta + s(x) dDelta = 0,    m = (omega + eta) cos theta + Delta sin theta
+
+    (from (D/2) theta'' - (omega + eta) sin theta + Delta cos theta = 0; s = cos theta). About
+    theta = 0 (T_c) m = omega + eta, s = 1. Weak form (times 2g/D, integrated by parts):
+    (S + M[m] - C) dtheta = B[s] dDelta, with S the g-weighted stiffness, M[m] the mass
+    matrix of 2 g m / D, C the contacts' fluxes linearized at zero amplitude, and reservoirs
+    fixed (dtheta = 0). dtheta at the S points is then a dense linear map of dDelta there.
+    """
+
+    def __init__(self, mesh: GraphMesh, points: np.ndarray):
+        geometry = mesh.geometry
+        q = mesh.quadrature
+        parameters = PointParameters.at_points(geometry, q.wire_index, q.position)
+        self.has_vector_potential = parameters.has_vector_potential
+        g = q.wire_parameter(geometry, "conductance")
+        diffusion = q.wire_parameter(geometry, "diffusion")
+        self.dynes = q.wire_parameter(geometry, "dynes")
+        free = mesh.free_dofs
+        V, Dx = q.values.tocsc()[:, free], q.derivatives.tocsc()[:, free]
+        self.stiffness = (Dx.T @ sp.diags(g * q.weights) @ Dx).tocsc()
+        self.mass_weights = 2 * g * q.weights / diffusion
+        self.V, self.VT = V.tocsr(), V.T.tocsr()
+        self.contacts = self._contact_matrix(mesh)
+        self.points = points
+        # sparse on purpose: dense BLAS products of these small matrices were 30x slower on
+        # a loaded 2-core machine (thread contention) than scipy's single-threaded sparse ones
+        self.load = (self.VT @ sp.diags(self.mass_weights)).tocsc()[:, points].tocsr()
+        self.read = V[points].tocsr()
+
+    @staticmethod
+    def _contact_matrix(mesh: GraphMesh) -> sp.csc_matrix:
+        """Linearized contact fluxes: C[row(side), col(other)] = d(g nabla a . n_out)/d a at a = b = 0."""
+        free = mesh.free_dofs
+        position = np.full(mesh.n_dofs, -1)
+        position[free] = np.arange(free.size)
+        rows, cols, values = [], [], []
+        zero = np.zeros(1, dtype=complex)
+        for c in mesh.contacts:
+            _, jac = c.contact.riccati_fluxes(zero, zero, zero, zero)
+            dofs = (c.near_dof, c.far_dof)
+            for side in (NEAR, FAR):
+                for other in (NEAR, FAR):
+                    r, col = position[dofs[side]], position[dofs[other]]
+                    if r >= 0 and col >= 0:
+                        rows.append(r)
+                        cols.append(col)
+                        values.append(np.real(jac[side, 0, other, 0][0]))
+        return sp.csc_matrix((values, (rows, cols)), shape=(free.size, free.size))
+
+    def factor(self, mass_density: np.ndarray):
+        """Sparse LU of S + M[m] - C for the mass density m at every quadrature point."""
+        matrix = self.stiffness + self.VT @ sp.diags(self.mass_weights * mass_density) @ self.V - self.contacts
+        return spla.splu(matrix.tocsc())
+
+    def apply(self, lu, source: np.ndarray) -> np.ndarray:
+        """dtheta at the S points for dDelta = ``source`` there, one solve (two if complex)."""
+        rhs = self.load @ source
+        if np.iscomplexobj(rhs):
+            real, imaginary = (lu.solve(np.ascontiguousarray(part)) for part in (rhs.real, rhs.imag))
+            return self.read @ (real + 1j * imaginary)
+        return self.read @ lu.solve(rhs)
+
+    def response(self, lu, source: np.ndarray) -> np.ndarray:
+        """dtheta at the S points per unit dDelta at each S point, (n_S, n_S): ``lu`` from
+        :meth:`factor`, ``source`` s (complex allowed) at the S points."""
+        rhs = (self.load @ sp.diags(source)).toarray()
+        if np.iscomplexobj(rhs):  # phases: the matrix is real, solve both parts
+            if not np.any(rhs.imag):
+                rhs = rhs.real
+            else:
+                real, imaginary = (lu.solve(np.ascontiguousarray(part)) for part in (rhs.real, rhs.imag))
+                return self.read @ (real + 1j * imaginary)
+        return self.read @ lu.solve(rhs)
+
+
+def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
+                          materials: Mapping[str, Superconductor] | None = None,
+                          debye_frequency: float | None = None, explicit_cutoff: float = 20.0,
+                          return_mode: bool = False, dense_limit: int = 400):
+    """Largest eigenvalue of the linearized gap equation Delta = K(T) Delta at ``temperature``.
+
+    K is the fixed-point map of :func:`solve_gap` linearized at Delta = 0 (same Matsubara rule,
+    same discretization). The structure is superconducting where the eigenvalue exceeds 1.
+    With ``return_mode`` also returns the eigenvector as a :class:`PairPotentialField`
+    (normalized to max |Delta| = 1): the shape of Delta(x) just below T_c. Up to
+    ``dense_limit`` S quadrature points K is a dense matrix (all eigenvalues); above, ARPACK
+    finds the one of largest real part from K's action (one solve per frequency).
+    """
+    geometry = system.geometry if isinstance(system, GraphMesh) else system
+    mesh = system if isinstance(system, GraphMesh) else build_mesh(geometry)
+    materials = materials_of(geometry, materials, debye_frequency)
+    rule = MatsubaraRule.build(temperature, explicit_cutoff=explicit_cutoff)
+    equation = _GapEquation(mesh, materials, rule)
+    linear = _linearized(mesh, equation)
+    if linear.has_vector_potential:
+        raise ValueError(f"'{geometry.name}': T_c with a vector potential (flux) is not implemented "
+                         "(the linearized equation then needs covariant derivatives)")
+    for node in geometry.terminals:
+        if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
+            raise ValueError(f"'{geometry.name}': S reservoir '{node.name}' induces a pair potential at "
+                             "every temperature below its own T_c; T_c of the structure from the "
+                             "linearized gap equation needs a network without S reservoirs")
+    n = equation.points.size
+    if n > dense_limit:
+        factors = [linear.factor(frequency + linear.dynes) for frequency in rule.frequencies]
+
+        def apply(v: np.ndarray) -> np.ndarray:
+            v = np.ravel(v)
+            result = -equation.tail_inverse * v
+            for k, lu in enumerate(factors):
+                theta = linear.apply(lu, equation.phase_factor * v)
+                result += equation.weights[:, k] * np.real(theta / equation.phase_factor)
+            return result / equation.denominator
+
+        operator = spla.LinearOperator((n, n), matvec=apply, dtype=float)
+        eigenvalues, vectors = spla.eigs(operator, k=1, which="LR", tol=1e-12, v0=np.ones(n))
+        value = float(eigenvalues[0].real)
+        if not return_mode:
+            return value
+        mode = np.real(vectors[:, 0])
+        return value, equation.field(mode / mode[np.argmax(np.abs(mode))])
+    kernel = np.zeros((n, n))
+    for k, frequency in enumerate(rule.frequencies):
+        theta = linear.response(linear.factor(frequency + linear.dynes), equation.phase_factor)
+        # Delta at the S points is real (magnitudes); the rigid phase is in the load, and the
+        # update projects back onto it: Re[e^{-i chi} theta]
+        kernel += equation.weights[:, k, None] * np.real(theta / equation.phase_factor[:, None])
+    kernel -= np.diag(equation.tail_inverse)
+    kernel /= equation.denominator[:, None]
+    eigenvalues, vectors = np.linalg.eig(kernel)
+    top = int(np.argmax(eigenvalues.real))
+    value = float(eigenvalues[top].real)
+    if not return_mode:
+        return value
+    mode = np.real(vectors[:, top])
+    mode = mode / mode[np.argmax(np.abs(mode))]
+    return value, equation.field(mode)
+
+
+def _linearized(mesh: GraphMesh, equation: _GapEquation) -> _LinearizedMatsubara:
+    """The mesh's linearized Matsubara problem, kept in ``mesh.stage_cache``."""
+    cache = mesh.stage_cache.setdefault("linearized_matsubara", {})
+    key = equation.points.tobytes()
+    if key not in cache:
+        cache.clear()
+        cache[key] = _LinearizedMatsubara(mesh, equation.points)
+    return cache[key]
+
+
+@dataclass(frozen=True)
+class CriticalTemperature:
+    """T_c of a structure from the linearized gap equation.
+
+    temperature: T_c (Delta0); evaluations: (T, largest eigenvalue) pairs tried, in order;
+    mode: Delta(x) just below T_c (eigenvector, max |Delta| = 1); seconds: wall time.
+    """
+
+    temperature: float
+    evaluations: tuple[tuple[float, float], ...]
+    mode: PairPotentialField
+    seconds: float
+
+
+def critical_temperature(geometry: Geometry, *, materials: Mapping[str, Superconductor] | None = None,
+                         debye_frequency: float | None = None, explicit_cutoff: float = 20.0,
+                         refine: float = 1.0, rtol: float = 1e-8, lowest: float | None = None,
+                         dense_limit: int = 400) -> CriticalTemperature:
+    """T_c (Delta0) where the largest eigenvalue of the linearized gap equation crosses 1.
+
+    The search starts at the highest material T_c (no structure exceeds it), halves T until
+    the eigenvalue exceeds 1 (down to ``lowest``, default 1/64 of that T_c), then Brent's
+    method to relative tolerance ``rtol``. Raises ValueError if the structure is normal down
+    to ``lowest``. Networks with S reservoirs or flux are refused (see
+    :class:`_LinearizedMatsubara`).
+    """
+    started = time.perf_counter()
+    mats = materials_of(geometry, materials, debye_frequency)
+    mesh = build_mesh(geometry, refine=refine)
+    evaluations: list[tuple[float, float]] = []
+
+    def excess(temperature: float) -> float:
+        for known, value in evaluations:  # Brent's method asks for the bracket's ends again
+            if known == temperature:
+                return value - 1.0
+        value = linearized_eigenvalue(mesh, temperature, materials=mats, explicit_cutoff=explicit_cutoff,
+                                      dense_limit=dense_limit)
+        evaluations.append((temperature, value))
+        return value - 1.0
+
+    high = max(m.critical_temperature for m in mats.values()) * (1 + 1e-9)
+    floor = high / 64 if lowest is None else lowest
+    if excess(high) >= 0:  # an isolated bulk wire: T_c is the material's (to the rule's accuracy)
+        low = high
+    else:
+        low = high
+        while True:
+            low = max(low / 2, floor)
+            if excess(low) > 0:
+                break
+            if low <= floor:
+                raise ValueError(f"'{geometry.name}' stays normal down to T = {floor:.4g} (largest eigenvalue "
+                                 f"{evaluations[-1][1]:.6f} < 1)")
+    tc = high if low == high else brentq(excess, low, high if low < high else high, rtol=rtol,
+                                        xtol=rtol * high)
+    _, mode = linearized_eigenvalue(mesh, tc, materials=mats, explicit_cutoff=explicit_cutoff, return_mode=True,
+                                    dense_limit=dense_limit)
+    return CriticalTemperature(float(tc), tuple(evaluations), mode, time.perf_counter() - started)
