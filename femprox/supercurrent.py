@@ -170,8 +170,9 @@ def _tail_rule(start: float, scale: float, order: int) -> tuple[np.ndarray, np.n
     """int_start^inf F d omega by Gauss panels: geometric (ratio 2) up to 1e3 scale, then t = w_c/w."""
     low = max(start, 1e-3 * scale)
     top = max(1e3 * scale, 4 * low)
-    edges = np.unique(np.concatenate([[start], low * 2.0 ** np.arange(0, np.log2(top / low) + 1)]))
-    edges = edges[edges <= top]
+    doublings = low * 2.0 ** np.arange(0, np.log2(top / low) + 1)
+    # the panels must end exactly at top, where the t = top / omega tail takes over
+    edges = np.unique(np.concatenate([[start], doublings[doublings < top], [top]]))
     grid = EnergyGrid(edges - start, np.zeros(edges.size - 1, dtype=int), order)
     W, dW = grid.weights_and_difference(lambda e: np.ones(e.shape + (1,)), np.inf)
     nodes = grid.nodes + start
