@@ -452,25 +452,38 @@ def kinetic_problem(mesh: GraphMesh) -> KineticProblem:
     return mesh.stage_cache["kinetic_problem"]
 
 
+KINETIC_MEMORY_BUDGET = 512 * 2**20
+"""Working memory (bytes) of one batch of kinetic solves; more energies are solved in
+consecutive chunks (same results). Kept distributions come on top of it."""
+
+
 def spectral_conductance(solution: SpectralSolution, *, keep_distributions: bool = True,
-                         check: bool = True) -> SpectralConductance:
+                         check: bool = True, memory_budget: float = KINETIC_MEMORY_BUDGET) -> SpectralConductance:
     """Solve the kinetic equations at every energy of ``solution``.
 
     ``keep_distributions`` stores the unit-data solutions (needed for
     :meth:`SpectralConductance.distribution`; memory n_energies x n_dofs x 8 x n_terminals^2
-    x 8 bytes). ``check`` computes the relative residual of each linear solve (cheap) and
-    logs a warning above 1e-8, which would signal an ill-conditioned subgap system.
+    x 8 bytes; refused with a clear error when that exceeds the available memory). ``check``
+    computes the relative residual of each linear solve (cheap) and logs a warning above
+    1e-8, which would signal an ill-conditioned subgap system. Energies are solved in chunks
+    whose working memory stays within ``memory_budget`` (bytes).
     """
     mesh = solution.mesh
     problem = kinetic_problem(mesh)
-    coefficients = coefficients_at_quadrature(solution)
-    u, R, residual = problem.solve(coefficients, contact_currents(solution), solution.energies, check=check)
+    energies = solution.energies
+    if keep_distributions:
+        _check_distribution_memory(problem, energies.size)
+    parts = [problem.solve(coefficients_at_quadrature(sub), contact_currents(sub), sub.energies, check=check)
+             for sub in _energy_subsets(solution, _chunk_size(problem, memory_budget))]
+    R = np.concatenate([part[1] for part in parts])
+    residual = None if parts[0][2] is None else np.concatenate([part[2] for part in parts])
+    u = np.concatenate([part[0] for part in parts]) if keep_distributions else None
     if residual is not None and np.max(residual) > 1e-8:
         worst = int(np.argmax(residual))
-        log.warning("kinetic solve residual %.2e at E = %.6g", residual[worst], solution.energies[worst])
+        log.warning("kinetic solve residual %.2e at E = %.6g", residual[worst], energies[worst])
     terminals = problem.terminals
     return SpectralConductance(
-        energies=solution.energies.copy(),
+        energies=energies.copy(),
         terminals=tuple(t.name for t in terminals),
         terminal_gaps=np.array([t.gap for t in terminals]),
         matrix=R,
@@ -479,3 +492,41 @@ def spectral_conductance(solution: SpectralSolution, *, keep_distributions: bool
         solve_residual=residual,
         mesh=mesh,
     )
+
+
+def _bytes_per_energy(problem: KineticProblem) -> int:
+    """Working memory of one energy in a kinetic batch: the weak form and its boundary-row
+    copy, the right-hand sides and solutions of all unit data, the coefficients at the
+    quadrature points and the block factors (float64)."""
+    n_dofs, n_rhs = problem.mesh.n_dofs, 2 * problem.n_terminals
+    matrices = 3 * problem.rows.size * 4 * 8
+    unit_data = 3 * n_dofs * 2 * n_rhs * 8
+    coefficients = 16 * problem.mesh.quadrature.weights.size * 8
+    return matrices + unit_data + coefficients + problem.solver.bytes_per_matrix(8)
+
+
+def _chunk_size(problem: KineticProblem, budget: float) -> int:
+    return int(max(1, budget // _bytes_per_energy(problem)))
+
+
+def _energy_subsets(solution: SpectralSolution, size: int):
+    """The solution restricted to consecutive groups of at most ``size`` energies."""
+    if solution.energies.size <= size:
+        yield solution
+        return
+    for start in range(0, solution.energies.size, size):
+        part = slice(start, start + size)
+        yield replace(solution, energies=solution.energies[part], gamma=solution.gamma[part],
+                      gamma_tilde=solution.gamma_tilde[part], iterations=solution.iterations[part],
+                      residual=solution.residual[part])
+
+
+def _check_distribution_memory(problem: KineticProblem, n_energies: int) -> None:
+    from femprox.spectral import ProblemTooLargeError, _available_memory
+
+    needed = n_energies * problem.mesh.n_dofs * 2 * 2 * problem.n_terminals * 8
+    if needed > 0.8 * _available_memory():
+        raise ProblemTooLargeError(
+            f"keeping the distribution functions of {n_energies} energies needs {needed / 2**30:.1f} GB "
+            f"({problem.mesh.n_dofs} DOFs, {problem.n_terminals} terminals); pass keep_distributions=False "
+            "(terminal currents and conductances do not need them) or solve fewer energies")

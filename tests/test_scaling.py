@@ -61,3 +61,17 @@ def test_too_large_is_reported_by_the_command_line(monkeypatch, tmp_path, capsys
     code = cli.main(["solve", t_junction_file, "--temperatures", "0.1", "-o", str(tmp_path / "run")])
     assert code == 2
     assert "network too large" in capsys.readouterr().err
+
+
+def test_kinetic_energy_chunks_give_the_same_conductance():
+    # a budget of one byte solves the kinetic equations one energy at a time
+    from femprox.devices import house_interferometer
+    from femprox.kinetic import spectral_conductance
+    from femprox.spectral import solve_spectral
+
+    solution = solve_spectral(house_interferometer(phase=1.0), np.linspace(0.05, 1.5, 7))
+    whole = spectral_conductance(solution)
+    chunked = spectral_conductance(solution, memory_budget=1)
+    np.testing.assert_array_equal(chunked.matrix, whole.matrix)
+    np.testing.assert_array_equal(chunked.distributions, whole.distributions)
+    assert spectral_conductance(solution, keep_distributions=False, memory_budget=1).distributions is None
