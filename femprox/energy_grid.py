@@ -305,12 +305,14 @@ def energy_grid(geometry: Geometry, temperatures: Iterable[float] = (), *, e_max
     temperatures: the temperatures the grid must serve. ``e_max`` defaults to 40 T_max; without
         temperatures (supercurrents at T -> 0) to 4 times the largest gap.
     breakpoints: further non-smooth points (e.g. a known minigap edge), treated like gaps.
+    gaps: the gap edges (Delta0) to use instead of the geometry's wire and reservoir gaps
+        (e.g. those of a self-consistent pair potential, :mod:`femprox.selfconsistent_transport`).
     order: Gauss nodes per panel.
     ratio: panel growth ratio away from E = 0, whose first panel is [0, low_fraction *
         min(T_min, E_Th)] (the spectral data vary on the scale E_Th, the weights on T).
     """
     temperatures = np.atleast_1d(np.asarray(list(temperatures), dtype=float))
-    gaps = gaps_of(geometry)
+    gaps = gaps_of(geometry) if gaps is None else sorted({float(g) for g in gaps if g > 0})
     e_th = min(w.thouless_energy for w in geometry.wires)
     if e_max is None:
         e_max = THERMAL_CUTOFF * temperatures.max() if temperatures.size else 4.0 * max(gaps, default=1.0)
@@ -347,8 +349,9 @@ class SpectralStore:
     panels bit for bit).
     """
 
-    def __init__(self, system: Geometry | GraphMesh):
+    def __init__(self, system: Geometry | GraphMesh, pair_potential=None):
         self.mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
+        self.pair_potential = pair_potential  # a PairPotentialField, or None: the wires' rigid gaps
         n = self.mesh.n_dofs
         self.energies = np.empty(0)
         self.gamma = np.empty((0, n), dtype=complex)
@@ -359,7 +362,7 @@ class SpectralStore:
     def solution(self, energies: np.ndarray) -> SpectralSolution:
         missing = np.setdiff1d(energies, self.energies)
         if missing.size:
-            new = solve_spectral(self.mesh, missing)
+            new = solve_spectral(self.mesh, missing, pair_potential=self.pair_potential)
             self.energies = np.concatenate([self.energies, new.energies])
             self.gamma = np.concatenate([self.gamma, new.gamma])
             self.gamma_tilde = np.concatenate([self.gamma_tilde, new.gamma_tilde])
@@ -369,7 +372,8 @@ class SpectralStore:
         index = np.array([lookup[e] for e in energies])
         return SpectralSolution(mesh=self.mesh, energies=np.array(energies, dtype=float),
                                 gamma=self.gamma[index], gamma_tilde=self.gamma_tilde[index],
-                                iterations=self.iterations[index], residual=self.residual[index])
+                                iterations=self.iterations[index], residual=self.residual[index],
+                                pair_potential=self.pair_potential)
 
 
 _CUT_SHIFTS = (0.0, -0.2, 0.23, -0.37, 0.41)
@@ -517,15 +521,17 @@ def _transport_indicator(temperatures: np.ndarray, cache: _ConductanceCache):
 
 
 def adaptive_transport(system: Geometry | GraphMesh, temperatures: Iterable[float], *, tol: float = 1e-5,
-                       max_rounds: int = 12, keep_distributions: bool = False,
+                       max_rounds: int = 12, keep_distributions: bool = False, pair_potential=None,
                        **grid_options) -> tuple[EnergyGrid, SpectralSolution, SpectralConductance]:
     """Energy grid refined until every panel's estimated relative contribution to the
     linear-response integrals at ``temperatures`` is below ``tol``; returns the grid, the
     spectral solution and the spectral conductance on it. ``grid_options`` go to
     :func:`energy_grid` (the starting grid). With ``keep_distributions`` the kinetic problem is
-    solved once more on the final grid to keep the unit-data solutions."""
+    solved once more on the final grid to keep the unit-data solutions. ``pair_potential``: a
+    :class:`~femprox.physics.pair_potential.PairPotentialField` on ``system``'s mesh to solve
+    with (pass ``gaps=`` its gap edges for the starting grid)."""
     temperatures = np.atleast_1d(np.asarray(list(temperatures), dtype=float))
-    store = SpectralStore(system)
+    store = SpectralStore(system, pair_potential)
     geometry = store.mesh.geometry
     grid = energy_grid(geometry, temperatures, **grid_options)
     cache = _ConductanceCache()
@@ -542,7 +548,7 @@ def _first(solution: SpectralSolution) -> SpectralSolution:
     """The solution at its first energy only (to build a result object cheaply)."""
     return SpectralSolution(mesh=solution.mesh, energies=solution.energies[:1], gamma=solution.gamma[:1],
                             gamma_tilde=solution.gamma_tilde[:1], iterations=solution.iterations[:1],
-                            residual=solution.residual[:1])
+                            residual=solution.residual[:1], pair_potential=solution.pair_potential)
 
 
 def check_on_grid(energies: np.ndarray, grid: EnergyGrid) -> None:
