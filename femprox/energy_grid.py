@@ -294,7 +294,7 @@ def gaps_of(geometry: Geometry) -> list[float]:
 def energy_grid(geometry: Geometry, temperatures: Iterable[float] = (), *, e_max: float | None = None,
                 breakpoints: Iterable[float] = (), order: int = 8, ratio: float = 2.0,
                 edge_ratio: float = 3.0, edge_distance: float = 1e-6,
-                low_fraction: float = 0.02) -> EnergyGrid:
+                low_fraction: float = 0.02, gaps: Iterable[float] | None = None) -> EnergyGrid:
     """An energy grid adapted to a network and a temperature range.
 
     Parameters
