@@ -4,7 +4,9 @@ Subcommands::
 
     femprox paper [-o DIR] [--quick]                      reproduce the paper's Figs. 3 and 4
     femprox solve GEOMETRY.toml -o DIR [--temperatures ...] [--phases ...] [--between A B] ...
+    femprox solve GEOMETRY.toml -o DIR --self-consistent [--temperatures ...]   Delta(x), T_c too
     femprox mesh GEOMETRY.toml [--export FILE.vtu] [--energies ...] [--draw FILE.png]
+                 [--self-consistent --temperature T]     |Delta|, phase as point data
     femprox convergence GEOMETRY.toml [--observable kappa|G|dos] [--temperature T] [-o DIR]
     femprox sweep GEOMETRY.toml -o DIR --sweep r=0.1,1,10 [--sweep ...] [--scheduler ADDR] [--resume]
     femprox dos GEOMETRY.toml [--energies ...] [--wire W] [-o DIR]     DOS map N(E, x)
@@ -50,6 +52,7 @@ from femprox import __version__, api, limits, safe_output, sweeps
 from femprox.export import check_export_path
 from femprox.geometry import GeometryError
 from femprox.geometry_file import FUNCTIONS, evaluate_expression, load_document
+from femprox.selfconsistency import SelfConsistencyError
 from femprox.spectral import SpectralConvergenceError
 
 EXIT_USAGE = 2
@@ -406,6 +409,8 @@ def run_paper(args) -> int:
 
 
 def run_solve(args) -> int:
+    if args.self_consistent:
+        return run_solve_self_consistent(args)
     safe_output.check_target(args.output, args.overwrite)
     overrides = parse_overrides(args.set)
     temperatures = parse_values(args.temperatures, "--temperatures", positive=True)
@@ -439,6 +444,96 @@ def run_solve(args) -> int:
     return 0
 
 
+SELF_CONSISTENT_FILES = ("results.csv", "matrices.csv", "results.nc", "self_consistency.csv",
+                         "gap_profiles.csv", "sweep.png", "run.json")
+"""What ``femprox solve --self-consistent`` writes."""
+
+
+def _check_self_consistent_geometry(geometry, path: str) -> None:
+    """Refuse a network without S wires (nothing to make self-consistent), naming the file."""
+    from femprox.selfconsistency import materials_of
+
+    try:
+        materials_of(geometry)
+    except ValueError as error:
+        raise UsageError(f"{path}: --self-consistent: {error} (S reservoirs keep their bulk gap; "
+                         "only S wires get a self-consistent Delta(x))") from None
+
+
+def run_solve_self_consistent(args) -> int:
+    """``femprox solve --self-consistent``: Delta(x) from the gap equation at every temperature
+    (serial: each temperature starts from the last), then kappa/kappa_N and G/G_N with it."""
+    from femprox.selfconsistent_transport import self_consistent_sweep
+
+    for given, option, why in ((args.phases, "--phases", "the phase of Delta is held at the file's profile; "
+                                "sweep phases with --set per run"),
+                               (args.fixed_gaps, "--fixed-gaps", "the gaps come from the gap equation"),
+                               (args.order, "--order", "the gap equation uses the file's element orders; "
+                                "use --refine")):
+        if given:
+            raise UsageError(f"--self-consistent cannot be combined with {option}: {why}")
+    safe_output.check_target(args.output, args.overwrite)
+    overrides = parse_overrides(args.set)
+    temperatures = parse_values(args.temperatures, "--temperatures", positive=True)
+    limits.check_values("--temperatures", "temperature", temperatures)
+    if len(set(temperatures)) != len(temperatures):
+        raise UsageError("--temperatures: a temperature is given twice")
+    mesh = _mesh_settings(args)
+    between = tuple(args.between) if args.between else None
+    source = sweeps.GeometryFile.from_path(args.geometry, overrides)
+    geometry = source.geometry()
+    _check_self_consistent_geometry(geometry, args.geometry)
+    sweeps.sweep_tasks(geometry, temperatures, between=between, others=args.others)  # checks the terminals
+    api.check_two_terminal(geometry, between, args.geometry)
+    _check_size(args, geometry, refine=mesh.refine, order=None)
+    stage = _prepare(args.output, args.overwrite)
+    started = time.perf_counter()
+    with _run_context(argparse.Namespace(**{**vars(args), "jobs": 1}), "femprox solve --self-consistent",
+                      stage) as (_, progress):
+        result = self_consistent_sweep(geometry, temperatures, between=between, others=args.others,
+                                       grid=GRIDS[args.grid], mesh=mesh, progress=progress)
+        from femprox import result_checks
+
+        result_checks.check_sweep(result.transport)
+        files = _write_self_consistent_files(stage.path, source, geometry, result, args, started)
+    _print_sweep(result.transport)
+    tc = result.critical_temperature
+    print("T_c of the structure: " + ("not defined (S reservoirs or flux)" if tc is None
+                                      else f"{tc.temperature:.6g} Delta0") + "; Newton iterations per T: "
+          + " ".join(str(n) for n in result.newton_iterations))
+    print(f"wrote {', '.join(files)} to {limits.printable(str(stage.target))}")
+    return 0
+
+
+def _write_self_consistent_files(out: Path, source, geometry, result, args, started: float) -> list[str]:
+    from dataclasses import asdict
+
+    from femprox import results
+    from femprox.plotting import figure_with_axes, plot_sweep
+
+    api.write_sweep_csv(result.transport, out / "results.csv")
+    api.write_matrices_csv(result.transport, out / "matrices.csv")
+    results.save(results.self_consistent_dataset(result, extra_attrs=results.geometry_attrs(source, geometry)),
+                 out / "results.nc")
+    results.write_self_consistency_csv(result, out / "self_consistency.csv")
+    results.write_gap_profiles_csv(result, out / "gap_profiles.csv")
+    figure, (left, right) = figure_with_axes(2)
+    plot_sweep(result.transport, "heat_conductance_ratio", left)
+    plot_sweep(result.transport, "conductance_ratio", right)
+    figure.savefig(out / "sweep.png", dpi=150)
+    tc = result.critical_temperature
+    point = result.transport.points[0]
+    settings = {"self_consistent": True, "temperatures": [float(t) for t in result.temperatures],
+                "between": [point.a, point.b], "others": result.transport.others,
+                "critical_temperature": None if tc is None else tc.temperature,
+                "newton_iterations": list(result.newton_iterations), "energies": list(result.energies),
+                "seconds_per_temperature": [round(s, 3) for s in result.seconds],
+                "energy_grid": asdict(result.transport.grid), "mesh": asdict(result.transport.mesh),
+                "notes": list(result.notes), "geometry": api._geometry_record(source, geometry)}
+    api._write_json(out / "run.json", api._run_record("solve --self-consistent", settings, started))
+    return list(SELF_CONSISTENT_FILES)
+
+
 def _print_sweep(result: sweeps.SweepResult) -> None:
     point = result.points[0]
     print(f"between {point.a} and {point.b} (others {result.others}):")
@@ -462,9 +557,20 @@ def run_mesh(args) -> int:
     geometry = sweeps.GeometryFile.from_path(args.geometry, overrides).geometry()
     _check_size(args, geometry, refine=mesh.refine, order=mesh.order, energies=max(1, len(energies)))
     temperature, potentials = _reservoir_state(args)
-    if (temperature is not None or potentials) and not energies:
+    if args.self_consistent:
+        if not args.export:
+            raise UsageError("--self-consistent needs --export FILE (Delta(x) is written as point data)")
+        if temperature is None:
+            raise UsageError("--self-consistent needs --temperature T (Delta0), the temperature of the gap equation")
+        if mesh.order is not None:
+            raise UsageError("--self-consistent cannot be combined with --order: the gap equation uses the "
+                             "file's element orders; use --refine")
+        _check_self_consistent_geometry(geometry, args.geometry)
+        path = _export_self_consistent(args, geometry, energies, temperature, potentials, mesh.refine)
+        print(f"wrote {limits.printable(str(path))}")
+    elif (temperature is not None or potentials) and not energies:
         raise UsageError("--temperature and --bias set the reservoirs for f_L, f_T: give --energies too")
-    if args.export:
+    if args.export and not args.self_consistent:
         path = api.export_mesh(args.geometry, args.export, energies=energies, overrides=overrides, mesh=mesh,
                                temperature=temperature, potentials=potentials, overwrite=args.overwrite)
         print(f"wrote {limits.printable(str(path))}")
@@ -472,6 +578,34 @@ def run_mesh(args) -> int:
         path = api.draw_network_to_file(args.geometry, args.draw, overrides=overrides, overwrite=args.overwrite)
         print(f"wrote {limits.printable(str(path))}")
     return 0
+
+
+def _export_self_consistent(args, geometry, energies, temperature: float, potentials: dict[str, float],
+                            refine: float) -> Path:
+    """The mesh of the self-consistent solution at ``temperature`` with |Delta| and its phase
+    (point data ``gap``, ``gap_phase``) and, at ``energies``, the DOS, D_L, D_T, f_L, f_T
+    solved with that Delta(x)."""
+    from femprox import export, result_checks
+    from femprox.selfconsistency import solve_gap
+
+    solution = solve_gap(geometry, temperature, refine=refine)
+    mesh = solution.mesh  # its reservoirs are at ``temperature``
+    state = {n.name: (n.temperature, n.potential) for n in mesh.geometry.terminals}
+    unknown = set(potentials) - set(state)
+    if unknown:
+        raise UsageError(f"--bias: no terminal named '{sorted(unknown)[0]}' (terminals: {', '.join(state)})")
+    state.update({name: (state[name][0], v) for name, v in potentials.items()})
+    data = export.pair_potential_point_data(mesh, solution.pair_potential)
+    if energies:
+        data |= export.field_point_data(mesh, energies, state, pair_potential=solution.pair_potential)
+    result_checks.check_point_data(data)
+    target = check_export_path(args.export)
+    with safe_output.atomic_file(target, args.overwrite) as temporary:
+        export.write_network(temporary, mesh, data, overwrite=True)
+    largest = float(np.max(data["gap"]))
+    print(f"self-consistent Delta(x) at T = {temperature:g} Delta0: {solution.iterations} Newton iterations, "
+          f"largest |Delta| {largest:.6g} Delta0")
+    return target
 
 
 def _reservoir_state(args) -> tuple[float | None, dict[str, float]]:
@@ -603,6 +737,9 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--others", choices=("floating", "grounded"), default="floating",
                        help="the other terminals (default floating)")
     solve.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
+    solve.add_argument("--self-consistent", action="store_true",
+                       help="S wires get Delta(x) from the gap equation at every temperature (instead of "
+                       "the rigid BCS Delta(T)); writes T_c and Delta(x) profiles too (serial)")
     solve.add_argument("--grid", choices=tuple(GRIDS), default="adaptive",
                        help="energy grid (default adaptive: refined where the spectral data need it, "
                        "e.g. at an interferometer's minigap cusp, which moves with the phase; the fixed "
@@ -620,6 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "(gaps follow BCS Delta(T)); default: the file's temperatures")
     mesh.add_argument("--bias", action="append", metavar="TERMINAL=V",
                       help="potential (Delta0/e) of a normal reservoir for f_L, f_T (repeatable)")
+    mesh.add_argument("--self-consistent", action="store_true",
+                      help="solve the gap equation at --temperature and export |Delta| and its phase as point "
+                      "data gap, gap_phase (the DOS etc. at --energies use that Delta(x))")
     _mesh_arguments(mesh)
     _common(mesh, output=None, jobs=False)
     mesh.set_defaults(run=run_mesh)
@@ -682,6 +822,11 @@ def _sweep_runner(args, out: Path):
 
 
 def run_sweep(args) -> int:
+    if args.self_consistent:
+        # the general sweep cuts the work into independent tasks (pools, Dask, --resume); a
+        # self-consistent temperature chain is one serial task per geometry: not wired in yet
+        raise UsageError("--self-consistent is available in femprox solve (one geometry, a chain of "
+                         "temperatures): run femprox solve --self-consistent --set KEY=VALUE per parameter value")
     overrides = parse_overrides(args.set)
     temperatures = parse_values(args.temperatures, "--temperatures", positive=True)
     axes = parse_sweep_axes(args.sweep)
@@ -808,6 +953,8 @@ def _add_result_commands(commands) -> None:
                        help="the other terminals: floating (default), grounded, or transmitted (all held at "
                        "equilibrium, absorbing; G, kappa of what arrives in B, over the path's normal values)")
     sweep.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
+    sweep.add_argument("--self-consistent", action="store_true",
+                       help="not available here: use femprox solve --self-consistent (one run per parameter value)")
     sweep.add_argument("--dynes", type=float, help="one Dynes rate (Delta0) for every superconducting wire and "
                        "reservoir (default: the file's)")
     sweep.add_argument("--grid", choices=tuple(GRIDS), default="adaptive", help="energy grid (default adaptive)")
@@ -854,8 +1001,8 @@ def _add_result_commands(commands) -> None:
 # Entry point
 # ---------------------------------------------------------------------------------------
 
-_EXPECTED_ERRORS = (UsageError, GeometryError, SpectralConvergenceError, api.OutputExistsError, OSError,
-                    ValueError, KeyError)
+_EXPECTED_ERRORS = (UsageError, GeometryError, SpectralConvergenceError, SelfConsistencyError,
+                    api.OutputExistsError, OSError, ValueError, KeyError)
 
 EXIT_SIGINT = 130
 """Exit status after Ctrl-C (128 + SIGINT)."""

@@ -242,7 +242,29 @@ def distribution_point_data(solution, conductance, reservoirs) -> dict[str, np.n
     return data
 
 
-def field_point_data(system, energies, reservoirs=None) -> dict[str, np.ndarray]:
+def pair_potential_point_data(mesh: GraphMesh, pair_potential) -> dict[str, np.ndarray]:
+    """Point data ``gap`` (|Delta|, Delta0) and ``gap_phase`` (its phase, radians) of a
+    :class:`~femprox.physics.pair_potential.PairPotentialField` on ``mesh`` (e.g. the
+    self-consistent one of :func:`femprox.selfconsistency.solve_gap`).
+
+    Between its quadrature points the field is its element polynomial
+    (:meth:`~femprox.physics.pair_potential.PairPotentialField.at`). A point shared by wires
+    (a node) gets the value of the wire with the largest |Delta| there: at an NS node that of
+    the S wire's end, not the N wire's zero. Points where |Delta| = 0 have phase 0.
+    """
+    pair_potential.check_mesh(mesh)
+    points = network_points(mesh)
+    n = points.coordinates.shape[0]
+    values = np.zeros(n, dtype=complex)
+    for k, (ids, x) in enumerate(points.samples):
+        here = pair_potential.at(k, x)
+        larger = np.abs(here) >= np.abs(values[ids])
+        values[ids[larger]] = here[larger]
+    magnitude = np.abs(values)
+    return {"gap": magnitude, "gap_phase": np.where(magnitude > 0, np.angle(values), 0.0)}
+
+
+def field_point_data(system, energies, reservoirs=None, pair_potential=None) -> dict[str, np.ndarray]:
     """Solve a network at ``energies`` (Delta0) and return the point data of
     :func:`spectral_point_data` (DOS, D_L, D_T) and, with ``reservoirs``, of
     :func:`distribution_point_data` (f_L, f_T).
@@ -250,7 +272,8 @@ def field_point_data(system, energies, reservoirs=None) -> dict[str, np.ndarray]
     ``system``: a :class:`~femprox.geometry.Geometry` (built in Python or loaded from a file)
     or a prepared GraphMesh. ``reservoirs``: terminal name -> (temperature, potential) in
     Delta0; terminals not named keep the temperature and potential of the geometry. None
-    gives the geometry's own reservoir state.
+    gives the geometry's own reservoir state. ``pair_potential``: a pair-potential field on
+    ``system``'s mesh to solve with (None: the wires' rigid gaps); pass the mesh it lives on.
     """
     from femprox.kinetic import spectral_conductance
     from femprox.mesh import build_mesh
@@ -260,7 +283,7 @@ def field_point_data(system, energies, reservoirs=None) -> dict[str, np.ndarray]
     energies = list(energies)
     if not energies:
         return {}
-    solution = solve_spectral(mesh, energies)
+    solution = solve_spectral(mesh, energies, pair_potential=pair_potential)
     data = spectral_point_data(solution, range(len(energies)), ("dos", "d_l", "d_t"))
     state = {n.name: (n.temperature, n.potential) for n in mesh.geometry.terminals}
     unknown = set(reservoirs or {}) - set(state)

@@ -56,7 +56,7 @@ from femprox.sweeps import (MATRIX_NAMES, EnergyGridOptions, GeometrySource, Gri
 log = logging.getLogger(__name__)
 
 __all__ = ["POINT_VARIABLES", "grid_sweep_dataset", "load", "package_versions", "parameter_sweep", "save",
-           "sweep_result_dataset"]
+           "sweep_result_dataset", "self_consistent_dataset", "write_gap_profiles_csv", "write_self_consistency_csv"]
 
 POINT_VARIABLES = ("conductance_ratio", "conductance_ratio_error", "heat_conductance_ratio",
                    "heat_conductance_ratio_error", "seebeck", "gap_factor")
@@ -266,3 +266,109 @@ def parameter_sweep(source: "str | Path | GeometrySource", temperatures: Sequenc
     outputs = run_grid_tasks(spec.tasks, client=client, executor=executor, run_folder=run_folder, resume=resume,
                              progress=progress)
     return grid_sweep_dataset(spec, outputs, extra_attrs=geometry_attrs(source, spec.geometry))
+
+
+# ---------------------------------------------------------------------------------------
+# Self-consistent sweeps: T_c and Delta(x) next to the transport
+# ---------------------------------------------------------------------------------------
+
+PROFILE_POINTS = 41
+"""Points per S wire (ends included) at which Delta(x) profiles are written."""
+
+
+def gap_profile_positions(geometry, wire: str, points: int = PROFILE_POINTS) -> np.ndarray:
+    """Evenly spaced arc lengths (xi0) along S wire ``wire``, both ends included."""
+    return np.linspace(0.0, geometry.wire(wire).length, points)
+
+
+def self_consistent_dataset(result, *, points: int = PROFILE_POINTS,
+                            extra_attrs: Mapping[str, object] | None = None) -> xr.Dataset:
+    """The Dataset of a :func:`femprox.selfconsistent_transport.self_consistent_sweep` result.
+
+    The transport variables of :func:`sweep_result_dataset` (dimension ``temperature``), and:
+    ``gap_<wire>`` and ``gap_phase_<wire>`` (|Delta| in Delta0, phase in rad; dimensions
+    temperature, ``x_<wire>`` with ``points`` positions along the S wire, xi0; zero and NaN
+    above T_c), ``newton_iterations`` and ``energies`` per temperature, and the attribute
+    ``critical_temperature`` (Delta0; NaN where the linearized gap equation does not apply).
+    """
+    from femprox.selfconsistent_transport import contact_ends
+
+    attrs = {"self_consistent": 1,
+             "critical_temperature": (math.nan if result.critical_temperature is None
+                                      else float(result.critical_temperature.temperature)),
+             "contact_ends": json.dumps(contact_ends(result.geometry))}
+    attrs.update(extra_attrs or {})
+    dataset = sweep_result_dataset(result.transport, extra_attrs=attrs)
+    dataset["newton_iterations"] = ("temperature", np.array(result.newton_iterations, dtype=np.int64),
+                                    {"long_name": "Newton iterations of the gap equation (0: S wires normal)",
+                                     "units": "1"})
+    dataset["energies"] = ("temperature", np.array(result.energies, dtype=np.int64),
+                           {"long_name": "energies of the spectral solve", "units": "1"})
+    for wire in (w.name for w in result.geometry.wires if w.is_superconducting):
+        x = gap_profile_positions(result.geometry, wire, points)
+        axis = f"x_{wire}"
+        dataset = dataset.assign_coords({axis: (axis, x, {"long_name": f"arc length along {wire}",
+                                                            "units": "xi0"})})
+        dataset[f"gap_{wire}"] = (("temperature", axis), result.gap(wire, x),
+                                  {"long_name": f"self-consistent |Delta| along {wire}", "units": "Delta0"})
+        dataset[f"gap_phase_{wire}"] = (("temperature", axis), result.phase(wire, x),
+                                        {"long_name": f"phase of Delta along {wire} (NaN: normal)",
+                                         "units": "rad"})
+    return dataset
+
+
+def write_gap_profiles_csv(result, path: str | Path, *, points: int = PROFILE_POINTS) -> Path:
+    """Delta(x) of every S wire at every temperature, long format: temperature, wire, x,
+    |Delta|, phase (zero and empty above T_c)."""
+    import csv
+
+    tc = result.critical_temperature
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        handle.write("# self-consistent pair potential Delta(x) = |Delta| e^{i phase} along every S wire\n")
+        handle.write("# temperature and gap in Delta0, x in xi0 (arc length from the wire's start), phase in rad\n")
+        handle.write(f"# critical temperature of the structure: "
+                     f"{'not defined (S reservoirs or flux)' if tc is None else repr(tc.temperature)} Delta0\n")
+        writer = csv.writer(handle)
+        writer.writerow(["temperature", "wire", "x", "gap", "phase"])
+        for wire in (w.name for w in result.geometry.wires if w.is_superconducting):
+            x = gap_profile_positions(result.geometry, wire, points)
+            gaps, phases = result.gap(wire, x), result.phase(wire, x)
+            for k, t in enumerate(result.temperatures):
+                for j in range(x.size):
+                    phase = "" if math.isnan(phases[k, j]) else repr(float(phases[k, j]))
+                    writer.writerow([repr(float(t)), wire, repr(float(x[j])), repr(float(gaps[k, j])), phase])
+    return path
+
+
+def write_self_consistency_csv(result, path: str | Path, *, distances: Sequence[float] = (0.1, 1.0)) -> Path:
+    """One row per temperature: Newton iterations, energies, seconds, the largest |Delta| of
+    every S wire and |Delta| at ``distances`` (xi0) from every NS contact."""
+    import csv
+
+    from femprox.selfconsistent_transport import contact_ends
+
+    tc = result.critical_temperature
+    ends = contact_ends(result.geometry)
+    s_wires = [w.name for w in result.geometry.wires if w.is_superconducting]
+    usable = [(d, end) for d in distances for end in ends if d <= result.geometry.wire(end[0]).length]
+    contact = {(d, end): result.contact_gap(d)[end] for d, end in usable}
+    largest = {w: result.gap(w, gap_profile_positions(result.geometry, w)).max(axis=1) for w in s_wires}
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        handle.write("# self-consistent pair potential per temperature (gaps and temperatures in Delta0, "
+                     "distances in xi0)\n")
+        handle.write(f"# critical_temperature = "
+                     f"{'nan (not defined: S reservoirs or flux)' if tc is None else repr(tc.temperature)}\n")
+        handle.write("# max_gap_<wire>: largest |Delta| along the S wire (from 41 points); "
+                     "gap_<wire>_<start|end>_<d>: |Delta| at distance d from the NS contact at that end\n")
+        writer = csv.writer(handle)
+        writer.writerow(["temperature", "newton_iterations", "energies", "seconds"]
+                        + [f"max_gap_{w}" for w in s_wires]
+                        + [f"gap_{end[0]}_{end[1]}_{d:g}" for d, end in usable])
+        for k, t in enumerate(result.temperatures):
+            writer.writerow([repr(float(t)), result.newton_iterations[k], result.energies[k],
+                             f"{result.seconds[k]:.3f}"]
+                            + [repr(float(largest[w][k])) for w in s_wires]
+                            + [repr(float(contact[key][k])) for key in usable])
+    return path

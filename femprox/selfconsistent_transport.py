@@ -1,0 +1,315 @@
+"""Transport sweeps with a self-consistent pair potential: kappa/kappa_N, G/G_N, T_c, Delta(x).
+
+Pipeline position: Geometry -> **self-consistent Delta(x) per temperature**
+(:func:`femprox.selfconsistency.solve_gap`) -> energy grid adapted to its gap edges ->
+spectral solve with ``pair_potential=`` -> spectral conductance -> linear response at T ->
+two-terminal ratios. The rigid-gap counterpart is :func:`femprox.sweeps.sweep` (BCS
+Delta(T) in every S wire, the paper's approximation); :func:`self_consistent_sweep`
+returns the same :class:`~femprox.sweeps.SweepResult` (same columns) plus the structure's
+T_c and the pair potential at every temperature.
+
+Steps per temperature T (ascending):
+
+* T >= T_c of the structure (from the linearized gap equation,
+  :func:`femprox.selfconsistency.critical_temperature`): the S wires are normal (Delta = 0);
+  these temperatures go to the rigid sweep with the S wires made normal.
+* T < T_c: Delta(x) by Newton's method, started from the solution at the previous
+  (lower) temperature, which lies above the new one (as :func:`~femprox.selfconsistency.
+  gap_curve` does); then the energy grid. Its gap edges are the largest |Delta| of every S
+  wire (where the local DOS of a long S wire has its BCS-like edge) and the bulk gaps of S
+  reservoirs at T, not the zero-temperature gaps of the geometry; with an adaptive grid
+  the panels are refined from there (:func:`femprox.energy_grid.adaptive_transport`).
+
+Networks with S reservoirs or flux have no T_c from the linearized equation (it refuses
+them); there every temperature is solved self-consistently and ``critical_temperature`` is
+None.
+
+Units: temperatures and gaps in Delta0, lengths in xi0, ratios dimensionless.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from femprox import energy_grid as _energy_grid
+from femprox import observables as _observables
+from femprox import sweeps
+from femprox.geometry import Geometry, NodeKind
+from femprox.kinetic import spectral_conductance
+from femprox.physics.pair_potential import Superconductor
+from femprox.selfconsistency import (CriticalTemperature, SelfConsistentSolution, critical_temperature,
+                                     materials_of, solve_gap)
+from femprox.spectral import SpectralConvergenceError
+from femprox.temperature import at_temperature
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SelfConsistentSweep", "self_consistent_sweep", "gap_edges", "normal_state", "contact_ends",
+           "DEFAULT_CONTACT_DISTANCES"]
+
+DEFAULT_CONTACT_DISTANCES = (0.1, 1.0)
+"""Distances (xi0) from an NS contact where |Delta| is reported. Not at the contact itself:
+in the cutoff-free gap equation Delta vanishes at a transparent NS contact (docs/self_consistency.md)."""
+
+
+# ---------------------------------------------------------------------------------------
+# The pieces
+# ---------------------------------------------------------------------------------------
+
+def normal_state(geometry: Geometry) -> Geometry:
+    """``geometry`` with every S wire normal (gap 0, no material): the structure above its T_c."""
+    wires = tuple(replace(w, gap=0.0, critical_temperature=None, debye_frequency=None) if w.is_superconducting
+                  else w for w in geometry.wires)
+    return replace(geometry, wires=wires)
+
+
+def gap_edges(solution: SelfConsistentSolution) -> list[float]:
+    """Gap edges (Delta0) of the energy grid for a self-consistent solution: the largest
+    |Delta| of every S wire and the (bulk BCS) gaps of the S reservoirs at its temperature."""
+    mesh = solution.mesh
+    edges = set()
+    for k, wire in enumerate(mesh.geometry.wires):
+        if wire.is_superconducting:
+            _, magnitude = solution.pair_potential.magnitude(k)
+            if magnitude.size and magnitude.max() > 0:
+                edges.add(float(magnitude.max()))
+    edges |= {n.gap for n in mesh.geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR and n.gap > 0}
+    return sorted(edges)
+
+
+def contact_ends(geometry: Geometry) -> list[tuple[str, str]]:
+    """(S wire, "start" or "end") for every end of an S wire at a node it shares with a
+    normal wire: the NS contacts where Delta is suppressed."""
+    normal_at: dict[str, bool] = {}
+    for wire in geometry.wires:
+        if not wire.is_superconducting:
+            normal_at[wire.start] = normal_at[wire.end] = True
+    return [(w.name, side) for w in geometry.wires if w.is_superconducting
+            for side, node in (("start", w.start), ("end", w.end)) if normal_at.get(node)]
+
+
+# ---------------------------------------------------------------------------------------
+# The result
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SelfConsistentSweep:
+    """Linear response with a self-consistent pair potential over temperatures.
+
+    geometry: the network (zero-temperature gaps mark its S wires).
+    transport: a :class:`~femprox.sweeps.SweepResult` (points ordered by temperature; its
+        ``gap_factor`` column is the largest |Delta| over S wires divided by their largest
+        zero-temperature gap, 0 above T_c).
+    critical_temperature: the structure's :class:`~femprox.selfconsistency.CriticalTemperature`,
+        or None where the linearized gap equation does not apply (S reservoirs, flux).
+    solutions: per temperature, the :class:`~femprox.selfconsistency.SelfConsistentSolution`,
+        or None above T_c (S wires normal).
+    energies: size of the energy grid per temperature; seconds: wall time per temperature
+        (gap equation and transport); notes: solver notes.
+    """
+
+    geometry: Geometry
+    transport: sweeps.SweepResult
+    critical_temperature: CriticalTemperature | None
+    solutions: tuple[SelfConsistentSolution | None, ...]
+    energies: tuple[int, ...]
+    seconds: tuple[float, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def temperatures(self) -> np.ndarray:
+        return self.transport.column("temperature")
+
+    @property
+    def newton_iterations(self) -> tuple[int, ...]:
+        """Newton iterations of the gap equation per temperature (0 above T_c)."""
+        return tuple(0 if s is None else s.iterations for s in self.solutions)
+
+    def column(self, name: str) -> np.ndarray:
+        """A column of the transport result, e.g. ``column("heat_conductance_ratio")``."""
+        return self.transport.column(name)
+
+    def gap(self, wire: str, x) -> np.ndarray:
+        """|Delta| (Delta0) of S wire ``wire`` at arc lengths ``x`` (xi0), shape (n_T, n_x);
+        zero above T_c."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        rows = []
+        for solution in self.solutions:
+            rows.append(np.zeros(x.size) if solution is None else solution.profile(wire, x)[1])
+        return np.array(rows)
+
+    def phase(self, wire: str, x) -> np.ndarray:
+        """Phase of Delta (rad) along ``wire`` at ``x`` (xi0), shape (n_T, n_x); NaN above T_c."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        rows = []
+        for solution in self.solutions:
+            if solution is None:
+                rows.append(np.full(x.size, math.nan))
+            else:
+                k = solution.mesh.wire_index(wire)
+                rows.append(np.angle(solution.pair_potential.at(k, x)))
+        return np.array(rows)
+
+    def contact_gap(self, distance: float) -> dict[tuple[str, str], np.ndarray]:
+        """|Delta| at ``distance`` (xi0) from every NS contact (:func:`contact_ends`), per
+        temperature: {(wire, side): (n_T,) array}."""
+        geometry = self.geometry
+        result = {}
+        for name, side in contact_ends(geometry):
+            length = geometry.wire(name).length
+            if not 0 <= distance <= length:
+                raise ValueError(f"contact distance {distance:g} xi0 is outside S wire '{name}' (length {length:g})")
+            x = distance if side == "start" else length - distance
+            result[name, side] = self.gap(name, [x])[:, 0]
+        return result
+
+
+# ---------------------------------------------------------------------------------------
+# The sweep
+# ---------------------------------------------------------------------------------------
+
+def _transport_at(solution: SelfConsistentSolution, temperature: float, between: tuple[str, str], others: str,
+                  grid: sweeps.EnergyGridOptions, reference_gap: float) -> tuple[sweeps.TransportPoint, int]:
+    """kappa/kappa_N, G/G_N at one temperature with the self-consistent Delta(x)."""
+    edges = gap_edges(solution)
+    options = dict(grid.as_kwargs(), gaps=edges)
+    try:
+        if grid.adaptive_tolerance is None:
+            energy = _energy_grid.energy_grid(solution.geometry, [temperature], **options)
+            spectral = solution.solve_spectral(energy.nodes)
+            conductance = spectral_conductance(spectral, keep_distributions=False)
+        else:
+            energy, _, conductance = _energy_grid.adaptive_transport(
+                solution.mesh, [temperature], tol=grid.adaptive_tolerance,
+                pair_potential=solution.pair_potential, **options)
+    except SpectralConvergenceError as error:
+        raise SpectralConvergenceError(f"self-consistent transport of '{solution.geometry.name}' at "
+                                       f"T = {temperature:g}: {error}", error.energies) from None
+    response = _observables.linear_response(conductance, energy, temperature, bcs_gaps=False)
+    pair = response.two_terminal(*between, others=others)
+    factor = max(edges, default=0.0) / reference_gap
+    return sweeps._transport_point(response, pair, None, factor), int(energy.nodes.size)
+
+
+def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
+                          between: tuple[str, str] | None = None, others: str = "floating",
+                          grid: sweeps.EnergyGridOptions = sweeps.ADAPTIVE_GRID,
+                          mesh: sweeps.MeshSettings = sweeps.MeshSettings(),
+                          materials: Mapping[str, Superconductor] | None = None,
+                          debye_frequency: float | None = None, explicit_cutoff: float = 20.0,
+                          tol: float = 1e-8,
+                          progress: Callable[[int, int], None] | None = None) -> SelfConsistentSweep:
+    """kappa/kappa_N and G/G_N over ``temperatures`` (Delta0) with the self-consistent Delta(x).
+
+    ``geometry`` has zero-temperature gaps (as for :func:`femprox.sweeps.sweep`); its S wires
+    get the materials of :func:`femprox.selfconsistency.materials_of` (``materials``,
+    ``debye_frequency``). ``between``/``others``: the two terminals and what the others do,
+    as in :func:`femprox.sweeps.sweep`. ``grid``: the energy-grid options (adaptive by
+    default), with the gap edges of the self-consistent Delta(x). ``mesh.refine`` refines the
+    mesh of both the gap equation and the transport (they share it); a different element
+    order is not supported here. ``explicit_cutoff`` (Delta0) and ``tol`` (Delta0) go to
+    :func:`~femprox.selfconsistency.solve_gap`. ``progress(done, total)`` after each
+    temperature. Raises ValueError for a network without S wires or bad arguments,
+    :class:`~femprox.selfconsistency.SelfConsistencyError` if the gap equation fails.
+    """
+    if not isinstance(geometry, Geometry):
+        raise TypeError(f"self_consistent_sweep needs a Geometry, got {type(geometry).__name__}")
+    sweeps._check_others(others)
+    temps = sorted(sweeps._check_temperatures(temperatures))
+    if len(set(temps)) != len(temps):
+        raise ValueError("temperatures: every temperature only once")
+    pair = sweeps._check_between(geometry, between)
+    if mesh.order is not None:
+        raise ValueError("self-consistent sweeps use the geometry's element orders (mesh order "
+                         f"{mesh.order} requested); refine the mesh with MeshSettings(refine=...) instead")
+    materials = materials_of(geometry, materials, debye_frequency)  # raises for a network without S wires
+    reference_gap = max(w.gap for w in geometry.wires if w.is_superconducting)
+    notes: list[str] = []
+    try:
+        tc = critical_temperature(geometry, materials=materials, explicit_cutoff=explicit_cutoff,
+                                  refine=mesh.refine)
+    except ValueError as error:  # S reservoirs or flux: no T_c from the linearized equation
+        tc = None
+        notes.append(f"no T_c of the structure: {error}")
+        log.info("%s", notes[-1])
+    below = [t for t in temps if tc is None or t < tc.temperature]
+    above = [t for t in temps if t not in below]
+
+    points: dict[float, sweeps.TransportPoint] = {}
+    solutions: dict[float, SelfConsistentSolution | None] = {}
+    energies: dict[float, int] = {}
+    seconds: dict[float, float] = {}
+    total, done = len(temps), 0
+    if progress is not None:
+        progress(0, total)
+    previous = _warm_up(geometry, below, tc, materials, explicit_cutoff, tol, mesh.refine)
+    for t in below:
+        started = time.perf_counter()
+        initial = previous.pair_potential if previous is not None and previous.is_superconducting else None
+        solution = solve_gap(geometry, t, materials=materials, tol=tol, explicit_cutoff=explicit_cutoff,
+                             initial=initial, refine=mesh.refine)
+        points[t], energies[t] = _transport_at(solution, t, pair, others, grid, reference_gap)
+        solutions[t], previous = solution, solution
+        seconds[t] = time.perf_counter() - started
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    if above:
+        started = time.perf_counter()
+        normal = sweeps.sweep(normal_state(geometry), above, between=pair, others=others, grid=grid, mesh=mesh)
+        for point, size in zip(normal.points, _per_point(normal)):
+            t = point.temperature
+            points[t], solutions[t], energies[t] = replace(point, gap_factor=0.0), None, size
+            seconds[t] = (time.perf_counter() - started) / len(above)
+        notes.extend(normal.notes)
+        if progress is not None:
+            progress(total, total)
+    ordered = tuple(points[t] for t in temps)
+    transport = sweeps.SweepResult(points=ordered, grid=grid, mesh=mesh, others=others, bcs_gaps=False,
+                                   gap_tolerance=0.0, spectral_solves=len(below) + (1 if above else 0),
+                                   energies_per_solve=tuple(energies[t] for t in below)
+                                   + ((max(energies[t] for t in above),) if above else ()),
+                                   notes=tuple(notes))
+    return SelfConsistentSweep(geometry=geometry, transport=transport, critical_temperature=tc,
+                               solutions=tuple(solutions[t] for t in temps),
+                               energies=tuple(energies[t] for t in temps),
+                               seconds=tuple(seconds[t] for t in temps), notes=tuple(notes))
+
+
+WARM_UP_FRACTION = 0.1
+"""Below this fraction of T_c the first gap equation is started from the solution at
+WARM_UP_FRACTION * T_c (cheap: few Matsubara frequencies) instead of the bulk gap."""
+
+
+def _warm_up(geometry: Geometry, temperatures: Sequence[float], tc: CriticalTemperature | None,
+             materials: Mapping[str, Superconductor], explicit_cutoff: float, tol: float,
+             refine: float) -> SelfConsistentSolution | None:
+    """A starting solution for the lowest temperature, or None (start from the bulk gap).
+
+    The number of Matsubara frequencies grows like 1/T (~700 at T = 0.005 Delta0), and from
+    the bulk gap Newton needs 4 iterations there; from the solution at 0.1 T_c (~120
+    frequencies), which differs from the low-T one by exponentially little, it needs 1-2
+    (T-junction r = 1, T = 0.005: 3.1 s instead of 6.8 s). That start lies slightly below the
+    solution, not above; Newton converges to the same root (it is within its quadratic range).
+    """
+    if not temperatures or tc is None:
+        return None
+    warm = WARM_UP_FRACTION * tc.temperature
+    if temperatures[0] >= 0.5 * warm:
+        return None
+    solution = solve_gap(geometry, warm, materials=materials, tol=tol, explicit_cutoff=explicit_cutoff,
+                         refine=refine)
+    return solution if solution.is_superconducting else None
+
+
+def _per_point(result: sweeps.SweepResult) -> list[int]:
+    """Energy-grid size behind every point of a rigid sweep (all its solves share one grid
+    size here: normal networks are solved once)."""
+    size = max(result.energies_per_solve, default=0)
+    return [size] * len(result.points)
