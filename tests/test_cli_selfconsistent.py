@@ -1,0 +1,119 @@
+"""``femprox solve --self-consistent`` and ``femprox mesh --self-consistent``: the files, what
+they say (T_c, Delta(x)), and clear refusals."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from femprox import cli, results
+from femprox.export import read_network
+
+ROOT = Path(__file__).resolve().parent.parent
+T_JUNCTION = str(ROOT / "geometries" / "t_junction.toml")
+NS_WIRE = str(ROOT / "geometries" / "ns_wire.toml")
+
+
+def run(args, capsys):
+    status = cli.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
+
+
+def one_line_error(status, err, *fragments):
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("femprox: error: ") and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sc") / "run"
+    status = cli.main(["solve", T_JUNCTION, "--self-consistent", "--temperatures", "0.2", "0.56", "-o", str(out),
+                       "--no-progress", "--grid", "quick"])
+    assert status == 0
+    return out
+
+
+def test_solve_writes_tc_and_profiles(solved):
+    for name in cli.SELF_CONSISTENT_FILES:
+        assert (solved / name).stat().st_size > 0, name
+    run_record = json.loads((solved / "run.json").read_text())["settings"]
+    tc = run_record["critical_temperature"]
+    assert tc == pytest.approx(0.5496701, rel=1e-6)  # the T-junction's T_c (tests/test_selfconsistency.py)
+    assert run_record["newton_iterations"][1] == 0  # T = 0.56 > T_c: normal
+    dataset = results.load(solved / "results.nc")
+    assert dataset.attrs["critical_temperature"] == pytest.approx(tc, rel=1e-15)
+    gap = dataset["gap_s_arm"]
+    assert gap.dims == ("temperature", "x_s_arm") and gap.shape == (2, results.PROFILE_POINTS)
+    assert float(gap.sel(temperature=0.56).max()) == 0.0
+    # rises from the contact toward the free end, where it is close to the bulk gap (0.99 at T = 0.2)
+    profile = gap.sel(temperature=0.2).values
+    assert profile[1] < profile[20] < profile[-1] and profile[-1] == pytest.approx(0.99, abs=0.01)
+    rows = read_csv(solved / "gap_profiles.csv")
+    assert len(rows) == 2 * results.PROFILE_POINTS
+    from_csv = np.array([float(r["gap"]) for r in rows if float(r["temperature"]) == 0.2])
+    assert np.array_equal(from_csv, profile)  # exact: repr() in the CSV
+    summary = read_csv(solved / "self_consistency.csv")
+    assert float(summary[0]["gap_s_arm_start_1"]) == pytest.approx(float(gap.sel(temperature=0.2).interp(x_s_arm=1.0)),
+                                                                    abs=0.02)  # 41-point linear interpolation
+    transport = read_csv(solved / "results.csv")
+    assert float(transport[1]["heat_conductance_ratio"]) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_solve_refuses_to_overwrite(solved, capsys):
+    status, _, err = run(["solve", T_JUNCTION, "--self-consistent", "-o", solved, "--no-progress"], capsys)
+    one_line_error(status, err, "exists", "--overwrite")
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--phases", "0", "1"], "--phases"),
+    (["--fixed-gaps"], "--fixed-gaps"),
+    (["--order", "2"], "--order"),
+    (["--temperatures", "0.1", "0.1"], "twice"),
+])
+def test_solve_refuses_what_makes_no_sense(tmp_path, capsys, extra, fragment):
+    status, _, err = run(["solve", T_JUNCTION, "--self-consistent", "-o", tmp_path / "x", "--no-progress"] + extra,
+                         capsys)
+    one_line_error(status, err, fragment)
+    assert not (tmp_path / "x").exists()
+
+
+def test_network_without_s_wires_is_refused(tmp_path, capsys):
+    status, _, err = run(["solve", NS_WIRE, "--self-consistent", "-o", tmp_path / "x", "--no-progress"], capsys)
+    one_line_error(status, err, "ns_wire.toml", "no superconducting wire")
+    assert not (tmp_path / "x").exists()
+    status, _, err = run(["mesh", NS_WIRE, "--self-consistent", "--temperature", "0.1", "--export",
+                          tmp_path / "n.vtu"], capsys)
+    one_line_error(status, err, "no superconducting wire")
+
+
+def test_sweep_points_to_solve(tmp_path, capsys):
+    status, _, err = run(["sweep", T_JUNCTION, "--self-consistent", "-o", tmp_path / "x"], capsys)
+    one_line_error(status, err, "femprox solve --self-consistent")
+
+
+def test_mesh_export_has_delta_and_its_phase(tmp_path, capsys):
+    # a phase 0.7 on the S arm is kept (only |Delta| is solved): exported as gap_phase
+    path = tmp_path / "field.vtu"
+    status, out, _ = run(["mesh", T_JUNCTION, "--self-consistent", "--temperature", "0.2", "--energies", "0.5",
+                          "--set", "wires.s_arm.phase=0.7", "--export", path], capsys)
+    assert status == 0 and "Newton iterations" in out
+    mesh = read_network(path)
+    gap, phase = mesh.point_data["gap"], mesh.point_data["gap_phase"]
+    assert gap.max() == pytest.approx(0.99, abs=0.01)
+    assert np.allclose(phase[gap > 0], 0.7, rtol=0, atol=1e-12)
+    assert np.all(phase[gap == 0] == 0)
+    assert "dos_E0.5" in mesh.point_data
+    status, _, err = run(["mesh", T_JUNCTION, "--self-consistent", "--temperature", "0.2", "--export", path], capsys)
+    one_line_error(status, err, "exists")
+    status, _, err = run(["mesh", T_JUNCTION, "--self-consistent", "--export", tmp_path / "b.vtu"], capsys)
+    one_line_error(status, err, "--temperature")
