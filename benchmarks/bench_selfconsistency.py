@@ -5,8 +5,10 @@ Run on demand:  python benchmarks/bench_selfconsistency.py [--temperature T] [--
 Prints the problem size (mesh, Matsubara frequencies, S quadrature points), the wall time
 (best of a few runs) and Newton iterations of Delta(x) at one temperature, Delta at a few
 points of the S arm, T_c of the structure from the linearized gap equation (time and
-eigenvalue evaluations), and a short Delta(T) curve. Issue 10's targets on 2 cores:
-Delta(x) under 2 s, T_c under 5 s.
+eigenvalue evaluations), a short Delta(T) curve, and the self-consistent kappa/kappa_N(T)
+curve (25 temperatures, log-spaced 0.005-0.56 Delta0, adaptive energy grid; ``--skip-curve``
+leaves it out). Issue 10's targets on 2 cores: Delta(x) under 2 s, T_c under 5 s, the
+kappa(T) curve under 30 s.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from femprox import bcs
 from femprox.devices import t_junction
 from femprox.selfconsistency import critical_temperature, gap_curve, solve_gap
+from femprox.selfconsistent_transport import self_consistent_sweep
 
 
 def best_of(function, repeats: int):
@@ -35,6 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--temperature", type=float, default=0.3, help="T in Delta0 (default 0.3)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-curve", action="store_true", help="leave out the 25-temperature kappa(T) curve")
     args = parser.parse_args()
     logging.getLogger("femprox.spectral").setLevel(logging.ERROR)
     geometry = t_junction(r=1.0)
@@ -68,6 +72,25 @@ def main() -> None:
         print(f"    T = {t:.3f}: Delta(free end) = {r.profile('s_arm', [10.0])[1][0]:.5f}, "
               f"Delta(1 xi0) = {r.profile('s_arm', [1.0])[1][0]:.5f}, bulk {bcs.gap(t):.5f}, "
               f"{r.iterations} iterations")
+    if not args.skip_curve:
+        kappa_curve(geometry)
+
+
+def kappa_curve(geometry) -> None:
+    """The self-consistent kappa/kappa_N(T) curve of the T-junction, once (it takes tens of s)."""
+    temperatures = np.geomspace(0.005, 0.56, 25)
+    start = time.perf_counter()
+    result = self_consistent_sweep(geometry, temperatures)
+    elapsed = time.perf_counter() - start
+    print(f"  self-consistent kappa/kappa_N(T), {temperatures.size} temperatures: {elapsed:.1f} s, "
+          f"{sum(result.newton_iterations)} Newton iterations, {sum(result.energies)} energies in all "
+          f"(T_c = {result.critical_temperature.temperature:.5f}; the lowest T starts from the solution at 0.1 T_c)")
+    kappa = result.column("heat_conductance_ratio")
+    for k, t in enumerate(temperatures):
+        solution = result.solutions[k]
+        frequencies = "normal" if solution is None else f"{solution.rule.frequencies.size:4d} Matsubara"
+        print(f"    T = {t:.4f}: kappa/kappa_N = {kappa[k]:.5f}, {result.newton_iterations[k]} Newton iterations, "
+              f"{frequencies}, {result.energies[k]:4d} energies, {result.seconds[k]:.2f} s")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ def figure():
         for distance, style in zip(contact_distances, ("o-", "s:")):
             gap.plot(temperatures, contact_gap(r, distance), style, color=colour, markersize=3,
                      label=f"r = {r:g}, {distance:g} xi0")
-    gap.plot(temperatures, bcs.gap(temperatures), "k-", linewidth=0.8, label="bulk BCS")
+    dense = np.linspace(0.0, T_C0, 200)
+    gap.plot(dense, bcs.gap(dense), "k-", linewidth=0.8, label="bulk BCS")
     heat.set(xscale="log", xlabel="T / Delta0", ylabel="kappa / kappa_N", title="heat conductance")
     charge.set(xscale="log", xlabel="T / Delta0", ylabel="G / G_N", title="charge conductance")
     gap.set(xlabel="T / Delta0", ylabel="|Delta| / Delta0", title="|Delta| at 0.1 and 1 xi0 from the contact")

@@ -111,7 +111,8 @@ class SelfConsistentSweep:
     solutions: per temperature, the :class:`~femprox.selfconsistency.SelfConsistentSolution`,
         or None above T_c (S wires normal).
     energies: size of the energy grid per temperature; seconds: wall time per temperature
-        (gap equation and transport); notes: solver notes.
+        (gap equation and transport; the first includes the warm-up, none the T_c search);
+        notes: solver notes.
     """
 
     geometry: Geometry
@@ -248,15 +249,16 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     total, done = len(temps), 0
     if progress is not None:
         progress(0, total)
+    started = time.perf_counter()  # the first temperature's time includes the warm-up
     previous = _warm_up(geometry, below, tc, materials, explicit_cutoff, tol, mesh.refine)
     for t in below:
-        started = time.perf_counter()
         initial = previous.pair_potential if previous is not None and previous.is_superconducting else None
         solution = solve_gap(geometry, t, materials=materials, tol=tol, explicit_cutoff=explicit_cutoff,
                              initial=initial, refine=mesh.refine)
         points[t], energies[t] = _transport_at(solution, t, pair, others, grid, reference_gap)
         solutions[t], previous = solution, solution
         seconds[t] = time.perf_counter() - started
+        started = time.perf_counter()
         done += 1
         if progress is not None:
             progress(done, total)
