@@ -77,12 +77,23 @@ def main() -> None:
 
 
 def kappa_curve(geometry) -> None:
-    """The self-consistent kappa/kappa_N(T) curve of the T-junction, once (it takes tens of s)."""
+    """The self-consistent kappa/kappa_N(T) curve of the T-junction: in two chains on two
+    processes, then in one serial chain (each once: they take tens of seconds)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     temperatures = np.geomspace(0.005, 0.56, 25)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(2) as pool:
+        parallel = self_consistent_sweep(geometry, temperatures, executor=pool, chains=2)
+    elapsed = time.perf_counter() - start
+    print(f"  self-consistent kappa/kappa_N(T), {temperatures.size} temperatures, 2 chains on 2 processes: "
+          f"{elapsed:.1f} s (T_c search included), {sum(parallel.newton_iterations)} Newton iterations")
     start = time.perf_counter()
     result = self_consistent_sweep(geometry, temperatures)
     elapsed = time.perf_counter() - start
-    print(f"  self-consistent kappa/kappa_N(T), {temperatures.size} temperatures: {elapsed:.1f} s, "
+    difference = np.max(np.abs(result.column("heat_conductance_ratio") - parallel.column("heat_conductance_ratio")))
+    print(f"  the same serially (one chain): {elapsed:.1f} s; kappa/kappa_N differs by {difference:.1e}")
+    print(f"  serial: {temperatures.size} temperatures: {elapsed:.1f} s, "
           f"{sum(result.newton_iterations)} Newton iterations, {sum(result.energies)} energies in all "
           f"(T_c = {result.critical_temperature.temperature:.5f}; the lowest T starts from the solution at 0.1 T_c)")
     kappa = result.column("heat_conductance_ratio")

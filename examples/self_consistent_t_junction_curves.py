@@ -13,7 +13,7 @@ Temperatures and gaps in Delta0, lengths in xi0. See docs/self_consistency.md, "
     python examples/self_consistent_t_junction_curves.py
 
 The figure is saved to example-output/self_consistent_t_junction.png (FEMPROX_EXAMPLES_OUTPUT
-sets the folder); docs/self_consistent_t_junction.png was made this way (about 3 minutes on 2
+sets the folder); docs/self_consistent_t_junction.png was made this way (2-3 minutes on 2 shared
 cores). Set FEMPROX_EXAMPLES_QUICK=1 for a short run (r = 1, 4 temperatures; used by the tests).
 """
 

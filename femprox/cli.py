@@ -462,7 +462,8 @@ def _check_self_consistent_geometry(geometry, path: str) -> None:
 
 def run_solve_self_consistent(args) -> int:
     """``femprox solve --self-consistent``: Delta(x) from the gap equation at every temperature
-    (serial: each temperature starts from the last), then kappa/kappa_N and G/G_N with it."""
+    (each starts from the last; with -j N the temperatures are cut into N such chains run in
+    parallel), then kappa/kappa_N and G/G_N with it."""
     from femprox.selfconsistent_transport import self_consistent_sweep
 
     for given, option, why in ((args.phases, "--phases", "the phase of Delta is held at the file's profile; "
@@ -488,10 +489,10 @@ def run_solve_self_consistent(args) -> int:
     _check_size(args, geometry, refine=mesh.refine, order=None)
     stage = _prepare(args.output, args.overwrite)
     started = time.perf_counter()
-    with _run_context(argparse.Namespace(**{**vars(args), "jobs": 1}), "femprox solve --self-consistent",
-                      stage) as (_, progress):
+    with _run_context(args, "femprox solve --self-consistent", stage) as (pool, progress):
         result = self_consistent_sweep(geometry, temperatures, between=between, others=args.others,
-                                       grid=GRIDS[args.grid], mesh=mesh, progress=progress)
+                                       grid=GRIDS[args.grid], mesh=mesh, executor=pool, chains=args.jobs,
+                                       progress=progress)
         from femprox import result_checks
 
         result_checks.check_sweep(result.transport)
@@ -739,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
     solve.add_argument("--self-consistent", action="store_true",
                        help="S wires get Delta(x) from the gap equation at every temperature (instead of "
-                       "the rigid BCS Delta(T)); writes T_c and Delta(x) profiles too (serial)")
+                       "the rigid BCS Delta(T)); writes T_c and Delta(x) profiles too (-j N: N chains of temperatures)")
     solve.add_argument("--grid", choices=tuple(GRIDS), default="adaptive",
                        help="energy grid (default adaptive: refined where the spectral data need it, "
                        "e.g. at an interferometer's minigap cusp, which moves with the phase; the fixed "

@@ -33,6 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -204,7 +205,7 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
                           mesh: sweeps.MeshSettings = sweeps.MeshSettings(),
                           materials: Mapping[str, Superconductor] | None = None,
                           debye_frequency: float | None = None, explicit_cutoff: float = 20.0,
-                          tol: float = 1e-8,
+                          tol: float = 1e-8, executor: Executor | None = None, chains: int = 2,
                           progress: Callable[[int, int], None] | None = None) -> SelfConsistentSweep:
     """kappa/kappa_N and G/G_N over ``temperatures`` (Delta0) with the self-consistent Delta(x).
 
@@ -215,8 +216,12 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     default), with the gap edges of the self-consistent Delta(x). ``mesh.refine`` refines the
     mesh of both the gap equation and the transport (they share it); a different element
     order is not supported here. ``explicit_cutoff`` (Delta0) and ``tol`` (Delta0) go to
-    :func:`~femprox.selfconsistency.solve_gap`. ``progress(done, total)`` after each
-    temperature. Raises ValueError for a network without S wires or bad arguments,
+    :func:`~femprox.selfconsistency.solve_gap`. ``executor`` (e.g. a process pool): the
+    temperatures below T_c are cut into ``chains`` contiguous groups of about equal estimated
+    cost (the Matsubara sums grow like 1/T), each a warm-started chain of its own, run in
+    parallel; the results agree with the serial ones to the Newton tolerance ``tol``.
+    ``progress(done, total)`` after each temperature (serial) or chain. Raises ValueError
+    for a network without S wires or bad arguments,
     :class:`~femprox.selfconsistency.SelfConsistencyError` if the gap equation fails.
     """
     if not isinstance(geometry, Geometry):
@@ -235,7 +240,9 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     try:
         tc = critical_temperature(geometry, materials=materials, explicit_cutoff=explicit_cutoff,
                                   refine=mesh.refine)
-    except ValueError as error:  # S reservoirs or flux: no T_c from the linearized equation
+    except ValueError as error:
+        # S reservoirs or flux (no T_c from the linearized equation), or normal down to the
+        # search's lowest temperature: then every temperature is solved self-consistently
         tc = None
         notes.append(f"no T_c of the structure: {error}")
         log.info("%s", notes[-1])
@@ -246,22 +253,26 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     solutions: dict[float, SelfConsistentSolution | None] = {}
     energies: dict[float, int] = {}
     seconds: dict[float, float] = {}
-    total, done = len(temps), 0
+    total = len(temps)
     if progress is not None:
         progress(0, total)
-    started = time.perf_counter()  # the first temperature's time includes the warm-up
-    previous = _warm_up(geometry, below, tc, materials, explicit_cutoff, tol, mesh.refine)
-    for t in below:
-        initial = previous.pair_potential if previous is not None and previous.is_superconducting else None
-        solution = solve_gap(geometry, t, materials=materials, tol=tol, explicit_cutoff=explicit_cutoff,
-                             initial=initial, refine=mesh.refine)
-        points[t], energies[t] = _transport_at(solution, t, pair, others, grid, reference_gap)
-        solutions[t], previous = solution, solution
-        seconds[t] = time.perf_counter() - started
-        started = time.perf_counter()
-        done += 1
-        if progress is not None:
-            progress(done, total)
+    settings = _ChainSettings(geometry, materials, tc, pair, others, grid, mesh.refine, explicit_cutoff, tol,
+                              reference_gap)
+    groups = _split_chains(below, chains if executor is not None else 1)
+    if executor is None:
+        count = iter(range(1, total + 1))
+        step = (lambda: progress(next(count), total)) if progress is not None else None
+        outputs = [_run_chain(settings, tuple(below), step)]
+    else:
+        futures = [executor.submit(_run_chain, settings, tuple(group)) for group in groups]
+        outputs = []
+        for future in futures:
+            outputs.append(future.result())
+            if progress is not None:
+                progress(sum(len(o) for o in outputs), total)
+    for output in outputs:
+        for t, point, solution, size, elapsed in output:
+            points[t], solutions[t], energies[t], seconds[t] = point, solution, size, elapsed
     if above:
         started = time.perf_counter()
         normal = sweeps.sweep(normal_state(geometry), above, between=pair, others=others, grid=grid, mesh=mesh)
@@ -282,6 +293,65 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
                                solutions=tuple(solutions[t] for t in temps),
                                energies=tuple(energies[t] for t in temps),
                                seconds=tuple(seconds[t] for t in temps), notes=tuple(notes))
+
+
+@dataclass(frozen=True)
+class _ChainSettings:
+    """What every chain of temperatures needs (picklable, for process pools)."""
+
+    geometry: Geometry
+    materials: Mapping[str, Superconductor]
+    tc: CriticalTemperature | None
+    between: tuple[str, str]
+    others: str
+    grid: sweeps.EnergyGridOptions
+    refine: float
+    explicit_cutoff: float
+    tol: float
+    reference_gap: float
+
+
+def _run_chain(settings: _ChainSettings, temperatures: tuple[float, ...],
+               step: Callable[[], None] | None = None) -> list[tuple]:
+    """Gap equation and transport at ascending ``temperatures``, each Newton iteration
+    started from the previous solution (the first from the warm-up or the bulk gap).
+    Returns (T, TransportPoint, solution, energies, seconds) per temperature; ``step`` is
+    called after each (serial progress)."""
+    s = settings
+    started = time.perf_counter()  # the first temperature's time includes the warm-up
+    previous = _warm_up(s.geometry, temperatures, s.tc, s.materials, s.explicit_cutoff, s.tol, s.refine)
+    output = []
+    for t in temperatures:
+        initial = previous.pair_potential if previous is not None and previous.is_superconducting else None
+        solution = solve_gap(s.geometry, t, materials=s.materials, tol=s.tol, explicit_cutoff=s.explicit_cutoff,
+                             initial=initial, refine=s.refine)
+        point, size = _transport_at(solution, t, s.between, s.others, s.grid, s.reference_gap)
+        output.append((t, point, solution, size, time.perf_counter() - started))
+        started, previous = time.perf_counter(), solution
+        if step is not None:
+            step()
+    return output
+
+
+def _chain_cost(temperature: float) -> float:
+    """Relative cost of one temperature: the Matsubara frequencies of the default rule
+    (explicit ones up to 20 Delta0, at least 20, plus 56 tail nodes) and about as much again
+    for the transport."""
+    return max(20.0, 20.0 / (2 * math.pi * temperature)) + 56.0 + 80.0
+
+
+def _split_chains(temperatures: Sequence[float], chains: int) -> list[list[float]]:
+    """Ascending ``temperatures`` cut into at most ``chains`` contiguous groups of about equal
+    :func:`_chain_cost`."""
+    if chains < 1:
+        raise ValueError(f"chains must be at least 1, got {chains}")
+    if not temperatures:
+        return []
+    cumulative = np.cumsum([_chain_cost(t) for t in temperatures])
+    targets = cumulative[-1] * np.arange(1, chains) / chains
+    cuts = sorted(set(int(np.searchsorted(cumulative, target)) + 1 for target in targets))
+    bounds = [0] + [c for c in cuts if 0 < c < len(temperatures)] + [len(temperatures)]
+    return [list(temperatures[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
 WARM_UP_FRACTION = 0.1

@@ -187,3 +187,38 @@ def test_research_numbers_against_a_refined_reference():
 
     rigid = sweep(t_junction(r=1.0), temperatures).column("heat_conductance_ratio")
     assert np.all(reference.column("heat_conductance_ratio") - rigid > 0.02)
+
+
+@pytest.mark.slow  # ~10 s: r = 1 at 4 temperatures, self-consistent and rigid
+def test_research_example_runs_quick_and_saves_its_figure(tmp_path, monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    monkeypatch.setenv("FEMPROX_EXAMPLES_QUICK", "1")
+    monkeypatch.setenv("FEMPROX_EXAMPLES_OUTPUT", str(tmp_path))
+    script = Path(__file__).resolve().parent.parent / "examples" / "self_consistent_t_junction_curves.py"
+    namespace = runpy.run_path(str(script), run_name="__main__")
+    assert (tmp_path / "self_consistent_t_junction.png").stat().st_size > 0
+    difference, where = namespace["largest_difference"](1.0, "heat_conductance_ratio")
+    assert difference > 0.02 and where < namespace["curves"][1.0]["sc"].critical_temperature.temperature
+
+
+def test_parallel_chains_agree_with_the_serial_chain():
+    # cut into two chains (each warm-started on its own, the upper one from the bulk gap)
+    # the Newton iterations start elsewhere but stop at the same tolerance (1e-8 in Delta):
+    # kappa and G agree to 1e-7 (they depend smoothly on Delta)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from femprox.selfconsistent_transport import _split_chains
+
+    temperatures = [0.1, 0.2, 0.3]
+    serial = self_consistent_sweep(t_junction(r=1.0), temperatures)
+    with ThreadPoolExecutor(2) as pool:
+        parallel = self_consistent_sweep(t_junction(r=1.0), temperatures, executor=pool, chains=2)
+    for column in ("heat_conductance_ratio", "conductance_ratio"):
+        assert np.allclose(serial.column(column), parallel.column(column), rtol=0, atol=1e-7)
+    assert np.allclose(serial.gap("s_arm", [1.0, 5.0]), parallel.gap("s_arm", [1.0, 5.0]), rtol=0, atol=1e-7)
+    # the low temperatures (many Matsubara frequencies) get a shorter chain
+    low, high = _split_chains(list(np.geomspace(0.005, 0.5, 25)), 2)
+    assert len(low) < len(high) and low + high == list(np.geomspace(0.005, 0.5, 25))
+    assert _split_chains([0.1], 4) == [[0.1]]
