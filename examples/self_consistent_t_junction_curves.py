@@ -77,8 +77,9 @@ def figure():
     heat.set(xscale="log", xlabel="T / Delta0", ylabel="kappa / kappa_N", title="heat conductance")
     charge.set(xscale="log", xlabel="T / Delta0", ylabel="G / G_N", title="charge conductance")
     gap.set(xlabel="T / Delta0", ylabel="|Delta| / Delta0", title="|Delta| at 0.1 and 1 xi0 from the contact")
+    gap.set_ylim(0.0, 1.4)  # room for the legend above the curves
     heat.legend(fontsize=7)
-    gap.legend(fontsize=7)
+    gap.legend(fontsize=7, ncol=2, loc="upper right")
     return fig
 
 

@@ -239,7 +239,8 @@ def test_examples_are_all_covered():
                                           "custom_geometry.py", "mesh_convergence.py", "nis_thermometer.py",
                                           "s_loop_interferometer.py", "t_junction_with_barrier.py", "dos_map.py",
                                           "iv_curve.py", "supercurrent.py", "field_export.py",
-                                          "sweep_on_cluster.py", "self_consistent_t_junction.py"}  # dos_map ... sweep_on_cluster: tests/test_examples.py
+                                          "sweep_on_cluster.py", "self_consistent_t_junction.py",
+                                          "self_consistent_t_junction_curves.py"}  # dos_map ... sweep_on_cluster: tests/test_examples.py; the last: tests/test_selfconsistent_transport.py
 
 
 def test_example_t_junction(quick_examples):
