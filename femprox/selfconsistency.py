@@ -12,10 +12,14 @@ with F_n the anomalous Matsubara function, from the Riccati amplitudes at E = i 
 F_n e^{i chi} = i f = 2 i gamma / (1 - gamma gamma~). N wires have no coupling (Delta = 0);
 S reservoirs keep their bulk BCS Delta(T) (T_c = 0.567 of their zero-temperature gap).
 
-Phase: the pair potential's phase chi(x) is held at the geometry's rigid profile (``phase``
-to ``phase_end``); only the magnitude is self-consistent, projected as
-Delta = Re[e^{-i chi} (...)]. Without phase gradients (no current) this is the full
-self-consistency. Units: Delta0, xi0, T in Delta0 (T_c0 = 0.566933).
+Phase: by default (``phase="rigid"``) the pair potential's phase chi(x) is held at the
+geometry's rigid profile (``phase`` to ``phase_end``); only the magnitude is
+self-consistent, projected as Delta = Re[e^{-i chi} (...)]. Without phase gradients (no
+current) this is the full self-consistency. ``phase="self-consistent"`` solves for the
+complex Delta e^{i chi} (:func:`_complex_newton`): the imaginary part of the gap equation is
+local charge conservation, so the supercurrent is conserved along S wires; S reservoirs
+hold their phases, and one phase is held in each part of the network without S reservoir
+(:func:`_gauge_anchors`). Units: Delta0, xi0, T in Delta0 (T_c0 = 0.566933).
 
 Matsubara sum (:class:`MatsubaraRule`): the frequencies up to ``explicit_cutoff`` one by
 one; the rest as the midpoint-rule integral int_{omega_N - pi T}^inf d omega on Gauss panels
