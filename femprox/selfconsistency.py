@@ -587,11 +587,17 @@ class _RiccatiLinearization:
         self.n_free = free.size
 
     def factor(self, solution: SpectralSolution, k: int, parameters: PointParameters):
-        """Sparse LU of the Riccati Jacobian (2 n_free, complex) at frequency number ``k``."""
+        """Sparse LU of the Riccati Jacobian (2 n_free, complex) at frequency number ``k`` of
+        ``solution``, and a, b at the S points."""
+        return self.factor_state(solution.gamma[k], solution.gamma_tilde[k], solution.energies[k], parameters)
+
+    def factor_state(self, gamma: np.ndarray, gamma_tilde: np.ndarray, energy: complex, parameters: PointParameters):
+        """The same about the state with DOF values ``gamma``, ``gamma_tilde`` (n_dofs,) at the
+        complex ``energy`` (Delta0): zeros for the linearized equation at T_c."""
         q = self.mesh.quadrature
-        a, b = q.values @ solution.gamma[k], q.values @ solution.gamma_tilde[k]
-        da, db = q.derivatives @ solution.gamma[k], q.derivatives @ solution.gamma_tilde[k]
-        energy = (solution.energies[k] + 1j * self.dynes)[:, None]
+        a, b = q.values @ gamma, q.values @ gamma_tilde
+        da, db = q.derivatives @ gamma, q.derivatives @ gamma_tilde
+        energy = (energy + 1j * self.dynes)[:, None]
         d = riccati_jacobian_densities(a[:, None], b[:, None], da[:, None], db[:, None], energy, parameters)
         blocks = [[self.test_values @ sp.diags(d.value_value[e, u][:, 0]) @ self.V for u in range(2)]
                   for e in range(2)]
@@ -601,8 +607,8 @@ class _RiccatiLinearization:
         n = self.n_free
         for c in self.mesh.contacts:
             dofs = (c.near_dof, c.far_dof)
-            _, jac = c.contact.riccati_fluxes(solution.gamma[k, [c.near_dof]], solution.gamma_tilde[k, [c.near_dof]],
-                                              solution.gamma[k, [c.far_dof]], solution.gamma_tilde[k, [c.far_dof]])
+            _, jac = c.contact.riccati_fluxes(gamma[[c.near_dof]], gamma_tilde[[c.near_dof]],
+                                              gamma[[c.far_dof]], gamma_tilde[[c.far_dof]])
             for side in (NEAR, FAR):
                 for other in (NEAR, FAR):
                     row, col = self.position[dofs[side]], self.position[dofs[other]]
@@ -829,7 +835,9 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
     With ``return_mode`` also returns the eigenvector as a :class:`PairPotentialField`
     (normalized to max |Delta| = 1): the shape of Delta(x) just below T_c. Up to
     ``dense_limit`` S quadrature points K is a dense matrix (all eigenvalues); above, ARPACK
-    finds the one of largest real part from K's action (one solve per frequency).
+    finds the one of largest real part from K's action (one solve per frequency). With a
+    vector potential the complex linearized equation with covariant derivatives is used
+    (:func:`_covariant_eigenvalue`; always dense, the mode complex).
     """
     geometry = system.geometry if isinstance(system, GraphMesh) else system
     mesh = system if isinstance(system, GraphMesh) else build_mesh(geometry)
@@ -837,14 +845,13 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
     rule = MatsubaraRule.build(temperature, explicit_cutoff=explicit_cutoff)
     equation = _GapEquation(mesh, materials, rule)
     linear = _linearized(mesh, equation)
-    if linear.has_vector_potential:
-        raise ValueError(f"'{geometry.name}': T_c with a vector potential (flux) is not implemented "
-                         "(the linearized equation then needs covariant derivatives)")
     for node in geometry.terminals:
         if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
             raise ValueError(f"'{geometry.name}': S reservoir '{node.name}' induces a pair potential at "
                              "every temperature below its own T_c; T_c of the structure from the "
                              "linearized gap equation needs a network without S reservoirs")
+    if linear.has_vector_potential:
+        return _covariant_eigenvalue(mesh, equation, return_mode)
     n = equation.points.size
     if n > dense_limit:
         factors = [linear.factor(frequency + linear.dynes) for frequency in rule.frequencies]
@@ -882,6 +889,38 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
     return value, equation.field(mode)
 
 
+def _covariant_eigenvalue(mesh: GraphMesh, equation: _GapEquation, return_mode: bool):
+    """Largest eigenvalue of the linearized gap equation with a vector potential.
+
+    About a = b = 0 the Riccati equations at E = i omega decouple and become linear with
+    covariant derivatives, (a' - i q a)' ... - 2 (omega + eta) a / D = i Delta e^{i chi} / D;
+    Delta -> i f = 2 i a is then complex-linear. The kernel acts on the rotated real unknowns
+    (Re y, Im y) (see :func:`_complex_newton`), a dense 2n x 2n matrix whose eigenvalues come in
+    pairs (a complex-linear map written in real form). The mode is the complex eigenvector.
+    """
+    linear = _RiccatiLinearization(mesh, equation.points, equation.phase_factor)
+    zero = np.zeros(mesh.n_dofs, dtype=complex)
+    parameters = replace(linear.rigid, gap=np.zeros_like(linear.rigid.gap))
+    n = equation.points.size
+    response = np.zeros((n, 2 * n), dtype=complex)
+    a = np.zeros(n, dtype=complex)
+    for k, frequency in enumerate(equation.rule.frequencies):
+        lu, _, _ = linear.factor_state(zero, zero, 1j * frequency, parameters)
+        response += equation.weights[:, k, None] * linear.response(lu, a, a)
+    response /= equation.phase_factor[:, None]
+    kernel = np.vstack([response.real, response.imag])
+    kernel -= np.diag(np.tile(equation.tail_inverse, 2))
+    kernel /= np.tile(equation.denominator, 2)[:, None]
+    eigenvalues, vectors = np.linalg.eig(kernel)
+    top = int(np.argmax(eigenvalues.real))
+    value = float(eigenvalues[top].real)
+    if not return_mode:
+        return value
+    mode = vectors[:n, top] + 1j * vectors[n:, top]
+    mode = mode / mode[np.argmax(np.abs(mode))]
+    return value, equation.complex_field(mode)
+
+
 def _linearized(mesh: GraphMesh, equation: _GapEquation) -> _LinearizedMatsubara:
     """The mesh's linearized Matsubara problem, kept in ``mesh.stage_cache``."""
     cache = mesh.stage_cache.setdefault("linearized_matsubara", {})
@@ -915,8 +954,9 @@ def critical_temperature(geometry: Geometry, *, materials: Mapping[str, Supercon
     The search starts at the highest material T_c (no structure exceeds it), halves T until
     the eigenvalue exceeds 1 (down to ``lowest``, default 1/64 of that T_c), then Brent's
     method to relative tolerance ``rtol``. Raises ValueError if the structure is normal down
-    to ``lowest``. Networks with S reservoirs or flux are refused (see
-    :class:`_LinearizedMatsubara`).
+    to ``lowest``. Networks with S reservoirs are refused (they induce a pair potential at
+    every T below their own T_c); with a vector potential (flux) the linearized equation
+    has covariant derivatives (:func:`_covariant_eigenvalue`, dense).
     """
     started = time.perf_counter()
     mats = materials_of(geometry, materials, debye_frequency)
