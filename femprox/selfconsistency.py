@@ -601,8 +601,9 @@ class _RiccatiLinearization:
         d = riccati_jacobian_densities(a[:, None], b[:, None], da[:, None], db[:, None], energy, parameters)
         blocks = [[self.test_values @ sp.diags(d.value_value[e, u][:, 0]) @ self.V for u in range(2)]
                   for e in range(2)]
-        blocks[0][0] = blocks[0][0] + self.test_values @ sp.diags(d.value_derivative[0][:, 0]) @ self.Dx + self.constant_a
-        blocks[1][1] = blocks[1][1] + self.test_values @ sp.diags(d.value_derivative[1][:, 0]) @ self.Dx + self.constant_b
+        for e, constant in ((0, self.constant_a), (1, self.constant_b)):
+            slope = self.test_values @ sp.diags(d.value_derivative[e][:, 0]) @ self.Dx
+            blocks[e][e] = blocks[e][e] + slope + constant
         J = sp.bmat(blocks, format="lil")
         n = self.n_free
         for c in self.mesh.contacts:

@@ -102,7 +102,8 @@ def supercurrent(solution: SpectralSolution, grid: EnergyGrid, wire: str, temper
     """I_S = -(g/2) int j_S tanh(E/2T) dE = -g int_0^inf j_S tanh(E/2T) dE through ``wire``.
 
     The minus sign makes I_S the electric current along the wire (start -> end), the same
-    convention as the transport currents (module docstring; docs/physics.md section 5). j_S comes from :func:`wire_end_supercurrent_densities`.
+    convention as the transport currents (module docstring; docs/physics.md section 5). j_S
+    comes from :func:`wire_end_supercurrent_densities`.
     ``temperature`` may be 0. The grid must reach energies where j_S has decayed: above the
     gap it falls slowly in short junctions (in an SNS junction of L = 3 xi0, stopping at 6
     Delta loses 0.4% of I_S; 20 Delta is enough). Minigap edges are inverse-square-root

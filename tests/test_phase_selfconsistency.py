@@ -14,6 +14,7 @@ from femprox.kinetic import T, spectral_conductance
 from femprox.mesh import build_mesh
 from femprox.observables import linear_response
 from femprox.physics.contacts import TunnelBarrier
+from femprox.physics.pair_potential import PairPotentialField
 from femprox.selfconsistency import MatsubaraRule, linearized_eigenvalue, solve_gap
 from femprox.temperature import at_temperature
 
@@ -29,7 +30,8 @@ def s_wire_between_reservoirs(phase: float, length: float, elements: int) -> Geo
 
 def sns_with_s_lead(phase: float, elements: int = 12) -> Geometry:
     """S reservoir A - S wire (6 xi0) - N wire (2 xi0) - S reservoir B at phase ``phase``."""
-    return Geometry(nodes=(Node("A", S_RES, gap=1.0), Node("c", NodeKind.CLEAN), Node("B", S_RES, gap=1.0, phase=phase)),
+    return Geometry(nodes=(Node("A", S_RES, gap=1.0), Node("c", NodeKind.CLEAN),
+                           Node("B", S_RES, gap=1.0, phase=phase)),
                     wires=(Wire("s", "A", "c", length=6.0, gap=1.0, mesh=MeshOptions(elements=elements)),
                            Wire("n", "c", "B", length=2.0, mesh=MeshOptions(elements=elements))))
 
@@ -190,8 +192,8 @@ def test_shorter_s_wire_takes_the_larger_share():
 
 def test_island_next_to_grounded_s_wires_is_refused():
     temperature = 0.2
-    geometry = Geometry(nodes=(Node("N", NodeKind.NORMAL_RESERVOIR), Node("c", NodeKind.CLEAN), Node("d", NodeKind.CLEAN),
-                               Node("S1", S_RES, gap=1.0), Node("end", NodeKind.FREE_END)),
+    geometry = Geometry(nodes=(Node("N", NodeKind.NORMAL_RESERVOIR), Node("c", NodeKind.CLEAN),
+                               Node("d", NodeKind.CLEAN), Node("S1", S_RES, gap=1.0), Node("end", NodeKind.FREE_END)),
                         wires=(Wire("n", "N", "c", length=3.0), Wire("s1", "c", "S1", length=3.0, gap=1.0),
                                Wire("n2", "c", "d", length=1.0), Wire("island", "d", "end", length=3.0, gap=1.0)))
     mesh = build_mesh(at_temperature(geometry, temperature))
@@ -225,8 +227,10 @@ def test_converted_charge_equals_the_condensate_booking():
 def sn_pair(flux_on_s: float = 0.0, elements: int = 12) -> Geometry:
     """S wire (6 xi0, free end) - N wire (1 xi0) ending free in effect; ``flux_on_s``: a vector
     potential along the S wire (removable by a gauge change: no loop)."""
-    return Geometry(nodes=(Node("a", NodeKind.FREE_END), Node("c", NodeKind.CLEAN), Node("R", NodeKind.NORMAL_RESERVOIR)),
-                    wires=(Wire("s", "a", "c", length=6.0, gap=1.0, flux=flux_on_s, mesh=MeshOptions(elements=elements)),
+    return Geometry(nodes=(Node("a", NodeKind.FREE_END), Node("c", NodeKind.CLEAN),
+                           Node("R", NodeKind.NORMAL_RESERVOIR)),
+                    wires=(Wire("s", "a", "c", length=6.0, gap=1.0, flux=flux_on_s,
+                                mesh=MeshOptions(elements=elements)),
                            Wire("n", "c", "R", length=1.0, end_contact=TunnelBarrier(1e10),
                                 mesh=MeshOptions(elements=elements))))
 
@@ -261,3 +265,20 @@ def test_tc_is_gauge_invariant_and_flux_periodic():
     assert abs(values[1.0] - values[0.0]) < 1e-5
     # frustration lowers the eigenvalue, i.e. T_c: 1.0152, 0.9785, 0.9344
     assert values[0.0] - values[0.25] > 0.02 and values[0.25] - values[0.5] > 0.02
+
+
+def test_bad_inputs_of_the_condensate_stage_are_named():
+    from femprox.supercurrent import matsubara_supercurrent
+
+    mesh = build_mesh(at_temperature(fork(), 0.2))
+    with pytest.raises(ValueError, match="stiffness"):
+        condensate_split(mesh, np.ones(3))
+    with pytest.raises(ValueError, match="GraphMesh"):
+        matsubara_supercurrent(fork(), "s1", 0.2, pair_potential=PairPotentialField.rigid(mesh))
+    from femprox.spectral import solve_spectral
+
+    solution = solve_spectral(mesh, np.linspace(0.1, 2.0, 3))
+    conductance = spectral_conductance(solution, keep_distributions=False)
+    split = condensate_split(mesh, phase_stiffness(mesh, 0.2))
+    with pytest.raises(ValueError, match="distributions"):
+        split_condensate(conductance, solution, split)
