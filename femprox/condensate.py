@@ -24,7 +24,9 @@ What is exact and what is not (docs/self_consistency.md, "Where the converted ch
 conservation over all terminals is exact (to the kinetic solver's tolerance) for every
 region of S wires connected to an S reservoir; the split among several S terminals of one
 region uses the local stiffness (it neglects the nonlocal response of the amplitudes within
-a coherence length of NS contacts, exact in uniform S wires and in symmetric devices). A
+a coherence length of NS contacts, exact in uniform S wires and in symmetric devices);
+:func:`phase_response_split` computes the exact split from the self-consistent phase
+response to the reservoirs' phases (finite differences, 1 + 2 n_S-terminals solves). A
 region of S wires without an S reservoir (an island) cannot absorb net charge: its
 condensate potential floats. When the island is the network's only superconducting region
 this is exactly ``LinearResponse.terminal_state(float_condensate=True)``; an island next to
@@ -38,6 +40,7 @@ Units: kappa in g Delta0 (per unit length conductance times Delta0); currents as
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,6 +52,9 @@ from femprox.kinetic import T, SpectralConductance, coefficients_at_quadrature
 from femprox.mesh import GraphMesh
 from femprox.physics.pair_potential import PairPotentialField
 from femprox.spectral import SpectralSolution, solve_spectral
+
+if TYPE_CHECKING:
+    from femprox.selfconsistency import SelfConsistentSolution
 
 
 def phase_stiffness(mesh: GraphMesh, temperature: float, pair_potential: PairPotentialField | None = None,
@@ -191,3 +197,53 @@ def split_condensate(conductance: SpectralConductance, solution: SpectralSolutio
         # delivers its share of it as supercurrent
         matrix[:, conductance.terminal_index(name), T] -= shares[:, s]
     return replace(conductance, matrix=matrix)
+
+
+def phase_response_split(geometry, temperature: float, *, epsilon: float = 1e-3, tol: float = 1e-11,
+                         **solve_options) -> tuple[CondensateSplit, "SelfConsistentSolution"]:
+    """The split of :func:`condensate_split` without the local-stiffness approximation.
+
+    h_s(x) is the phase change of the self-consistent Delta at x per unit phase change of S
+    reservoir s (all other S reservoirs held): by Green's reciprocity for the symmetric
+    phase-stiffness kernel (the second variation of the free energy in the phase) this is
+    the fraction of the charge converted at x that leaves through s, with the full nonlocal
+    response of the amplitudes. Computed by central differences (phase +-``epsilon``,
+    radians) of :func:`femprox.selfconsistency.solve_gap` with ``phase="self-consistent"``
+    at ``temperature`` (Delta0) on ``geometry`` (zero-temperature gaps, as for solve_gap),
+    each started from the equilibrium solution; the error is O(epsilon^2) plus the Newton
+    tolerance ``tol`` / epsilon. Returns the split and the equilibrium solution (the mesh of
+    both). Costs 1 + 2 n_S-terminals complex self-consistent solves.
+    """
+    from femprox.selfconsistency import solve_gap
+
+    if not (np.isfinite(epsilon) and 0 < epsilon < 0.1):
+        raise ValueError(f"phase_response_split: epsilon must lie in (0, 0.1) radians, got {epsilon!r}")
+    equilibrium = solve_gap(geometry, temperature, phase="self-consistent", tol=tol, **solve_options)
+    mesh = equilibrium.mesh
+    local = condensate_split(mesh, np.where(
+        np.array([w.is_superconducting for w in geometry.wires])[mesh.quadrature.wire_index], 1.0, 0.0))
+    shares = np.zeros((len(local.terminals), mesh.quadrature.weights.size))
+    for s, name in enumerate(local.terminals):
+        phases = []
+        for sign in (1.0, -1.0):
+            shifted = solve_gap(_reservoir_phase_shifted(geometry, name, sign * epsilon), temperature,
+                                phase="self-consistent", tol=tol, initial=equilibrium.pair_potential, **solve_options)
+            phases.append(shifted.pair_potential.on_mesh(mesh).values)
+        ratio = phases[0] / np.where(phases[1] != 0, phases[1], 1.0)
+        superconducting = np.abs(equilibrium.pair_potential.values) > 0
+        shares[s] = np.where(superconducting, np.angle(ratio) / (2 * epsilon), 0.0)
+    return CondensateSplit(local.terminals, shares, local.islands), equilibrium
+
+
+def _reservoir_phase_shifted(geometry, name: str, shift: float):
+    """``geometry`` with S reservoir ``name`` and the ends of the S wires at it (whose phases
+    must agree with it) turned by ``shift`` radians: only the starting profile of the wires."""
+    nodes = tuple(replace(n, phase=n.phase + shift) if n.name == name else n for n in geometry.nodes)
+    wires = []
+    for w in geometry.wires:
+        if w.is_superconducting and name in (w.start, w.end):
+            start = w.phase + (shift if w.start == name else 0.0)
+            end = w.end_phase + (shift if w.end == name else 0.0)
+            w = replace(w, phase=start, phase_end=end)
+        wires.append(w)
+    return replace(geometry, nodes=nodes, wires=tuple(wires))
