@@ -837,8 +837,9 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
     (normalized to max |Delta| = 1): the shape of Delta(x) just below T_c. Up to
     ``dense_limit`` S quadrature points K is a dense matrix (all eigenvalues); above, ARPACK
     finds the one of largest real part from K's action (one solve per frequency). With a
-    vector potential the complex linearized equation with covariant derivatives is used
-    (:func:`_covariant_eigenvalue`; always dense, the mode complex).
+    vector potential, or rigid phase gradients in S wires (which the real kernel would
+    impose), the complex linearized equation with covariant derivatives is used
+    (:func:`_covariant_eigenvalue`; always dense, the mode complex, the phase free).
     """
     geometry = system.geometry if isinstance(system, GraphMesh) else system
     mesh = system if isinstance(system, GraphMesh) else build_mesh(geometry)
@@ -851,7 +852,9 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
             raise ValueError(f"'{geometry.name}': S reservoir '{node.name}' induces a pair potential at "
                              "every temperature below its own T_c; T_c of the structure from the "
                              "linearized gap equation needs a network without S reservoirs")
-    if linear.has_vector_potential:
+    phase_gradient = any(w.is_superconducting and w.end_phase != w.phase for w in geometry.wires)
+    if linear.has_vector_potential or phase_gradient:
+        # the real kernel would impose the rigid phase profile; at T_c the phase is free
         return _covariant_eigenvalue(mesh, equation, return_mode)
     n = equation.points.size
     if n > dense_limit:

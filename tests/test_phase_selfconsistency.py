@@ -308,3 +308,14 @@ def test_local_stiffness_split_is_close_to_the_exact_phase_response():
     # converted current
     assert np.max(np.abs(by_exact.charge[1:, n] - by_local.charge[1:, n])) < 2e-3 * converted
     assert abs(by_exact.charge[:, n].sum()) < 1e-6 * converted  # measured 1e-7: the difference quotient
+
+
+def test_tc_does_not_impose_a_rigid_phase_gradient():
+    """At T_c nothing fixes the phase of a free S wire: its rigid phase_end is not imposed."""
+    def free_wire(phase_end: float) -> Geometry:
+        return Geometry(nodes=(Node("free", NodeKind.FREE_END), Node("N", NodeKind.NORMAL_RESERVOIR)),
+                        wires=(Wire("s", "free", "N", length=4.0, gap=1.0, phase_end=phase_end,
+                                    end_contact=TunnelBarrier(1e10), mesh=MeshOptions(elements=4)),))
+
+    # measured 1.0259909820 for both (the real kernel with the rigid gradient gave 0.9765)
+    assert abs(linearized_eigenvalue(free_wire(2.0), 0.5) - linearized_eigenvalue(free_wire(0.0), 0.5)) < 1e-12
