@@ -540,8 +540,8 @@ def _newton(mesh, equation: _GapEquation, linear: "_LinearizedMatsubara", energi
 # Self-consistent phase: Newton on the complex pair potential
 # ---------------------------------------------------------------------------------------
 #
-# Unknowns: y(x) = e^{-i alpha(x)} Delta(x) e^{i chi(x)} at the S points, alpha the phase
-# profile of the start (the geometry's rigid one): y real is the rigid-phase state, Im y the
+# Unknowns: y(x) = e^{-i alpha(x)} Delta(x) e^{i chi(x)} at the S points, alpha the
+# geometry's rigid phase profile: y real is the rigid-phase state, Im y the
 # phase's departure from it. The complex residual of the gap equation
 #     r = sum_k c_k w_k (i f_k - Delta e^{i chi} / omega_k) - L Delta e^{i chi}
 # is rotated the same way (rho = e^{-i alpha} r); its real part is the magnitude equation
@@ -643,7 +643,7 @@ class _RiccatiLinearization:
 
 
 def _gauge_anchors(mesh: GraphMesh, points: np.ndarray) -> np.ndarray:
-    """S points whose phase is held (Im y = 0): one per connected part of the network that
+    """S points whose phase is held (Im y kept at its start): one per connected part of the network that
     has S wires and no S reservoir (there the gap equation is invariant under a global
     phase rotation, a zero mode of the Jacobian). The anchor is the S point farthest from
     its wire's ends, in the longest S stretch: a point where |Delta| stays finite."""
