@@ -109,14 +109,19 @@ def condensate_split(mesh: GraphMesh, stiffness: np.ndarray) -> CondensateSplit:
         raise ValueError(f"condensate split: the stiffness must be {q.weights.size} finite values >= 0 (the "
                          "mesh's quadrature points)")
     superconducting = np.array([w.is_superconducting for w in geometry.wires])[q.wire_index]
-    K = (q.derivatives.T @ sp.diags(stiffness * q.weights * superconducting) @ q.derivatives).tocsr()
+    # regions from the S wires' connectivity, not from kappa (which vanishes where Delta does);
+    # a floor 1e-12 of the largest kappa keeps the problem regular there (no conversion there)
+    floor = 1e-12 * max(float(stiffness.max(initial=0.0)), np.finfo(float).tiny)
+    kappa = np.maximum(stiffness, floor) * superconducting
+    pattern = (q.derivatives.T @ sp.diags(q.weights * superconducting) @ q.derivatives).tocsr()
+    K = (q.derivatives.T @ sp.diags(kappa * q.weights) @ q.derivatives).tocsr()
     touched = (q.values[superconducting] != 0).sum(axis=0).A1 > 0  # DOFs of S wires
     dofs = np.flatnonzero(touched)
     s_terminals = [n for n in geometry.terminals
                    if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR and touched[mesh.node_dof[n.name]]]
     terminal_dofs = np.array([mesh.node_dof[n.name] for n in s_terminals], dtype=int)
     sub = K[dofs][:, dofs]
-    n_regions, region = connected_components(sub != 0, directed=False)
+    n_regions, region = connected_components(pattern[dofs][:, dofs] != 0, directed=False)
     shares_at_dofs = np.zeros((len(s_terminals), mesh.n_dofs))
     fixed = np.isin(dofs, terminal_dofs)
     free = np.flatnonzero(~fixed)
@@ -138,8 +143,9 @@ def condensate_split(mesh: GraphMesh, stiffness: np.ndarray) -> CondensateSplit:
     index_of[dofs] = np.arange(dofs.size)
     for p in np.flatnonzero(superconducting):
         point_region[p] = region[index_of[q.values[p].indices[0]]]
+    # an island converts charge only where it is superconducting (kappa > 0)
     islands = tuple(tuple(sorted({geometry.wires[k].name for k in q.wire_index[point_region == r]}))
-                    for r in range(n_regions) if not has_terminal[r])
+                    for r in range(n_regions) if not has_terminal[r] and np.any(stiffness[point_region == r] > 0))
     points = q.values @ shares_at_dofs.T  # (n_points, n_S_terminals)
     points[~superconducting] = 0.0
     return CondensateSplit(tuple(n.name for n in s_terminals), points.T.copy(), islands)

@@ -319,3 +319,19 @@ def test_tc_does_not_impose_a_rigid_phase_gradient():
 
     # measured 1.0259909820 for both (the real kernel with the rigid gradient gave 0.9765)
     assert abs(linearized_eigenvalue(free_wire(2.0), 0.5) - linearized_eigenvalue(free_wire(0.0), 0.5)) < 1e-12
+
+
+def test_split_ignores_s_wires_whose_gap_vanished():
+    """An S wire whose self-consistent Delta is zero converts nothing: not an island."""
+    temperature = 0.2
+    geometry = Geometry(nodes=(Node("N", NodeKind.NORMAL_RESERVOIR), Node("c", NodeKind.CLEAN),
+                               Node("d", NodeKind.CLEAN), Node("S1", S_RES, gap=1.0), Node("end", NodeKind.FREE_END)),
+                        wires=(Wire("n", "N", "c", length=3.0), Wire("s1", "c", "S1", length=3.0, gap=1.0),
+                               Wire("n2", "c", "d", length=1.0), Wire("island", "d", "end", length=3.0, gap=1.0)))
+    mesh = build_mesh(at_temperature(geometry, temperature))
+    stiffness = phase_stiffness(mesh, temperature)
+    stiffness[mesh.quadrature.wire_index == 3] = 0.0  # as if Delta had vanished on the island
+    split = condensate_split(mesh, stiffness)
+    assert split.islands == () and np.all(np.isfinite(split.shares))
+    s1 = mesh.quadrature.wire_index == 1
+    assert np.max(np.abs(split.shares[0, s1] - 1)) < 1e-12  # one S terminal takes everything
