@@ -12,10 +12,14 @@ with F_n the anomalous Matsubara function, from the Riccati amplitudes at E = i 
 F_n e^{i chi} = i f = 2 i gamma / (1 - gamma gamma~). N wires have no coupling (Delta = 0);
 S reservoirs keep their bulk BCS Delta(T) (T_c = 0.567 of their zero-temperature gap).
 
-Phase: the pair potential's phase chi(x) is held at the geometry's rigid profile (``phase``
-to ``phase_end``); only the magnitude is self-consistent, projected as
-Delta = Re[e^{-i chi} (...)]. Without phase gradients (no current) this is the full
-self-consistency. Units: Delta0, xi0, T in Delta0 (T_c0 = 0.566933).
+Phase: by default (``phase="rigid"``) the pair potential's phase chi(x) is held at the
+geometry's rigid profile (``phase`` to ``phase_end``); only the magnitude is
+self-consistent, projected as Delta = Re[e^{-i chi} (...)]. Without phase gradients (no
+current) this is the full self-consistency. ``phase="self-consistent"`` solves for the
+complex Delta e^{i chi} (:func:`_complex_newton`): the imaginary part of the gap equation is
+local charge conservation, so the supercurrent is conserved along S wires; S reservoirs
+hold their phases, and one phase is held in each part of the network without S reservoir
+(:func:`_gauge_anchors`). Units: Delta0, xi0, T in Delta0 (T_c0 = 0.566933).
 
 Matsubara sum (:class:`MatsubaraRule`): the frequencies up to ``explicit_cutoff`` one by
 one; the rest as the midpoint-rule integral int_{omega_N - pi T}^inf d omega on Gauss panels
@@ -59,7 +63,7 @@ from femprox import bcs
 from femprox.energy_grid import gauss_rule
 from femprox.geometry import Geometry, NodeKind
 from femprox.mesh import GraphMesh, build_mesh
-from femprox.physics.bulk import PointParameters
+from femprox.physics.bulk import PointParameters, riccati_jacobian_densities
 from femprox.physics.contacts import FAR, NEAR
 from femprox.physics.pair_potential import PairPotentialField, Superconductor
 from femprox.spectral import SpectralSolution, solve_spectral
@@ -67,9 +71,13 @@ from femprox.temperature import at_temperature
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MatsubaraRule", "SelfConsistencyError", "IterationRecord", "SelfConsistentSolution",
+__all__ = ["PHASE_MODES", "MatsubaraRule", "SelfConsistencyError", "IterationRecord", "SelfConsistentSolution",
            "CriticalTemperature", "materials_of", "solve_gap", "gap_curve", "critical_temperature",
            "linearized_eigenvalue"]
+
+
+PHASE_MODES = ("rigid", "self-consistent")
+"""Treatments of the pair potential's phase by :func:`solve_gap`."""
 
 
 class SelfConsistencyError(RuntimeError):
@@ -226,6 +234,20 @@ class _GapEquation:
         values[self.points] = magnitude * self.phase_factor
         return PairPotentialField.from_values(self.mesh, values)
 
+    def complex_field(self, rotated: np.ndarray) -> PairPotentialField:
+        """The field Delta e^{i chi} = y e^{i alpha} for rotated values y at the S points."""
+        values = np.zeros(self.n_points, dtype=complex)
+        values[self.points] = rotated * self.phase_factor
+        return PairPotentialField.from_values(self.mesh, values)
+
+    def complex_residual(self, delta: np.ndarray, solution: SpectralSolution) -> np.ndarray:
+        """r = sum_k c w (i f_k - Delta e^{i chi}/omega_k) - L Delta e^{i chi} (complex, Delta0) at
+        the S points, for the complex pair potential ``delta`` there."""
+        f = 1j * solution.fields_at_quadrature().anomalous[:, self.points]
+        inverse = 1 / self.rule.frequencies
+        return (np.einsum("pk,kp->p", self.weights, f) - (self.weights @ inverse) * delta
+                - self.log_ratio * delta)
+
     def update(self, magnitude: np.ndarray, anomalous: np.ndarray) -> np.ndarray:
         """Plain fixed-point map from F_k at the S points (n_frequencies, n_S)::
 
@@ -335,6 +357,8 @@ class SelfConsistentSolution:
     residual: float
     history: list[IterationRecord] = field(default_factory=list)
     seconds: float = 0.0
+    phase: str = "rigid"
+    """How the phase was treated: "rigid" (the geometry's profile) or "self-consistent"."""
 
     @property
     def geometry(self) -> Geometry:
@@ -352,6 +376,25 @@ class SelfConsistentSolution:
         x = np.atleast_1d(np.asarray(x, dtype=float))
         return x, np.abs(self.pair_potential.at(k, x))
 
+    def phase_profile(self, wire: str, x=None) -> tuple[np.ndarray, np.ndarray]:
+        """(x, chi(x)) the phase of Delta along ``wire`` (radians, unwrapped along the wire)."""
+        k = self.mesh.wire_index(wire)
+        if x is None:
+            x, values = self.pair_potential.position[self.pair_potential.wire_index == k], \
+                self.pair_potential.values[self.pair_potential.wire_index == k]
+        else:
+            x = np.atleast_1d(np.asarray(x, dtype=float))
+            values = self.pair_potential.at(k, x)
+        return x, np.unwrap(np.angle(values))
+
+    def supercurrent(self, wire: str, **options):
+        """Equilibrium supercurrent through ``wire`` (start -> end) with this pair potential
+        (:func:`femprox.supercurrent.matsubara_supercurrent`; g Delta0)."""
+        from femprox.supercurrent import matsubara_supercurrent
+
+        return matsubara_supercurrent(self.mesh, wire, self.temperature, pair_potential=self.pair_potential,
+                                      **options)
+
     def solve_spectral(self, energies, **options) -> SpectralSolution:
         """Retarded solution at real ``energies`` with this pair potential (kinetic stage ready)."""
         return solve_spectral(self.mesh, energies, pair_potential=self.pair_potential, **options)
@@ -361,8 +404,17 @@ def solve_gap(geometry: Geometry, temperature: float, *,
               materials: Mapping[str, Superconductor] | None = None, debye_frequency: float | None = None,
               tol: float = 1e-8, max_iterations: int = 30,
               explicit_cutoff: float = 20.0, initial: PairPotentialField | None = None,
-              refine: float = 1.0, dense_limit: int = 400) -> SelfConsistentSolution:
+              refine: float = 1.0, dense_limit: int = 400, phase: str = "rigid") -> SelfConsistentSolution:
     """Self-consistent |Delta(x)| in every S wire at ``temperature`` (Delta0).
+
+    ``phase="rigid"`` (default): the phase chi(x) stays the geometry's rigid profile and only
+    |Delta| is solved for (the complete self-consistency where no supercurrent flows).
+    ``phase="self-consistent"``: the complex Delta e^{i chi} is solved for, so that the
+    supercurrent is conserved along S wires (docs/self_consistency.md, "Self-consistent
+    phase"). The phases of S reservoirs are held; in a part of the network without S
+    reservoir one phase is held (the rigid phase at one point deep inside an S wire) and
+    the rest follows; ``phase``/``phase_end`` of S wires are then only the starting
+    profile. Vector potentials (wire ``flux``) enter through the covariant derivatives.
 
     ``geometry`` has zero-temperature gaps, as everywhere in femprox (not one returned by
     :func:`femprox.temperature.at_temperature`): its reservoirs are moved to T and it is
@@ -383,14 +435,18 @@ def solve_gap(geometry: Geometry, temperature: float, *,
         raise ValueError(f"temperature must be positive and finite (Delta0), got {temperature!r}")
     if not (tol > 0 and max_iterations >= 1):
         raise ValueError("solve_gap: tol > 0 and max_iterations >= 1 are required")
+    if phase not in PHASE_MODES:
+        raise ValueError(f"solve_gap: phase must be one of {', '.join(map(repr, PHASE_MODES))}, got {phase!r}")
     materials = materials_of(geometry, materials, debye_frequency)
     at_t = _reservoirs_at(geometry, temperature)
     mesh = build_mesh(at_t, refine=refine)
     rule = MatsubaraRule.build(temperature, explicit_cutoff=explicit_cutoff)
     equation = _GapEquation(mesh, materials, rule)
+    rotated_start = None
     if initial is not None:
         values = initial.on_mesh(mesh).values[equation.points]
-        start = np.real(values / equation.phase_factor)
+        rotated_start = values / equation.phase_factor
+        start = np.real(rotated_start)
     else:
         # bulk Delta(T), or that at 0.95 T_c above the material's T_c: a start above the solution
         per_wire = {name: _bulk_gap(m, min(temperature, 0.95 * m.critical_temperature))
@@ -400,9 +456,15 @@ def solve_gap(geometry: Geometry, temperature: float, *,
     energies = 1j * rule.frequencies
     history: list[IterationRecord] = []
 
-    linear = _linearized(mesh, equation)
-    magnitude, iterations, change = _newton(mesh, equation, linear, energies, np.maximum(start, 0.0), tol,
-                                            max_iterations, history, started, dense_limit)
+    if phase == "self-consistent":
+        y = rotated_start if rotated_start is not None else start.astype(complex)
+        y, iterations, change = _complex_newton(mesh, equation, energies, y, tol, max_iterations, history, started)
+        field_solved = equation.complex_field(y)
+    else:
+        linear = _linearized(mesh, equation)
+        magnitude, iterations, change = _newton(mesh, equation, linear, energies, np.maximum(start, 0.0), tol,
+                                                max_iterations, history, started, dense_limit)
+        field_solved = equation.field(magnitude)
     if change >= tol:
         shown = "; ".join(f"{r.iteration}: step {r.change:.2e}, residual {r.residual:.2e}, max Delta {r.max_gap:.6f}"
                           for r in history[-6:])
@@ -410,9 +472,9 @@ def solve_gap(geometry: Geometry, temperature: float, *,
             f"gap equation of '{geometry.name}' at T = {temperature:g} did not converge in {max_iterations} "
             f"Newton iterations (last step {change:.2e} > tol {tol:.1e}); last steps: {shown}. Try a starting "
             "field closer to the solution (initial=...), more iterations or a looser tol.", history)
-    return SelfConsistentSolution(temperature=float(temperature), mesh=mesh, pair_potential=equation.field(magnitude),
+    return SelfConsistentSolution(temperature=float(temperature), mesh=mesh, pair_potential=field_solved,
                                   materials=materials, rule=rule, iterations=iterations, residual=history[-1].residual,
-                                  history=history, seconds=time.perf_counter() - started)
+                                  history=history, seconds=time.perf_counter() - started, phase=phase)
 
 
 def _newton_step(J, residual: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -472,6 +534,200 @@ def _newton(mesh, equation: _GapEquation, linear: "_LinearizedMatsubara", energi
         if change < tol or (scale == 1.0 and change < 1e-3 and change**3 < 0.1 * tol * previous**2):
             return x, iteration, change if change < tol else change**3 / previous**2
     return x, max_iterations, change
+
+
+# ---------------------------------------------------------------------------------------
+# Self-consistent phase: Newton on the complex pair potential
+# ---------------------------------------------------------------------------------------
+#
+# Unknowns: y(x) = e^{-i alpha(x)} Delta(x) e^{i chi(x)} at the S points, alpha the
+# geometry's rigid phase profile: y real is the rigid-phase state, Im y the
+# phase's departure from it. The complex residual of the gap equation
+#     r = sum_k c_k w_k (i f_k - Delta e^{i chi} / omega_k) - L Delta e^{i chi}
+# is rotated the same way (rho = e^{-i alpha} r); its real part is the magnitude equation
+# of the rigid mode, its imaginary part is local charge conservation (Im(Delta* F) is the
+# charge converted into supercurrent, zero at a self-consistent solution).
+
+
+class _RiccatiLinearization:
+    """The weak Riccati equations at E = i omega linearized about a state, per frequency.
+
+    Same weak form as :mod:`femprox.spectral` (residual = V^T g w (value density) -
+    Dx^T g w (flux density) + contact fluxes, reservoir DOFs fixed), assembled here from the
+    public point densities of :mod:`femprox.physics.bulk` so that this module does not
+    depend on the spectral solver's internals. ``response`` gives d(i f) at the S points
+    per unit change of Re y and Im y there.
+    """
+
+    def __init__(self, mesh: GraphMesh, points: np.ndarray, phase_factor: np.ndarray):
+        geometry = mesh.geometry
+        q = mesh.quadrature
+        self.mesh, self.points = mesh, points
+        self.rigid = PointParameters.at_points(geometry, q.wire_index, q.position)
+        weights = q.wire_parameter(geometry, "conductance") * q.weights
+        self.inverse_diffusion = 1 / q.wire_parameter(geometry, "diffusion")
+        self.dynes = q.wire_parameter(geometry, "dynes")
+        free = mesh.free_dofs
+        V, Dx = q.values.tocsc()[:, free].tocsr(), q.derivatives.tocsc()[:, free].tocsr()
+        self.V, self.Dx = V, Dx
+        self.test_values = (V.T @ sp.diags(weights)).tocsr()
+        self.test_derivatives = (Dx.T @ sp.diags(weights)).tocsr()
+        vector_potential = self.rigid.vector_potential[:, 0]
+        stiffness = -(self.test_derivatives @ Dx)
+        # -(test') (nabla a) with nabla a = a' - i q a, nabla b = b' + i q b
+        self.constant_a = (stiffness + self.test_derivatives @ sp.diags(1j * vector_potential) @ V).tocsr()
+        self.constant_b = (stiffness + self.test_derivatives @ sp.diags(-1j * vector_potential) @ V).tocsr()
+        load = self.test_values[:, points]
+        self.load_both = sp.hstack([load, load]).tocsr()  # columns: Re y, then Im y at each S point
+        self.read = V[points].tocsr()
+        self.phase_factor = phase_factor
+        position = np.full(mesh.n_dofs, -1)
+        position[free] = np.arange(free.size)
+        self.position = position
+        self.n_free = free.size
+
+    def factor(self, solution: SpectralSolution, k: int, parameters: PointParameters):
+        """Sparse LU of the Riccati Jacobian (2 n_free, complex) at frequency number ``k`` of
+        ``solution``, and a, b at the S points."""
+        return self.factor_state(solution.gamma[k], solution.gamma_tilde[k], solution.energies[k], parameters)
+
+    def factor_state(self, gamma: np.ndarray, gamma_tilde: np.ndarray, energy: complex, parameters: PointParameters):
+        """The same about the state with DOF values ``gamma``, ``gamma_tilde`` (n_dofs,) at the
+        complex ``energy`` (Delta0): zeros for the linearized equation at T_c."""
+        q = self.mesh.quadrature
+        a, b = q.values @ gamma, q.values @ gamma_tilde
+        da, db = q.derivatives @ gamma, q.derivatives @ gamma_tilde
+        energy = (energy + 1j * self.dynes)[:, None]
+        d = riccati_jacobian_densities(a[:, None], b[:, None], da[:, None], db[:, None], energy, parameters)
+        blocks = [[self.test_values @ sp.diags(d.value_value[e, u][:, 0]) @ self.V for u in range(2)]
+                  for e in range(2)]
+        for e, constant in ((0, self.constant_a), (1, self.constant_b)):
+            slope = self.test_values @ sp.diags(d.value_derivative[e][:, 0]) @ self.Dx
+            blocks[e][e] = blocks[e][e] + slope + constant
+        J = sp.bmat(blocks, format="lil")
+        n = self.n_free
+        for c in self.mesh.contacts:
+            dofs = (c.near_dof, c.far_dof)
+            _, jac = c.contact.riccati_fluxes(gamma[[c.near_dof]], gamma_tilde[[c.near_dof]],
+                                              gamma[[c.far_dof]], gamma_tilde[[c.far_dof]])
+            for side in (NEAR, FAR):
+                for other in (NEAR, FAR):
+                    row, col = self.position[dofs[side]], self.position[dofs[other]]
+                    if row >= 0 and col >= 0:
+                        for e in range(2):
+                            for u in range(2):
+                                J[e * n + row, u * n + col] += jac[side, e, other, u][0]
+        return spla.splu(J.tocsc()), a[self.points], b[self.points]
+
+    def response(self, lu, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """d(i f)/d(Re y, Im y) at the S points: complex (n_S, 2 n_S).
+
+        The pair-potential source -i (Delta e^{i chi} + Delta e^{-i chi} a^2)/D (and its b
+        counterpart) changes by -i (e^{i alpha} + e^{-i alpha} a^2)/D per unit Re y and by
+        (e^{i alpha} - e^{-i alpha} a^2)/D per unit Im y; f = 2a/(1 - ab) changes by
+        2 (da + a^2 db)/(1 - ab)^2.
+        """
+        p = self.phase_factor
+        inverse_d = self.inverse_diffusion[self.points]
+        a2, b2 = a**2, b**2
+        source = np.concatenate([
+            np.stack([-1j * (p + a2 / p), -1j * (p * b2 + 1 / p)]),
+            np.stack([p - a2 / p, p * b2 - 1 / p])], axis=1) * np.tile(inverse_d, 2)  # (2 fields, 2 n_S)
+        # d(i f) = R J^{-1} (-B dy): R reads 2i (da + a^2 db)/(1-ab)^2 at the S points, B is the
+        # source load. Solved as (J^{-T} R^T)^T B: n_S right-hand sides instead of 2 n_S.
+        scale = 2j / (1 - a * b) ** 2
+        reader = sp.hstack([sp.diags(scale) @ self.read, sp.diags(scale * a2) @ self.read]).T.toarray()
+        adjoint = lu.solve(np.ascontiguousarray(reader), trans="T")
+        load = sp.vstack([self.load_both @ sp.diags(source[0]), self.load_both @ sp.diags(source[1])]).tocsc()
+        return -(load.T @ adjoint).T
+
+
+def _gauge_anchors(mesh: GraphMesh, points: np.ndarray) -> np.ndarray:
+    """S points whose phase is held (Im y kept at its start): one per connected part of the network that
+    has S wires and no S reservoir (there the gap equation is invariant under a global
+    phase rotation, a zero mode of the Jacobian). The anchor is the S point farthest from
+    its wire's ends, in the longest S stretch: a point where |Delta| stays finite."""
+    geometry = mesh.geometry
+    parent = {n.name: n.name for n in geometry.nodes}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for w in geometry.wires:
+        parent[root(w.start)] = root(w.end)
+    anchored = {root(n.name) for n in geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR}
+    q = mesh.quadrature
+    wire_of = q.wire_index[points]
+    lengths = np.array([w.length for w in geometry.wires])[wire_of]
+    depth = np.minimum(q.position[points], lengths - q.position[points])
+    components = np.array([root(geometry.wires[k].start) for k in wire_of])
+    anchors = []
+    for component in sorted(set(components.tolist()) - anchored):
+        mine = np.flatnonzero(components == component)
+        anchors.append(int(mine[np.argmax(depth[mine])]))
+    return np.array(anchors, dtype=int)
+
+
+def _complex_newton(mesh: GraphMesh, equation: _GapEquation, energies: np.ndarray, y: np.ndarray, tol: float,
+                    max_iterations: int, history: list, started: float) -> tuple[np.ndarray, int, float]:
+    """Newton's method on the complex gap equation in the rotated unknowns y (module note).
+
+    The real 2 n_S x 2 n_S Jacobian comes from the Riccati equations at E = i omega
+    linearized about the current state (exact, phases, vector potentials and contacts
+    included). Held phases (:func:`_gauge_anchors`) drop their Im y column; the step is then
+    the least-squares solution (the dropped direction is the zero mode). Backtracking and
+    stopping as in :func:`_newton`. Returns (y, iterations, last step size (Delta0)).
+    """
+    phase_factor = equation.phase_factor
+    linear = _RiccatiLinearization(mesh, equation.points, phase_factor)
+    n = equation.points.size
+    anchors = _gauge_anchors(mesh, equation.points)
+    columns = np.setdiff1d(np.arange(2 * n), n + anchors)
+    total_inverse = equation.weights @ (1 / equation.rule.frequencies)
+
+    def evaluate(values):
+        field = equation.complex_field(values)
+        solution = solve_spectral(mesh, energies, pair_potential=field)
+        residual = equation.complex_residual(values * phase_factor, solution) / phase_factor
+        return solution, field, residual, float(np.max(np.abs(residual / equation.denominator), initial=0.0))
+
+    solution, field, residual, merit = evaluate(y)
+    change = np.inf
+    for iteration in range(1, max_iterations + 1):
+        parameters = field.applied_to(linear.rigid)
+        derivative = np.zeros((n, 2 * n), dtype=complex)
+        for k in range(equation.rule.frequencies.size):
+            lu, a, b = linear.factor(solution, k, parameters)
+            derivative += equation.weights[:, k, None] * linear.response(lu, a, b)
+        derivative /= phase_factor[:, None]
+        derivative[:, :n] -= np.diag(total_inverse + equation.log_ratio)
+        derivative[:, n:] -= 1j * np.diag(total_inverse + equation.log_ratio)
+        J = np.vstack([derivative.real, derivative.imag])[:, columns]
+        rhs = -np.concatenate([residual.real, residual.imag])
+        solved = np.linalg.lstsq(J, rhs, rcond=None)[0] if anchors.size else np.linalg.solve(J, rhs)
+        step_real = np.zeros(2 * n)
+        step_real[columns] = solved
+        step = step_real[:n] + 1j * step_real[n:]
+        scale = 1.0
+        for _ in range(7):
+            trial = y + scale * step
+            trial_solution, trial_field, trial_residual, trial_merit = evaluate(trial)
+            if trial_merit <= merit or scale < 0.02:
+                break
+            scale *= 0.5
+        change = float(np.max(np.abs(trial - y), initial=0.0))
+        y, solution, field, residual, merit = trial, trial_solution, trial_field, trial_residual, trial_merit
+        history.append(IterationRecord(iteration, change, merit, float(np.max(np.abs(y), initial=0.0)),
+                                       int(solution.iterations.max()), scale, time.perf_counter() - started))
+        log.info("complex gap Newton %d: step %.3e (x%.3g), residual %.3e, max |Delta| %.6f", iteration, change,
+                 scale, merit, history[-1].max_gap)
+        previous = history[-2].change if len(history) >= 2 else np.inf
+        if change < tol or (scale == 1.0 and change < 1e-3 and change**3 < 0.1 * tol * previous**2):
+            return y, iteration, change if change < tol else change**3 / previous**2
+    return y, max_iterations, change
 
 
 def gap_curve(geometry: Geometry, temperatures: Iterable[float], **options) -> list[SelfConsistentSolution]:
@@ -580,7 +836,10 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
     With ``return_mode`` also returns the eigenvector as a :class:`PairPotentialField`
     (normalized to max |Delta| = 1): the shape of Delta(x) just below T_c. Up to
     ``dense_limit`` S quadrature points K is a dense matrix (all eigenvalues); above, ARPACK
-    finds the one of largest real part from K's action (one solve per frequency).
+    finds the one of largest real part from K's action (one solve per frequency). With a
+    vector potential, or rigid phase gradients in S wires (which the real kernel would
+    impose), the complex linearized equation with covariant derivatives is used
+    (:func:`_covariant_eigenvalue`; always dense, the mode complex, the phase free).
     """
     geometry = system.geometry if isinstance(system, GraphMesh) else system
     mesh = system if isinstance(system, GraphMesh) else build_mesh(geometry)
@@ -588,14 +847,15 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
     rule = MatsubaraRule.build(temperature, explicit_cutoff=explicit_cutoff)
     equation = _GapEquation(mesh, materials, rule)
     linear = _linearized(mesh, equation)
-    if linear.has_vector_potential:
-        raise ValueError(f"'{geometry.name}': T_c with a vector potential (flux) is not implemented "
-                         "(the linearized equation then needs covariant derivatives)")
     for node in geometry.terminals:
         if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR:
             raise ValueError(f"'{geometry.name}': S reservoir '{node.name}' induces a pair potential at "
                              "every temperature below its own T_c; T_c of the structure from the "
                              "linearized gap equation needs a network without S reservoirs")
+    phase_gradient = any(w.is_superconducting and w.end_phase != w.phase for w in geometry.wires)
+    if linear.has_vector_potential or phase_gradient:
+        # the real kernel would impose the rigid phase profile; at T_c the phase is free
+        return _covariant_eigenvalue(mesh, equation, return_mode)
     n = equation.points.size
     if n > dense_limit:
         factors = [linear.factor(frequency + linear.dynes) for frequency in rule.frequencies]
@@ -633,6 +893,38 @@ def linearized_eigenvalue(system: Geometry | GraphMesh, temperature: float, *,
     return value, equation.field(mode)
 
 
+def _covariant_eigenvalue(mesh: GraphMesh, equation: _GapEquation, return_mode: bool):
+    """Largest eigenvalue of the linearized gap equation with a vector potential.
+
+    About a = b = 0 the Riccati equations at E = i omega decouple and become linear with
+    covariant derivatives, (a' - i q a)' ... - 2 (omega + eta) a / D = i Delta e^{i chi} / D;
+    Delta -> i f = 2 i a is then complex-linear. The kernel acts on the rotated real unknowns
+    (Re y, Im y) (see :func:`_complex_newton`), a dense 2n x 2n matrix whose eigenvalues come in
+    pairs (a complex-linear map written in real form). The mode is the complex eigenvector.
+    """
+    linear = _RiccatiLinearization(mesh, equation.points, equation.phase_factor)
+    zero = np.zeros(mesh.n_dofs, dtype=complex)
+    parameters = replace(linear.rigid, gap=np.zeros_like(linear.rigid.gap))
+    n = equation.points.size
+    response = np.zeros((n, 2 * n), dtype=complex)
+    a = np.zeros(n, dtype=complex)
+    for k, frequency in enumerate(equation.rule.frequencies):
+        lu, _, _ = linear.factor_state(zero, zero, 1j * frequency, parameters)
+        response += equation.weights[:, k, None] * linear.response(lu, a, a)
+    response /= equation.phase_factor[:, None]
+    kernel = np.vstack([response.real, response.imag])
+    kernel -= np.diag(np.tile(equation.tail_inverse, 2))
+    kernel /= np.tile(equation.denominator, 2)[:, None]
+    eigenvalues, vectors = np.linalg.eig(kernel)
+    top = int(np.argmax(eigenvalues.real))
+    value = float(eigenvalues[top].real)
+    if not return_mode:
+        return value
+    mode = vectors[:n, top] + 1j * vectors[n:, top]
+    mode = mode / mode[np.argmax(np.abs(mode))]
+    return value, equation.complex_field(mode)
+
+
 def _linearized(mesh: GraphMesh, equation: _GapEquation) -> _LinearizedMatsubara:
     """The mesh's linearized Matsubara problem, kept in ``mesh.stage_cache``."""
     cache = mesh.stage_cache.setdefault("linearized_matsubara", {})
@@ -666,8 +958,9 @@ def critical_temperature(geometry: Geometry, *, materials: Mapping[str, Supercon
     The search starts at the highest material T_c (no structure exceeds it), halves T until
     the eigenvalue exceeds 1 (down to ``lowest``, default 1/64 of that T_c), then Brent's
     method to relative tolerance ``rtol``. Raises ValueError if the structure is normal down
-    to ``lowest``. Networks with S reservoirs or flux are refused (see
-    :class:`_LinearizedMatsubara`).
+    to ``lowest``. Networks with S reservoirs are refused (they induce a pair potential at
+    every T below their own T_c); with a vector potential (flux) the linearized equation
+    has covariant derivatives (:func:`_covariant_eigenvalue`, dense).
     """
     started = time.perf_counter()
     mats = materials_of(geometry, materials, debye_frequency)

@@ -10,7 +10,7 @@ the formula is often printed without the minus sign (docs/physics.md sections 5 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class Supercurrent:
 
 
 def _end_spectral_currents(mesh: GraphMesh, wire: str | int, gamma: np.ndarray, gamma_tilde: np.ndarray,
-                           energy: np.ndarray) -> np.ndarray:
+                           energy: np.ndarray, pair_potential=None) -> np.ndarray:
     """Complex spectral current 2 (a b' - b a') / (1 - a b)^2 at both ends of a wire.
 
     ``energy`` (n,) complex (E + i0 on the real axis, i omega on the imaginary one); returns
@@ -61,7 +61,10 @@ def _end_spectral_currents(mesh: GraphMesh, wire: str | int, gamma: np.ndarray, 
     r_a = int_wire [F_a phi - a' phi'] dx gives a'(start) = +r_a, a'(end) = -r_a for the
     basis function phi of that end node. They converge much faster than pointwise FE
     derivatives (which next to a reservoir at a minigap edge were seen off by a factor 10)
-    and the current they give is exactly conserved in a normal wire.
+    and the current they give is exactly conserved in a normal wire. ``pair_potential``: the
+    :class:`~femprox.physics.pair_potential.PairPotentialField` the amplitudes were solved
+    with (None: the wires' rigid gaps and phases); the end fluxes contain the pair-potential
+    source, so they must use the same one.
     """
     k = mesh.wire_index(wire)
     w = mesh.geometry.wires[k]
@@ -73,6 +76,11 @@ def _end_spectral_currents(mesh: GraphMesh, wire: str | int, gamma: np.ndarray, 
     a, b = q.values[points] @ gamma.T, q.values[points] @ gamma_tilde.T
     da, db = q.derivatives[points] @ gamma.T, q.derivatives[points] @ gamma_tilde.T
     parameters = PointParameters.at_points(mesh.geometry, q.wire_index[points], q.position[points])
+    if pair_potential is not None:
+        pair_potential.check_mesh(mesh)
+        magnitude = np.abs(pair_potential.values[points])
+        parameters = replace(parameters, gap=magnitude[:, None], phase_factor=np.where(
+            magnitude > 0, pair_potential.values[points] / np.where(magnitude > 0, magnitude, 1.0), 1.0)[:, None])
     density = riccati_densities(a, b, da, db, energy[None, :] + 1j * w.dynes, parameters)
     weights = q.weights[points]
     orientation = np.array([1.0, -1.0])
@@ -86,7 +94,7 @@ def wire_end_supercurrent_densities(solution: SpectralSolution, wire: str | int)
     """Spectral supercurrent j_S = -Re[2 (a b' - b a')/(1 - a b)^2] (1/xi0) at the start and
     the end of a wire, (n_energies,) each, from end fluxes (see :func:`_end_spectral_currents`)."""
     j = -np.real(_end_spectral_currents(solution.mesh, wire, solution.gamma, solution.gamma_tilde,
-                                        solution.energies.astype(complex)))
+                                        solution.energies.astype(complex), solution.pair_potential))
     return j[:, 0], j[:, 1]
 
 
@@ -94,7 +102,8 @@ def supercurrent(solution: SpectralSolution, grid: EnergyGrid, wire: str, temper
     """I_S = -(g/2) int j_S tanh(E/2T) dE = -g int_0^inf j_S tanh(E/2T) dE through ``wire``.
 
     The minus sign makes I_S the electric current along the wire (start -> end), the same
-    convention as the transport currents (module docstring; docs/physics.md section 5). j_S comes from :func:`wire_end_supercurrent_densities`.
+    convention as the transport currents (module docstring; docs/physics.md section 5). j_S
+    comes from :func:`wire_end_supercurrent_densities`.
     ``temperature`` may be 0. The grid must reach energies where j_S has decayed: above the
     gap it falls slowly in short junctions (in an SNS junction of L = 3 xi0, stopping at 6
     Delta loses 0.4% of I_S; 20 Delta is enough). Minigap edges are inverse-square-root
@@ -187,21 +196,27 @@ def _tail_rule(start: float, scale: float, order: int) -> tuple[np.ndarray, np.n
 
 
 def matsubara_supercurrent(system: Geometry | GraphMesh, wire: str, temperature: float, *,
-                           explicit: int = 256) -> Supercurrent:
+                           explicit: int = 256, pair_potential=None) -> Supercurrent:
     """Equilibrium supercurrent through ``wire`` (start -> end) from a Matsubara sum.
 
     I_S = -2 g sum_k c_k Im X(i omega_k), with X the complex spectral current at the wire's
     ends (end fluxes, see :func:`_end_spectral_currents`); exponentially convergent in the
     energy resolution and free of minigap edges. ``temperature`` may be 0 (then an integral
     over omega). ``spectral`` in the result holds -Im 2X at the frequencies.
+    ``pair_potential``: a :class:`~femprox.physics.pair_potential.PairPotentialField` on
+    ``system`` (a GraphMesh then; e.g. a self-consistent one) instead of the wires' rigid
+    gaps and phases. With a rigid pair potential the currents at the two ends of an S wire
+    differ by the charge converted inside it; with a self-consistent one they are equal.
     """
+    if pair_potential is not None and not isinstance(system, GraphMesh):
+        raise ValueError("matsubara_supercurrent: a pair_potential field belongs to a mesh; pass that GraphMesh")
     mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
     geometry = mesh.geometry
     scale = min(min(gaps_of(geometry), default=1.0), min(w.thouless_energy for w in geometry.wires))
     rule = matsubara_sum(temperature, scale, explicit=explicit)
-    solution = solve_spectral(mesh, 1j * rule.frequencies)
+    solution = solve_spectral(mesh, 1j * rule.frequencies, pair_potential=pair_potential)
     x = _end_spectral_currents(mesh, wire, solution.gamma, solution.gamma_tilde,
-                               1j * rule.frequencies)  # 2X at (start, end)
+                               1j * rule.frequencies, pair_potential)  # 2X at (start, end)
     g = geometry.wire(wire).conductance
     per_end = -g * (rule.weights @ np.imag(x))  # -2 g sum c Im X = -g sum c Im 2X
     spectral = -np.imag(x).mean(axis=1)
