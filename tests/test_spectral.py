@@ -280,13 +280,15 @@ def test_matsubara_energies_give_the_analytic_continuation():
         solve_spectral(geometry, [0.5 - 0.1j])
 
 
-def test_threads_give_identical_results_and_collect_failures():
-    # Energies are independent; the interleaved batches run the same arithmetic.
+def test_threads_give_the_same_results_and_collect_failures():
+    # Energies are independent, but each thread's batch predicts the next Dynes stage from its
+    # own energies (analytic continuation through a spline), so the Newton iterations start
+    # elsewhere; both converge to tol = 1e-10 in the step, quadratically: 1e-9 is generous.
     geometry = t_junction()
     energies = np.linspace(0.05, 2.0, 12)
     serial = solve_spectral(geometry, energies)
     threaded = solve_spectral(geometry, energies, threads=2)
-    np.testing.assert_array_equal(threaded.gamma, serial.gamma)
+    np.testing.assert_allclose(threaded.gamma, serial.gamma, rtol=0, atol=1e-9)
     with pytest.raises(SpectralConvergenceError, match="did not converge for 12 of 12"):
         solve_spectral(geometry, energies, threads=2, max_iterations=1)
 
