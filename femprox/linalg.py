@@ -248,7 +248,7 @@ class _BlockTridiagonalSolver:
         bandwidth = int(np.max(np.abs(slot[rows] - slot[cols]), initial=0))
         self.block_dofs = bd = max(bandwidth, 1)
         chain_blocks = -(-np.bincount(chain, minlength=n_chains) // bd)
-        self.n_blocks = nb = max(int(chain_blocks.max(initial=1)), 1)
+        self.n_blocks = nb = _lane_length(chain_blocks)
         lane_of_chain, first_block = _pack(chain_blocks, nb)
         self.n_lanes = max(int(lane_of_chain.max(initial=0)) + 1, 1)
         self.block_size = bd * fields
@@ -330,6 +330,30 @@ def _chain_places(pattern: sp.csr_matrix, chain: np.ndarray, n_chains: int) -> n
             dofs = np.flatnonzero(chain == c)
             places[dofs[reverse_cuthill_mckee(pattern[dofs][:, dofs], symmetric_mode=True)]] = np.arange(dofs.size)
     return places
+
+
+_STEP_OVERHEAD_LANES = 0.5
+"""Fixed cost of one step of the block loop (a few numpy calls), in units of the work of one
+lane's block at a typical batch (~100 energies: ~150 us per lane of 6 x 6 blocks, ~20 us per
+step)."""
+
+
+def _lane_length(chain_blocks: np.ndarray) -> int:
+    """Blocks per lane that make the block loop cheapest.
+
+    Lanes as long as the longest chain leave padding where shorter chains do not pair up
+    (the T-junction's chains of 10, 6 and 6 blocks: three lanes of 10, 30 block steps of
+    which 8 are identity padding); slightly longer lanes can hold two short chains (two lanes
+    of 12: 24 block steps, 2 more loop steps). The cost of a lane length L is modelled as
+    L (lanes(L) + _STEP_OVERHEAD_LANES). Small networks only (at most 64 chains): large ones
+    fill their lanes anyway, and the search would cost set-up time.
+    """
+    longest = max(int(chain_blocks.max(initial=1)), 1)
+    if chain_blocks.size < 2 or chain_blocks.size > 64:
+        return longest
+    candidates = range(longest, min(2 * longest, int(chain_blocks.sum())) + 1)
+    cost = [length * (int(_pack(chain_blocks, length)[0].max()) + 1 + _STEP_OVERHEAD_LANES) for length in candidates]
+    return candidates[int(np.argmin(cost))]
 
 
 def _pack(chain_blocks: np.ndarray, lane_blocks: int) -> tuple[np.ndarray, np.ndarray]:

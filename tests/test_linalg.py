@@ -96,10 +96,12 @@ def test_junction_separators_match_dense_linear_algebra(batch_last):
 
 def test_chains_of_different_lengths_share_lanes():
     # split at the junction: chains of 12, 7, 5, 4 and 3 unknowns; the short ones are packed
-    # end to end into lanes as long as the longest (12), the rest of a lane is padding
+    # end to end into lanes, the rest of a lane is padding. Lanes as long as the longest
+    # chain (12) need three ([12], [7, 5], [4, 3]: cost 12 x 3.5 in the model of
+    # _lane_length); lanes of 16 need two ([12, 4], [7, 5, 3]: cost 16 x 2.5), and win
     pattern, n = star_pattern(arms=5, length=[12, 7, 5, 4, 3])
     solver = BatchedBlockSolver(pattern.row, pattern.col, n, 2, separators=[0])
-    assert (solver.chains.n_lanes, solver.chains.n_blocks) == (3, 12)  # [12], [7, 5], [4, 3]
+    assert (solver.chains.n_lanes, solver.chains.n_blocks) == (2, 16)
     rng = np.random.default_rng(11)
     batch = 3
     data = rng.normal(size=(batch, pattern.nnz, 2, 2)) + 1j * rng.normal(size=(batch, pattern.nnz, 2, 2))
@@ -300,3 +302,14 @@ def test_unsymmetric_pattern_matches_dense():
     rows, cols = rows[~drop], cols[~drop]
     solver = BatchedBlockSolver(rows, cols, n, 2, separators=np.arange(40))
     assert_matches_dense(solver, rows, cols, n, 2, rng)
+
+
+def test_lane_length_trades_padding_against_loop_steps():
+    from femprox.linalg import _lane_length
+
+    # the T-junction's chains: lanes of 10 need three (30 block steps, 8 of padding), lanes
+    # of 12 two (24 block steps)
+    assert _lane_length(np.array([10, 6, 6])) == 12
+    # equal chains cannot share a lane without doubling the loop: keep the longest
+    assert _lane_length(np.full(8, 12)) == 12
+    assert _lane_length(np.array([5])) == 5
