@@ -233,7 +233,26 @@ class _UsadelProblem:
         self.contact_entries[inside] = index
         self.contact_rows = position[np.stack([[c.near_dof, c.far_dof] for c in self.contacts])] \
             if self.contacts else np.empty((0, 2), dtype=int)
+        self.contact_groups = self._contact_groups()
         return rows, cols
+
+    def _contact_groups(self) -> list[tuple[type, list, np.ndarray, np.ndarray]]:
+        """Contacts grouped by class, evaluated one group per call (``riccati_fluxes_of``):
+        (class, contact objects, their indices into ``self.contacts``, (near, far) DOFs)."""
+        groups: dict[type, list[int]] = {}
+        for k, c in enumerate(self.contacts):
+            groups.setdefault(type(c.contact), []).append(k)
+        return [(kind, [self.contacts[k].contact for k in members], np.array(members),
+                 np.array([[self.contacts[k].near_dof, self.contacts[k].far_dof] for k in members]))
+                for kind, members in groups.items()]
+
+    def _contact_fluxes(self, a, b, derivatives: bool):
+        """Per contact group: (indices into ``self.contacts``, flux (k, side, field, n_energies),
+        jacobian (k, side, field, other side, other field, n_energies) or None)."""
+        for kind, contacts, members, dofs in self.contact_groups:
+            near, far = dofs[:, NEAR], dofs[:, FAR]
+            flux, jacobian = kind.riccati_fluxes_of(contacts, a[near], b[near], a[far], b[far], derivatives)
+            yield members, flux, jacobian
 
     def complex_energy(self, energies: np.ndarray, extra_dynes: float) -> np.ndarray:
         """E + i (eta_wire + extra) at every quadrature point, shape (n_points, n_energies)."""
@@ -253,11 +272,11 @@ class _UsadelProblem:
         r = (_times_complex(self.test_values, np.concatenate(list(density.value), axis=1))
              - _times_complex(self.test_derivatives, np.concatenate(list(density.flux), axis=1)))
         r = r.reshape(r.shape[0], 2, -1)
-        for k, c in enumerate(self.contacts):
-            flux, _ = c.contact.riccati_fluxes(a[c.near_dof], b[c.near_dof], a[c.far_dof], b[c.far_dof])
+        for members, flux, _ in self._contact_fluxes(a, b, derivatives=False):
             for side in (NEAR, FAR):
-                if self.contact_rows[k, side] >= 0:
-                    r[self.contact_rows[k, side]] += flux[side]
+                rows = self.contact_rows[members, side]
+                inside = rows >= 0
+                np.add.at(r, rows[inside], flux[inside, side])  # contacts may share a far DOF
         return r
 
     def jacobian(self, a, b, energies, extra_dynes=0.0) -> np.ndarray:
@@ -278,12 +297,11 @@ class _UsadelProblem:
         return J
 
     def _add_contact_jacobian(self, J, a, b) -> None:
-        for k, c in enumerate(self.contacts):
-            _, jac = c.contact.riccati_fluxes(a[c.near_dof], b[c.near_dof], a[c.far_dof], b[c.far_dof])
+        for members, _, jacobian in self._contact_fluxes(a, b, derivatives=True):
             for pair, (side, other) in enumerate(((NEAR, NEAR), (NEAR, FAR), (FAR, NEAR), (FAR, FAR))):
-                entry = self.contact_entries[4 * k + pair]
-                if entry >= 0:
-                    J[entry] += jac[side, :, other]
+                entries = self.contact_entries[4 * members + pair]
+                inside = entries >= 0
+                np.add.at(J, entries[inside], jacobian[inside, side, :, other])
 
     # -- boundary values and guesses ------------------------------------------------------
     def reservoir_values(self, energies, extra_dynes=0.0):
