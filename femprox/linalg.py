@@ -198,6 +198,8 @@ class BlockLU:
         """The factors of the matrices ``index`` of the batch (for solves on fewer systems)."""
         if self.schur is None:
             return BlockLU(self.solver, self.chains.subset(index))
+        if index.size == self.coupling.shape[0] and np.array_equal(index, np.arange(index.size)):
+            return self  # the whole batch: no copies
         return BlockLU(self.solver, self.chains.subset(index), self.coupling[index], self.separator_rows[index],
                        self.schur.subset(index))
 

@@ -392,8 +392,16 @@ class _Factorizations:
         for g in np.unique(owners):
             lu, members = self.groups[g]
             mine = np.flatnonzero(owners == g)
-            factors = lu.subset(np.searchsorted(members, active[mine]))
-            step[:, :, mine] = np.moveaxis(factors.solve(-np.moveaxis(r[:, :, active[mine]], -1, 0)), 0, -1)
+            place = np.searchsorted(members, active[mine])
+            rhs = -np.moveaxis(r[:, :, active[mine]], -1, 0)
+            if 2 * mine.size >= members.size:
+                # most of the group is still active: solve for all of it (zero right-hand sides
+                # for the rest) rather than copy the factors of the active part
+                padded = np.zeros((members.size,) + rhs.shape[1:], dtype=rhs.dtype)
+                padded[place] = rhs
+                step[:, :, mine] = np.moveaxis(lu.solve(padded)[place], 0, -1)
+            else:
+                step[:, :, mine] = np.moveaxis(lu.subset(place).solve(rhs), 0, -1)
         for g in set(range(len(self.groups))) - set(owners.tolist()):
             self.groups[g] = None  # release factors no energy uses any more
         return step
