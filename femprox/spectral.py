@@ -541,7 +541,9 @@ _QUADRATIC_STEP = 1e-4  # Newton steps below this count as the quadratic regime
 _CHORD_RATE = 0.15  # chord iterations continue while every step shrinks at least this fast
 _CHORD_STEPS = 2  # ... and while that rate reaches the tolerance in this many more steps
 _EDGE_DYNES = 1e-5  # extra Dynes rate accepted at gap edges (see _keep_broadened)
-_TAYLOR_ORDER = 3  # highest order of the analytic continuation between stages (a cubic spline's)
+# orders of the analytic continuation between stages offered to the residual test (a cubic
+# spline has three derivatives); first order never won on the T-junction and the house
+_TAYLOR_ORDERS = (2, 3)
 
 
 MEMORY_BUDGET = 512 * 2**20
@@ -901,7 +903,7 @@ def _pick(choice: np.ndarray, arrays: list[np.ndarray]) -> np.ndarray:
 
 def _continuation(result: _NewtonResult, energies, eta_now: float, eta_next: float,
                   coarse: "_CoarseStart | None") -> list[tuple[np.ndarray, np.ndarray]]:
-    """Taylor polynomials of orders 1 to _TAYLOR_ORDER for the stage at ``eta_next``.
+    """Taylor polynomials of the orders _TAYLOR_ORDERS for the stage at ``eta_next``.
 
     The extra Dynes rate enters only through the complex energy z = E + i eta, and the
     solution is analytic in z in the upper half plane: with d/d eta = i d/dE,
@@ -919,17 +921,18 @@ def _continuation(result: _NewtonResult, energies, eta_now: float, eta_next: flo
         if not np.all(result.converged) or np.any(np.diff(nodes) <= 0):
             return []
         a_nodes, b_nodes = result.a[:, order], result.b[:, order]
-    if nodes.size < 4:
+    if nodes.size < 4 or not _TAYLOR_ORDERS:
         return []
     splines = [make_interp_spline(nodes, values, k=3, axis=1) for values in (a_nodes, b_nodes)]
     shift = 1j * (eta_next - eta_now)
     a, b = splines[0](energies), splines[1](energies)
     candidates = []
-    for n in range(1, _TAYLOR_ORDER + 1):
+    for n in range(1, max(_TAYLOR_ORDERS) + 1):
         factor = shift**n / math.factorial(n)
         a = a + factor * splines[0].derivative(n)(energies)
         b = b + factor * splines[1].derivative(n)(energies)
-        candidates.append((a, b))
+        if n in _TAYLOR_ORDERS:
+            candidates.append((a, b))
     return candidates
 
 
