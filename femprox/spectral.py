@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from scipy.interpolate import make_interp_spline
 
 from femprox.geometry import Geometry, NodeKind
-from femprox.linalg import BatchedBlockSolver
+from femprox.linalg import block_solver
 from femprox.mesh import GraphMesh, PointwiseForms, build_mesh, contact_pairs, extend_pattern
 from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
                                   riccati_densities, riccati_jacobian_densities)
@@ -216,8 +216,8 @@ class _UsadelProblem:
         self.n_element_entries = rows.size
         rows, cols = self._add_contact_entries(rows, cols)
         self.n_entries = rows.size
-        self.solver = BatchedBlockSolver(rows, cols, free.size, fields=2,
-                                         separators=np.searchsorted(free, mesh.junction_dofs))
+        self.pattern = (rows, cols)
+        self.solver = block_solver(rows, cols, free.size, fields=2, separators=np.searchsorted(free, mesh.junction_dofs))
 
     def _add_contact_entries(self, rows, cols):
         """Extend the free-free pattern by the contacts' couplings; remember where they go."""
