@@ -548,6 +548,7 @@ class CondensedBlockSolver:
         reduced_separators = None if separators is None else local[np.asarray(separators, dtype=int)]
         self.reduced = BatchedBlockSolver(local[rows[kept_entries]], local[cols[kept_entries]], self.kept.size,
                                           fields, reduced_separators)
+        self._outside_pattern = any(np.any(c[key] < 0) for c in self.classes for key in ("gg", "gb", "bg"))
         self.separators = self.reduced.separators
 
     def _group_class(self, groups: np.ndarray, boundaries: np.ndarray, lookup, reduced_lookup, local) -> dict:
@@ -592,7 +593,9 @@ class CondensedBlockSolver:
         fields, batch) with ``batch_last=True``."""
         entries = data if batch_last else np.moveaxis(data, 0, -1)
         batch, f = entries.shape[-1], self.fields
-        padded = np.concatenate([entries, np.zeros((1,) + entries.shape[1:], dtype=entries.dtype)])
+        # a zero entry for pairs outside the pattern (index -1); element groups have none
+        padded = np.concatenate([entries, np.zeros((1,) + entries.shape[1:], dtype=entries.dtype)]) \
+            if self._outside_pattern else entries
         reduced = np.ascontiguousarray(entries[self._kept_entries])      # (n_kept_entries, f, f, batch)
         factors = []
         for c in self.classes:
@@ -615,7 +618,7 @@ def _by_shape(groups: list[tuple[np.ndarray, np.ndarray]]):
 
 def _dense_blocks(padded: np.ndarray, index: np.ndarray, batch: int) -> np.ndarray:
     """Dense blocks (batch, k, p f, q f) of the entries ``index`` (k, p, q) of ``padded``
-    (n_entries + 1, f, f, batch; the last entry is zero, for -1 indices)."""
+    (n_entries (+ 1), f, f, batch; with -1 indices the last entry must be zero)."""
     k, p, q = index.shape
     f = padded.shape[1]
     blocks = padded[index]                                   # (k, p, q, f, f, batch)

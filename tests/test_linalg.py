@@ -381,3 +381,23 @@ def test_p1_chains_keep_the_plain_solver():
 
     pattern, n, _ = element_chain_pattern([6, 6], order=1)
     assert isinstance(block_solver(pattern.row, pattern.col, n, 2, separators=[0]), BatchedBlockSolver)
+
+
+def test_condensed_solver_with_a_one_sided_pattern():
+    # couplings present in one direction only (a bubble row without one of its vertex columns):
+    # the missing entries are zeros of the group blocks, not errors
+    from femprox.linalg import CondensedBlockSolver, block_solver
+
+    full, n, bubbles = element_chain_pattern([3, 4], order=3)
+    keep = ~(np.isin(full.row, bubbles[::3]) & ~np.isin(full.col, bubbles) & (full.col != full.row))
+    pattern = sp.coo_matrix((full.data[keep], (full.row[keep], full.col[keep])), shape=full.shape)
+    solver = block_solver(pattern.row, pattern.col, n, 2, separators=[0])
+    assert isinstance(solver, CondensedBlockSolver) and solver._outside_pattern
+    rng = np.random.default_rng(9)
+    data = rng.normal(size=(3, pattern.nnz, 2, 2)) + 1j * rng.normal(size=(3, pattern.nnz, 2, 2))
+    data[:, pattern.row == pattern.col] += 8 * np.eye(2)
+    rhs = rng.normal(size=(3, n, 2)) + 0j
+    x = solver.factor(data).solve(rhs)
+    for e in range(3):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, 2), rhs[e].reshape(-1))
+        np.testing.assert_allclose(x[e].reshape(-1), expected, rtol=1e-10, atol=1e-12)
