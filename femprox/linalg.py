@@ -391,6 +391,24 @@ def _pack(chain_blocks: np.ndarray, lane_blocks: int) -> tuple[np.ndarray, np.nd
     return lane_of_chain, first_block
 
 
+def _inverse(blocks: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of square blocks (..., s, s).
+
+    2 x 2 blocks (one DOF with two fields: the chains of P1 and of condensed meshes) by the
+    closed form, a handful of elementwise operations instead of one LAPACK call per block
+    (4-5x faster for a few hundred blocks); a singular block gives inf/NaN, which Newton
+    reports as a singular Jacobian. Larger blocks: numpy (LU with partial pivoting).
+    """
+    if blocks.shape[-2:] != (2, 2):
+        return np.linalg.inv(blocks)
+    a, b, c, d = blocks[..., 0, 0], blocks[..., 0, 1], blocks[..., 1, 0], blocks[..., 1, 1]
+    inverse_det = 1 / (a * d - b * c)
+    result = np.empty_like(blocks, dtype=np.result_type(blocks, inverse_det))
+    result[..., 0, 0], result[..., 0, 1] = d * inverse_det, -b * inverse_det
+    result[..., 1, 0], result[..., 1, 1] = -c * inverse_det, a * inverse_det
+    return result
+
+
 class _ChainLU:
     """Block-tridiagonal LU factors (block Thomas algorithm) of a batch of matrices.
 
@@ -409,7 +427,7 @@ class _ChainLU:
         for k in range(solver.n_blocks):
             if k > 0:
                 schur = diagonal[k] - lower[k] @ self.backward[k - 1]
-            self.inverse[k] = np.linalg.inv(schur)
+            self.inverse[k] = _inverse(schur)
             self.backward[k] = self.inverse[k] @ upper[k]
 
     def subset(self, index: np.ndarray) -> "_ChainLU":
@@ -599,7 +617,7 @@ class CondensedBlockSolver:
         reduced = np.ascontiguousarray(entries[self._kept_entries])      # (n_kept_entries, f, f, batch)
         factors = []
         for c in self.classes:
-            inverse = np.linalg.inv(_dense_blocks(padded, c["gg"], batch))  # (batch, k, m f, m f)
+            inverse = _inverse(_dense_blocks(padded, c["gg"], batch))  # (batch, k, m f, m f)
             x = inverse @ _dense_blocks(padded, c["gb"], batch)             # A_GG^-1 A_GR
             rows_bg = _dense_blocks(padded, c["bg"], batch)                  # A_RG
             update = (rows_bg @ x).reshape(batch, -1).T                      # (k nb f nb f, batch)

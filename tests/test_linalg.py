@@ -401,3 +401,18 @@ def test_condensed_solver_with_a_one_sided_pattern():
     for e in range(3):
         expected = np.linalg.solve(dense_matrix(pattern, data[e], n, 2), rhs[e].reshape(-1))
         np.testing.assert_allclose(x[e].reshape(-1), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_closed_form_inverse_of_2x2_blocks():
+    from femprox.linalg import _inverse
+
+    rng = np.random.default_rng(4)
+    blocks = rng.normal(size=(7, 3, 2, 2)) + 1j * rng.normal(size=(7, 3, 2, 2))
+    # the adjugate formula against LAPACK: both exact up to round-off of well-conditioned blocks
+    np.testing.assert_allclose(_inverse(blocks), np.linalg.inv(blocks), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(_inverse(blocks.real), np.linalg.inv(blocks.real), rtol=1e-12, atol=1e-14)
+    larger = rng.normal(size=(4, 3, 3))
+    np.testing.assert_allclose(_inverse(larger), np.linalg.inv(larger), rtol=1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        singular = _inverse(np.array([[[1.0, 2.0], [2.0, 4.0]]]))
+    assert not np.all(np.isfinite(singular))  # Newton then reports a singular Jacobian
