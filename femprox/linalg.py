@@ -509,7 +509,7 @@ def condensable_groups(rows: np.ndarray, cols: np.ndarray, n: int,
     for members in sorted(neighbourhoods.values(), key=len, reverse=True):
         group = np.array(members)
         closed = pattern.indices[pattern.indptr[group[0]]:pattern.indptr[group[0] + 1]]
-        boundary = np.setdiff1d(closed, group)
+        boundary = np.array([u for u in closed.tolist() if u not in members], dtype=int)
         # independent of the groups taken: none of its unknowns next to one of theirs
         if boundary.size == 0 or np.any(touched[group]) or np.any(taken[boundary]):
             continue
@@ -547,9 +547,7 @@ class CondensedBlockSolver:
                  separators: np.ndarray | None, groups: list[tuple[np.ndarray, np.ndarray]]):
         rows, cols = np.asarray(rows, dtype=int), np.asarray(cols, dtype=int)
         self.n, self.fields = n, fields
-        n_entries = rows.size
-        # entry index of every (row, col) pair; missing pairs -> the zero entry n_entries
-        lookup = sp.csr_matrix((np.arange(1, n_entries + 1), (rows, cols)), shape=(n, n))
+        lookup = _EntryLookup(rows, cols, n)
         condensed = np.zeros(n, dtype=bool)
         for group, _ in groups:
             condensed[group] = True
@@ -558,9 +556,7 @@ class CondensedBlockSolver:
         local[self.kept] = np.arange(self.kept.size)
         kept_entries = np.flatnonzero(~condensed[rows] & ~condensed[cols])
         self._kept_entries = kept_entries
-        reduced_lookup = sp.csr_matrix((np.arange(1, kept_entries.size + 1),
-                                        (local[rows[kept_entries]], local[cols[kept_entries]])),
-                                       shape=(self.kept.size, self.kept.size))
+        reduced_lookup = _EntryLookup(local[rows[kept_entries]], local[cols[kept_entries]], self.kept.size)
         self.classes = [self._group_class(g, b, lookup, reduced_lookup, local)
                         for g, b in _by_shape(groups)]
         reduced_separators = None if separators is None else local[np.asarray(separators, dtype=int)]
@@ -573,22 +569,16 @@ class CondensedBlockSolver:
         """Index maps of groups of equal shape: groups (k, m) and boundaries (k, nb)."""
         f = self.fields
 
-        def entries(r: np.ndarray, c: np.ndarray, table) -> np.ndarray:
-            return np.asarray(table[r.ravel(), c.ravel()]).reshape(r.shape) - 1  # -1: not in the pattern
-
-        m, nb = groups.shape[1], boundaries.shape[1]
-        gg = entries(np.repeat(groups[:, :, None], m, 2), np.repeat(groups[:, None, :], m, 1), lookup)
-        gb = entries(np.repeat(groups[:, :, None], nb, 2), np.repeat(boundaries[:, None, :], m, 1), lookup)
-        bg = entries(np.repeat(boundaries[:, :, None], m, 2), np.repeat(groups[:, None, :], nb, 1), lookup)
-        bb = entries(np.repeat(local[boundaries][:, :, None], nb, 2), np.repeat(local[boundaries][:, None, :], nb, 1),
-                     reduced_lookup)
+        gg, gb = lookup(groups[:, :, None], groups[:, None, :]), lookup(groups[:, :, None], boundaries[:, None, :])
+        bg = lookup(boundaries[:, :, None], groups[:, None, :])
+        bb = reduced_lookup(local[boundaries][:, :, None], local[boundaries][:, None, :])
         if np.any(bb < 0):
             raise ValueError("a condensed group's boundary is not coupled within the pattern")
         # A_RG A_GG^-1 A_GR, entry (group, boundary i, field, boundary j, field) -> reduced entry
         fi, fj = np.meshgrid(np.arange(f), np.arange(f), indexing="ij")
         target = ((bb[:, :, None, :, None] * f + fi[None, None, :, None, :]) * f + fj[None, None, :, None, :])
         scatter = sp.csr_matrix((np.ones(target.size), (target.ravel(), np.arange(target.size))),
-                                shape=(reduced_lookup.nnz * f * f, target.size))
+                                shape=(reduced_lookup.size * f * f, target.size))
         rhs_rows = (local[boundaries][:, :, None] * f + np.arange(f)).ravel()
         rhs_scatter = sp.csr_matrix((np.ones(rhs_rows.size), (rhs_rows, np.arange(rhs_rows.size))),
                                     shape=(self.kept.size * f, rhs_rows.size))
@@ -624,6 +614,21 @@ class CondensedBlockSolver:
             reduced -= _real_product(c["scatter"], update).reshape(reduced.shape)
             factors.append((inverse, x, rows_bg))
         return CondensedLU(self, factors, self.reduced.factor(reduced, batch_last=True))
+
+
+class _EntryLookup:
+    """Entry index of (row, col) pairs in a pattern given as unique (rows, cols); -1 outside."""
+
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, n: int):
+        self.n, self.size = n, rows.size
+        keys = rows.astype(np.int64) * n + cols
+        self.order = np.argsort(keys)
+        self.keys = keys[self.order]
+
+    def __call__(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        keys = np.broadcast_to(rows.astype(np.int64) * self.n + cols, np.broadcast_shapes(rows.shape, cols.shape))
+        place = np.searchsorted(self.keys, keys).clip(0, max(self.size - 1, 0))
+        return np.where(self.keys[place] == keys, self.order[place], -1)
 
 
 def _by_shape(groups: list[tuple[np.ndarray, np.ndarray]]):
