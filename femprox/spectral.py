@@ -219,7 +219,6 @@ class _UsadelProblem:
         self.n_element_entries = rows.size
         rows, cols = self._add_contact_entries(rows, cols)
         self.n_entries = rows.size
-        self.pattern = (rows, cols)
         self.solver = block_solver(rows, cols, free.size, fields=2, separators=np.searchsorted(free, mesh.junction_dofs))
 
     def _add_contact_entries(self, rows, cols):
