@@ -3,8 +3,9 @@
 Run on demand:  python benchmarks/bench_spectral.py [--elements N] [--energies N]
 
 Prints the problem size, the wall time (best of a few runs), the accuracy of D_L against a
-much finer reference (P4 elements, twice the element count), and how the time grows with
-the number of energies and of degrees of freedom.
+much finer reference (P4 elements, twice the element count), what one Newton step costs per
+energy (residual, Jacobian, factorization, solve) and how many steps and factorizations the
+solve needed, and how the time grows with the number of energies and of degrees of freedom.
 """
 
 from __future__ import annotations
@@ -45,6 +46,46 @@ def d_l_error(solution, reference) -> float:
     return error
 
 
+def newton_step_costs(mesh, energies: np.ndarray) -> dict[str, float]:
+    """Microseconds per energy of the parts of one Newton step for the whole batch, at the
+    converged solution (best of 20): residual, Jacobian assembly, block factorization, solve."""
+    from femprox import spectral
+
+    solution = solve_spectral(mesh, energies)
+    problem = spectral._shared_problem(mesh)
+    a, b = solution.gamma.T.copy(), solution.gamma_tilde.T.copy()
+    jacobian = problem.jacobian(a, b, energies)
+    factors = problem.solver.factor(jacobian, batch_last=True)
+    rhs = -np.moveaxis(problem.residual(a, b, energies), -1, 0)
+    parts = {"residual": lambda: problem.residual(a, b, energies), "jacobian": lambda: problem.jacobian(a, b, energies),
+             "factor": lambda: problem.solver.factor(jacobian, batch_last=True), "solve": lambda: factors.solve(rhs)}
+    return {name: 1e6 * best_time(part, repeats=20)[0] / energies.size for name, part in parts.items()}
+
+
+def newton_counts(mesh, energies: np.ndarray) -> tuple[int, int, int]:
+    """(Newton passes over the batch, energy-factorizations, iterations summed over energies)
+    of one solve, counted by wrapping the solver's internals."""
+    from femprox import spectral
+
+    counts = {"passes": 0, "factorizations": 0}
+    line_search, refactor = spectral._line_search, spectral._Factorizations.refactor
+
+    def counting_line_search(*args, **kwargs):
+        counts["passes"] += 1
+        return line_search(*args, **kwargs)
+
+    def counting_refactor(self, a, b, energies, extra_dynes, which):
+        counts["factorizations"] += which.size
+        return refactor(self, a, b, energies, extra_dynes, which)
+
+    spectral._line_search, spectral._Factorizations.refactor = counting_line_search, counting_refactor
+    try:
+        solution = solve_spectral(mesh, energies)
+    finally:
+        spectral._line_search, spectral._Factorizations.refactor = line_search, refactor
+    return counts["passes"], counts["factorizations"], int(solution.iterations.sum())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--elements", type=int, default=48, help="P2 elements per wire")
@@ -61,6 +102,12 @@ def main() -> None:
     print(f"{energies.size} energies: {seconds:.3f} s wall on one thread, {threaded:.3f} s with "
           f"threads=2 (max Newton iterations {solution.iterations.max()}, target < 1 s on 2 cores)")
     print(f"max |D_L - D_L(reference P4, 2x elements)| = {d_l_error(solution, reference):.2e} (target 1e-6)")
+    costs = newton_step_costs(mesh, energies)
+    passes, factorizations, iterations = newton_counts(mesh, energies)
+    print("one Newton step, us per energy: " + ", ".join(f"{k} {v:.1f}" for k, v in costs.items())
+          + f" (sum {sum(costs.values()):.1f})")
+    print(f"Newton work of the solve: {passes} passes over the batch, {factorizations / energies.size:.2f} "
+          f"factorizations and {iterations / energies.size:.2f} iterations per energy")
 
     print("\nelement order vs accuracy and time (400 energies; reference as above):")
     for elements, order in ((24, 2), (48, 2), (12, 3), (16, 3), (8, 4), (10, 4)):

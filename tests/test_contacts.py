@@ -32,6 +32,47 @@ def random_amplitudes(n: int = 5) -> list[np.ndarray]:
 
 # -- the contact terms -------------------------------------------------------------------------
 
+def test_barriers_evaluated_together_equal_one_by_one():
+    # the solvers call riccati_fluxes_of once per contact class; TunnelBarrier overrides it to
+    # broadcast the resistances, the base class loops: same arithmetic, round-off only
+    barriers = [TunnelBarrier(0.5), TunnelBarrier(2.0), TunnelBarrier(7.0)]
+    values = [np.stack([random_amplitudes(4)[k] for _ in barriers]) for k in range(4)]  # (3 contacts, 4)
+    flux, jacobian = TunnelBarrier.riccati_fluxes_of(barriers, *values)
+    looped = Contact.riccati_fluxes_of.__func__(TunnelBarrier, barriers, *values)
+    assert flux.shape == (3, 2, 2, 4) and jacobian.shape == (3, 2, 2, 2, 2, 4)
+    for k, barrier in enumerate(barriers):
+        single = barrier.riccati_fluxes(*(v[k] for v in values))
+        for together, one, loop in zip((flux, jacobian), single, looped):
+            np.testing.assert_allclose(together[k], one, rtol=1e-14, atol=1e-15)
+            np.testing.assert_array_equal(loop[k], one)
+    flux_only, none = TunnelBarrier.riccati_fluxes_of(barriers, *values, derivatives=False)
+    assert none is None
+    np.testing.assert_array_equal(flux_only, flux)
+
+
+def test_parallel_barriers_at_one_node_equal_one_barrier_of_half_resistance():
+    # two identical wires in parallel, each ending on the node C through a barrier R_B: the
+    # contacts share C's DOF (their terms add into the same rows and Jacobian entries); the
+    # pair acts as one wire of twice the conductance ending through R_B / 2. Identical meshes:
+    # equal to Newton's tolerance
+    energies = np.array([0.05, 0.4, 1.2])
+    mesh = MeshOptions(elements=8, order=3, grading=1.0)
+
+    def network(parallel: bool) -> Geometry:
+        nodes = (Node("N", N_RES), Node("C", CLEAN), Node("S", S_RES, gap=1.0))
+        tail = Wire("tail", "C", "N", 3.0, mesh=mesh)
+        if parallel:
+            arms = tuple(Wire(name, "S", "C", 2.0, end_contact=TunnelBarrier(0.8), mesh=mesh) for name in ("p1", "p2"))
+        else:
+            arms = (Wire("p1", "S", "C", 2.0, conductance=2.0, end_contact=TunnelBarrier(0.4), mesh=mesh),)
+        return Geometry(nodes=nodes, wires=arms + (tail,))
+
+    pair, single = solve_spectral(network(True), energies), solve_spectral(network(False), energies)
+    for wire, x in [("p1", 1.0), ("p1", 2.0), ("tail", 1.5)]:
+        np.testing.assert_allclose(pair.fields(wire, [x]).gamma, single.fields(wire, [x]).gamma, atol=1e-10)
+    assert np.abs(pair.fields("tail", [0.0]).gamma).max() > 1e-2  # the proximity effect crosses the barriers
+
+
 def test_riccati_flux_jacobian_matches_finite_differences():
     barrier = TunnelBarrier(0.7)
     values = random_amplitudes()

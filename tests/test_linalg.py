@@ -96,10 +96,12 @@ def test_junction_separators_match_dense_linear_algebra(batch_last):
 
 def test_chains_of_different_lengths_share_lanes():
     # split at the junction: chains of 12, 7, 5, 4 and 3 unknowns; the short ones are packed
-    # end to end into lanes as long as the longest (12), the rest of a lane is padding
+    # end to end into lanes, the rest of a lane is padding. Lanes as long as the longest
+    # chain (12) need three ([12], [7, 5], [4, 3]: cost 12 x 3.5 in the model of
+    # _lane_length); lanes of 16 need two ([12, 4], [7, 5, 3]: cost 16 x 2.5), and win
     pattern, n = star_pattern(arms=5, length=[12, 7, 5, 4, 3])
     solver = BatchedBlockSolver(pattern.row, pattern.col, n, 2, separators=[0])
-    assert (solver.chains.n_lanes, solver.chains.n_blocks) == (3, 12)  # [12], [7, 5], [4, 3]
+    assert (solver.chains.n_lanes, solver.chains.n_blocks) == (2, 16)
     rng = np.random.default_rng(11)
     batch = 3
     data = rng.normal(size=(batch, pattern.nnz, 2, 2)) + 1j * rng.normal(size=(batch, pattern.nnz, 2, 2))
@@ -300,3 +302,117 @@ def test_unsymmetric_pattern_matches_dense():
     rows, cols = rows[~drop], cols[~drop]
     solver = BatchedBlockSolver(rows, cols, n, 2, separators=np.arange(40))
     assert_matches_dense(solver, rows, cols, n, 2, rng)
+
+
+def test_lane_length_trades_padding_against_loop_steps():
+    from femprox.linalg import _lane_length
+
+    # the T-junction's chains: lanes of 10 need three (30 block steps, 8 of padding), lanes
+    # of 12 two (24 block steps)
+    assert _lane_length(np.array([10, 6, 6])) == 12
+    # equal chains cannot share a lane without doubling the loop: keep the longest
+    assert _lane_length(np.full(8, 12)) == 12
+    assert _lane_length(np.array([5])) == 5
+
+
+# -- static condensation ---------------------------------------------------------------------
+
+def element_chain_pattern(elements: list[int], order: int) -> tuple[sp.coo_matrix, int, np.ndarray]:
+    """Wires of P``order`` elements meeting at one junction (unknown 0), like a star-shaped
+    network: every element couples its two end unknowns and its order - 1 bubbles fully.
+    Returns the pattern, the number of unknowns and the bubble unknowns."""
+    couplings, bubbles, n = [], [], 1
+    for count in elements:
+        ends = [0] + list(range(n, n + count))  # the junction, then the wire's vertices
+        n += count
+        for k in range(count):
+            inner = list(range(n, n + order - 1))
+            n += order - 1
+            bubbles += inner
+            dofs = [ends[k], ends[k + 1]] + inner
+            couplings += [(i, j) for i in dofs for j in dofs]
+    rows, cols = np.array(sorted(set(couplings))).T
+    return sp.coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n)), n, np.array(bubbles)
+
+
+def test_condensable_groups_are_the_element_bubbles():
+    from femprox.linalg import condensable_groups
+
+    pattern, n, bubbles = element_chain_pattern([4, 3], order=3)
+    groups = condensable_groups(pattern.row, pattern.col, n, separators=[0])
+    condensed = np.sort(np.concatenate([g for g, _ in groups]))
+    # the bubbles, and the free end vertices (their element's bubbles share their neighbours)
+    assert set(bubbles) <= set(condensed) and 0 not in condensed
+    assert condensed.size == bubbles.size + 2
+    for group, boundary in groups:
+        assert boundary.size in (1, 2)  # an element's end unknowns (one at a free end)
+    # P1 chains: no interior unknown can go without fill-in, only the free ends
+    pattern, n, _ = element_chain_pattern([5, 5], order=1)
+    assert sum(g.size for g, _ in condensable_groups(pattern.row, pattern.col, n, separators=[0])) == 2
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+@pytest.mark.parametrize("batch_last", [False, True])
+def test_condensed_solver_matches_dense_linear_algebra(order, batch_last):
+    from femprox.linalg import CondensedBlockSolver, block_solver
+
+    pattern, n, _ = element_chain_pattern([4, 3, 5], order=order)
+    solver = block_solver(pattern.row, pattern.col, n, 2, separators=[0])
+    assert isinstance(solver, CondensedBlockSolver) and solver.block_size == 2  # vertex chains left
+    rng = np.random.default_rng(order)
+    batch = 4
+    data = rng.normal(size=(batch, pattern.nnz, 2, 2)) + 1j * rng.normal(size=(batch, pattern.nnz, 2, 2))
+    data[:, pattern.row == pattern.col] += 8 * np.eye(2)
+    lu = solver.factor(np.moveaxis(data, 0, -1) if batch_last else data, batch_last=batch_last)
+    rhs = rng.normal(size=(batch, n, 2, 3)) + 1j * rng.normal(size=(batch, n, 2, 3))
+    x = lu.solve(rhs)
+    for e in range(batch):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, 2), rhs[e].reshape(n * 2, 3))
+        # well-conditioned random matrices: agreement to a few ulps times the size
+        np.testing.assert_allclose(x[e].reshape(n * 2, 3), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lu.solve(rhs[..., 0]), x[..., 0], rtol=1e-13)
+    pick = np.array([2, 0])
+    np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-13)
+    assert solver.bytes_per_matrix() > 0
+
+
+def test_p1_chains_keep_the_plain_solver():
+    from femprox.linalg import block_solver
+
+    pattern, n, _ = element_chain_pattern([6, 6], order=1)
+    assert isinstance(block_solver(pattern.row, pattern.col, n, 2, separators=[0]), BatchedBlockSolver)
+
+
+def test_condensed_solver_with_a_one_sided_pattern():
+    # couplings present in one direction only (a bubble row without one of its vertex columns):
+    # the missing entries are zeros of the group blocks, not errors
+    from femprox.linalg import CondensedBlockSolver, block_solver
+
+    full, n, bubbles = element_chain_pattern([3, 4], order=3)
+    keep = ~(np.isin(full.row, bubbles[::3]) & ~np.isin(full.col, bubbles) & (full.col != full.row))
+    pattern = sp.coo_matrix((full.data[keep], (full.row[keep], full.col[keep])), shape=full.shape)
+    solver = block_solver(pattern.row, pattern.col, n, 2, separators=[0])
+    assert isinstance(solver, CondensedBlockSolver) and solver._outside_pattern
+    rng = np.random.default_rng(9)
+    data = rng.normal(size=(3, pattern.nnz, 2, 2)) + 1j * rng.normal(size=(3, pattern.nnz, 2, 2))
+    data[:, pattern.row == pattern.col] += 8 * np.eye(2)
+    rhs = rng.normal(size=(3, n, 2)) + 0j
+    x = solver.factor(data).solve(rhs)
+    for e in range(3):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, 2), rhs[e].reshape(-1))
+        np.testing.assert_allclose(x[e].reshape(-1), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_closed_form_inverse_of_2x2_blocks():
+    from femprox.linalg import _inverse
+
+    rng = np.random.default_rng(4)
+    blocks = rng.normal(size=(7, 3, 2, 2)) + 1j * rng.normal(size=(7, 3, 2, 2))
+    # the adjugate formula against LAPACK: both exact up to round-off of well-conditioned blocks
+    np.testing.assert_allclose(_inverse(blocks), np.linalg.inv(blocks), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(_inverse(blocks.real), np.linalg.inv(blocks.real), rtol=1e-12, atol=1e-14)
+    larger = rng.normal(size=(4, 3, 3))
+    np.testing.assert_allclose(_inverse(larger), np.linalg.inv(larger), rtol=1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        singular = _inverse(np.array([[[1.0, 2.0], [2.0, 4.0]]]))
+    assert not np.all(np.isfinite(singular))  # Newton then reports a singular Jacobian

@@ -96,19 +96,37 @@ def energy_source(a, b, energy, p: PointParameters) -> Source:
 
 def pair_potential_source(a, b, energy, p: PointParameters) -> Source:
     """-i Delta (e^{i phi} + e^{-i phi} a^2) / D and -i Delta (e^{-i phi} + e^{i phi} b^2) / D."""
+    # the per-point factors first (n_points x 1), so that each term costs only two or three
+    # operations on the (n_points x n_energies) arrays: this runs in every Newton residual
     ph, scale = p.phase_factor, -1j * p.gap / p.diffusion
-    return Source(a=scale * (ph + a**2 / ph), b=scale * (1 / ph + ph * b**2),
-                  da_da=2 * scale * a / ph, da_db=0.0, db_da=0.0, db_db=2 * scale * ph * b)
+    for_a, for_b = scale / ph, scale * ph
+    return Source(a=for_a * (a * a) + for_b, b=for_b * (b * b) + for_a,
+                  da_da=(2 * for_a) * a, da_db=0.0, db_da=0.0, db_db=(2 * for_b) * b)
 
 
 SOURCE_TERMS = (energy_source, pair_potential_source)
 """The bulk source terms of the Riccati equations, summed by the solvers."""
 
 
-def total_source(a, b, energy, p: PointParameters) -> Source:
-    """Sum of :data:`SOURCE_TERMS`."""
+def total_source(a, b, energy, p: PointParameters, derivatives: bool = True) -> Source:
+    """Sum of :data:`SOURCE_TERMS`; without ``derivatives`` (a residual only) the derivative
+    fields are left at 0.0 instead of summed."""
     terms = [term(a, b, energy, p) for term in SOURCE_TERMS]
-    return Source(*(sum(getattr(t, name) for t in terms) for name in ("a", "b", "da_da", "da_db", "db_da", "db_db")))
+    names = ("a", "b", "da_da", "da_db", "db_da", "db_db") if derivatives else ("a", "b")
+    sums = {name: _sum_terms([getattr(t, name) for t in terms]) for name in names}
+    return Source(**{**dict.fromkeys(("da_da", "da_db", "db_da", "db_db"), 0.0), **sums})
+
+
+def _sum_terms(values: list):
+    """Sum of arrays and scalars, skipping exact scalar zeros (a term that does not depend on
+    an unknown) instead of adding them to full arrays."""
+    nonzero = [v for v in values if not (np.isscalar(v) and v == 0)]
+    if not nonzero:
+        return 0.0
+    total = nonzero[0]
+    for v in nonzero[1:]:
+        total = total + v
+    return total
 
 
 def covariant_derivatives(a, b, da, db, p: PointParameters):
@@ -131,15 +149,16 @@ class WeakDensities:
 def riccati_densities(a, b, da, db, energy, p: PointParameters) -> WeakDensities:
     """Weak-form integrands at points (see the module docstring)."""
     A, B = covariant_derivatives(a, b, da, db, p)
-    s = 1 - a * b
-    src = total_source(a, b, energy, p)
-    value_a = 2 * b * A**2 / s + src.a
-    value_b = 2 * a * B**2 / s + src.b
+    two_over_s = 2 / (1 - a * b)
+    src = total_source(a, b, energy, p, derivatives=False)
+    value = np.empty((2,) + np.broadcast_shapes(np.shape(a), np.shape(A), np.shape(src.a)), dtype=complex)
+    np.add((A * A) * (b * two_over_s), src.a, out=value[0])
+    np.add((B * B) * (a * two_over_s), src.b, out=value[1])
     if p.has_vector_potential:
         q = p.vector_potential
-        value_a = value_a - 1j * q * A
-        value_b = value_b + 1j * q * B
-    return WeakDensities(value=np.stack([value_a, value_b]), flux=np.stack([A, B]))
+        value[0] -= 1j * q * A
+        value[1] += 1j * q * B
+    return WeakDensities(value=value, flux=np.stack([A, B]))
 
 
 @dataclass(frozen=True)
@@ -160,13 +179,15 @@ class JacobianDensities:
 def riccati_jacobian_densities(a, b, da, db, energy, p: PointParameters) -> JacobianDensities:
     """Derivatives of :func:`riccati_densities` with respect to the nodal unknowns."""
     A, B = covariant_derivatives(a, b, da, db, p)
-    s = 1 - a * b
+    inverse_s = 1 / (1 - a * b)
     src = total_source(a, b, energy, p)
-    aa = 2 * b**2 * A**2 / s**2 + src.da_da
-    ab = 2 * A**2 / s**2 + src.da_db
-    ba = 2 * B**2 / s**2 + src.db_da
-    bb = 2 * a**2 * B**2 / s**2 + src.db_db
-    slope_a, slope_b = 4 * b * A / s, 4 * a * B / s
+    # 2 A^2 / s^2 and 2 B^2 / s^2, each used twice (fewer full-size array operations)
+    square_a, square_b = 2 * (A * inverse_s) ** 2, 2 * (B * inverse_s) ** 2
+    aa = _sum_terms([(b * b) * square_a, src.da_da])
+    ab = _sum_terms([square_a, src.da_db])
+    ba = _sum_terms([square_b, src.db_da])
+    bb = _sum_terms([(a * a) * square_b, src.db_db])
+    slope_a, slope_b = (4 * b) * (A * inverse_s), (4 * a) * (B * inverse_s)
     if p.has_vector_potential:
         # nabla a depends on a through -i q a, and the value density has the extra -i q nabla a
         q = p.vector_potential

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,22 @@ class Contact:
         a or b on ``other_side``, shape (2, 2, 2, 2, ...).
         """
         raise NotImplementedError
+
+    @classmethod
+    def riccati_fluxes_of(cls, contacts: Sequence["Contact"], a_near: np.ndarray, b_near: np.ndarray,
+                          a_far: np.ndarray, b_far: np.ndarray,
+                          derivatives: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`riccati_fluxes` of several contacts of this class at once (the solvers call
+        this in every Newton step, for all contacts of a class together).
+
+        Inputs have shape (n_contacts, ...), row k for ``contacts[k]``; returns ``flux``
+        (n_contacts, 2, 2, ...) and ``jacobian`` (n_contacts, 2, 2, 2, 2, ...), or None
+        without ``derivatives``. This default calls :meth:`riccati_fluxes` contact by
+        contact; a class overrides it when it can evaluate all of them in one go.
+        """
+        pairs = [c.riccati_fluxes(a_near[k], b_near[k], a_far[k], b_far[k]) for k, c in enumerate(contacts)]
+        flux = np.stack([pair[0] for pair in pairs])
+        return flux, (np.stack([pair[1] for pair in pairs]) if derivatives else None)
 
     def kinetic_currents(self, a_near: np.ndarray, b_near: np.ndarray, a_far: np.ndarray,
                          b_far: np.ndarray) -> np.ndarray:
@@ -117,22 +134,40 @@ class TunnelBarrier(Contact):
                              "transparent instead")
 
     def riccati_fluxes(self, a_near, b_near, a_far, b_far):
-        flux_near, jac_near = _kl_riccati_flux(a_near, b_near, a_far, b_far)
-        flux_far, jac_far = _kl_riccati_flux(a_far, b_far, a_near, b_near)
-        flux = np.stack([flux_near, flux_far]) / self.resistance
-        # jac_far's own/other sides are far/near: swap them into near/far order
-        jacobian = np.stack([jac_near, jac_far[:, ::-1]]) / self.resistance
-        return flux, jacobian
+        return _kl_riccati_fluxes(a_near, b_near, a_far, b_far, self.resistance)
+
+    @classmethod
+    def riccati_fluxes_of(cls, contacts, a_near, b_near, a_far, b_far, derivatives=True):
+        # all barriers at once: the resistance is the only parameter, broadcast per contact
+        resistance = np.array([c.resistance for c in contacts], dtype=float).reshape((-1,) + (1,) * (a_near.ndim - 1))
+        flux, jacobian = _kl_riccati_fluxes(np.moveaxis(a_near, 0, -1), np.moveaxis(b_near, 0, -1),
+                                            np.moveaxis(a_far, 0, -1), np.moveaxis(b_far, 0, -1),
+                                            np.moveaxis(resistance, 0, -1), derivatives)
+        return np.moveaxis(flux, -1, 0), (None if jacobian is None else np.moveaxis(jacobian, -1, 0))
 
     def kinetic_currents(self, a_near, b_near, a_far, b_far):
         return _kl_kinetic_currents(a_near, b_near, a_far, b_far) / self.resistance
 
 
-def _kl_riccati_flux(a1, b1, a2, b2):
+def _kl_riccati_fluxes(a_near, b_near, a_far, b_far, resistance, derivatives: bool = True):
+    """Both sides' KL fluxes (2 sides, 2 fields, ...) and, with ``derivatives``, their
+    Jacobian (side, field, other side, other field, ...), else None; see TunnelBarrier."""
+    flux_near, jac_near = _kl_riccati_flux(a_near, b_near, a_far, b_far, derivatives)
+    flux_far, jac_far = _kl_riccati_flux(a_far, b_far, a_near, b_near, derivatives)
+    flux = np.stack([flux_near, flux_far]) / resistance
+    if not derivatives:
+        return flux, None
+    # jac_far's own/other sides are far/near: swap them into near/far order
+    return flux, np.stack([jac_near, jac_far[:, ::-1]]) / resistance
+
+
+def _kl_riccati_flux(a1, b1, a2, b2, derivatives: bool = True):
     """KL flux for unit barrier resistance at side 1: (2 fields, ...) and its derivatives
-    (field, side (1, 2), field, ...)."""
+    (field, side (1, 2), field, ...), or None."""
     d = 1 - a2 * b2
     flux = np.stack([(a2 - a1) * (1 - a1 * b2) / d, (b2 - b1) * (1 - a2 * b1) / d])
+    if not derivatives:
+        return flux, None
     zero = np.zeros_like(flux[0])
     da = [[(-1 + 2 * a1 * b2 - a2 * b2) / d, zero], [(1 - a1 * b2) ** 2 / d**2, (a2 - a1) ** 2 / d**2]]
     db = [[zero, (-1 + 2 * a2 * b1 - a2 * b2) / d], [(b2 - b1) ** 2 / d**2, (1 - a2 * b1) ** 2 / d**2]]
