@@ -284,6 +284,11 @@ def tree_depth(value: object, limit: int = MAX_DEPTH) -> int:
 # Problem sizes
 # ---------------------------------------------------------------------------------------
 
+CHUNK_ENERGIES = 8
+"""Fewest energies a spectral solve is planned to hold at once: below that, batching stops
+paying and the solve would only crawl."""
+
+
 def bytes_per_dof_energy(order: int) -> float:
     """Memory of a spectral solve per DOF and energy (bytes).
 
@@ -342,27 +347,18 @@ def check_solve_size(geometry, *, refine: float = 1.0, order: int | None = None,
         raise LimitError(f"{where}the mesh would have about {dofs:.3g} degrees of freedom (largest wire "
                          f"'{wire}'), at most {MAX_DOFS:g} are supported; lower --refine or [mesh] elements, "
                          "or check lengths and coherence lengths")
-    junctions = _junction_count(geometry)
-    # the junction unknowns (two fields) form a dense Schur complement per energy, and its LU
-    per_energy = bytes_per_dof_energy(p) * dofs + 2 * 16.0 * (2 * junctions) ** 2
-    need = per_energy * max(1, energies) * max(1, parallel)
+    # The spectral stage solves energies in chunks that fit the memory it finds (and the
+    # junction unknowns are factorized sparsely by nested dissection), so what must fit is one
+    # chunk of CHUNK_ENERGIES per process, not all energies at once.
+    chunk = min(max(1, energies), CHUNK_ENERGIES)
+    need = bytes_per_dof_energy(p) * dofs * chunk * max(1, parallel)
     budget = memory_budget()
     if need > budget:
         raise LimitError(f"{where}the solve would need about {need / 1e9:.3g} GB ({dofs} degrees of freedom of "
-                         f"order {p}, {junctions} junctions x {energies} energies x {max(1, parallel)} process(es); "
-                         "largest wire "
-                         f"'{wire}'), more than the {budget / 1e9:.3g} GB available; use fewer energies, a "
-                         "coarser mesh or fewer --jobs")
+                         f"order {p} x {chunk} energies at a time x {max(1, parallel)} process(es); largest wire "
+                         f"'{wire}'), more than the {budget / 1e9:.3g} GB available; use a coarser mesh, a lower "
+                         "order or fewer --jobs")
     return dofs
-
-
-def _junction_count(geometry) -> int:
-    """Free nodes where three or more wire ends meet (see femprox.mesh.GraphMesh.junction_dofs)."""
-    ends: dict[str, int] = {}
-    for wire in geometry.wires:
-        for name in (wire.start, wire.end):
-            ends[name] = ends.get(name, 0) + 1
-    return sum(1 for n in geometry.nodes if ends.get(n.name, 0) >= 3 and not n.kind.is_reservoir)
 
 
 def describe_sequence(values: Sequence[float], limit: int = 3) -> str:

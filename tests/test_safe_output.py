@@ -164,4 +164,4 @@ def test_memory_estimate_names_the_largest_wire():
     # the estimate counts both end values of every wire (before gluing at the nodes)
     assert glued < dofs <= glued + 2 * len(geometry.wires) and order == 3
     with pytest.raises(limits.LimitError, match="largest wire"):
-        limits.check_solve_size(geometry, refine=1e3)
+        limits.check_solve_size(geometry, refine=1e4)

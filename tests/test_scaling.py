@@ -75,3 +75,22 @@ def test_kinetic_energy_chunks_give_the_same_conductance():
     np.testing.assert_array_equal(chunked.matrix, whole.matrix)
     np.testing.assert_array_equal(chunked.distributions, whole.distributions)
     assert spectral_conductance(solution, keep_distributions=False, memory_budget=1).distributions is None
+
+
+def test_size_check_plans_one_chunk_of_energies(monkeypatch):
+    """The up-front check must not refuse what the chunked, sparse solver can do (before, it
+    charged every energy at once plus a dense junction Schur complement: a 30 x 30 grid, which
+    solves at 100 energies in 1.9 GB, was refused as needing 29.5 GB). It now plans
+    CHUNK_ENERGIES energies at a time: refused just below that need, accepted just above, and
+    the need does not grow with the number of energies."""
+    from femprox import limits
+
+    grid = small_grid(30)
+    dofs, order, _ = limits.estimated_dofs(grid)
+    need = limits.bytes_per_dof_energy(order) * dofs * limits.CHUNK_ENERGIES
+    monkeypatch.setattr(limits, "memory_budget", lambda: 1.01 * need)
+    assert limits.check_solve_size(grid, energies=10_000) == dofs
+    monkeypatch.setattr(limits, "memory_budget", lambda: 0.99 * need)
+    with pytest.raises(limits.LimitError, match="energies at a time"):
+        limits.check_solve_size(grid, energies=100)
+    assert limits.check_solve_size(grid, energies=1) == dofs  # one energy fits
