@@ -30,7 +30,7 @@ from femprox.devices import t_junction
 from femprox.energy_grid import energy_grid, solve_on_grid
 from femprox.geometry import Geometry
 from femprox.mesh import build_mesh
-from femprox.observables import linear_response
+from femprox.observables import linear_responses
 
 TEMPERATURES = np.geomspace(0.005, 0.5, 25)
 DYNES = 1e-4
@@ -69,7 +69,8 @@ def femprox_curve(system, **grid_options) -> tuple[np.ndarray, np.ndarray, int]:
     graph = system if not isinstance(system, Geometry) else build_mesh(system)
     grid = energy_grid(graph.geometry, TEMPERATURES, **grid_options)
     _, conductance = solve_on_grid(graph, grid, keep_distributions=False)
-    pairs = [linear_response(conductance, grid, t, bcs_gaps=False).two_terminal("left", "right") for t in TEMPERATURES]
+    pairs = [response.two_terminal("left", "right")
+             for response in linear_responses(conductance, grid, TEMPERATURES, bcs_gaps=False)]
     return (np.array([p.heat_conductance_ratio for p in pairs]), np.array([p.conductance_ratio for p in pairs]),
             grid.nodes.size)
 

@@ -72,7 +72,7 @@ def _path_ratios(solution, grid, wires: Sequence[str], temperatures: Sequence[fl
     path = _observables.path_resistances(solution, list(wires))
     if blocked_below > 0:
         path = replace(path, r_q=np.where(path.energies < blocked_below, np.inf, path.r_q))
-    ratios = [_observables.paper_ratios(path, grid, t) for t in temperatures]
+    ratios = _observables.paper_ratios_at(path, grid, temperatures)
     return [(r.heat_conductance_ratio, r.conductance_ratio) for r in ratios]
 
 
@@ -87,7 +87,7 @@ def _semi_infinite_ratios(grid, temperatures: Sequence[float], length_n: float, 
         r_q = r_i = np.ones_like(energies)
     path = _observables.PathResistances(energies=energies, r_q=np.asarray(r_q), r_i=np.asarray(r_i),
                                         wires=("semi-infinite model",))
-    ratios = [_observables.paper_ratios(path, grid, t) for t in temperatures]
+    ratios = _observables.paper_ratios_at(path, grid, temperatures)
     return [(q.heat_conductance_ratio, q.conductance_ratio) for q in ratios]
 
 # ---------------------------------------------------------------------------------------

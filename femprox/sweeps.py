@@ -220,9 +220,13 @@ def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
 
 
 def _linear_response(conductance, grid, temperature: float):
+    return _linear_responses(conductance, grid, [temperature])[0]
+
+
+def _linear_responses(conductance, grid, temperatures: Sequence[float]):
     # the sweeps choose the gaps themselves (BCS at the group's representative temperature,
     # or fixed with bcs_gaps=False): no consistency check here
-    return _observables.linear_response(conductance, grid, temperature, bcs_gaps=False)
+    return _observables.linear_responses(conductance, grid, temperatures, bcs_gaps=False)
 
 
 def _two_terminal(response, a: str, b: str, others: str):
@@ -341,11 +345,9 @@ class _SweepTask:
 def _run_sweep_task(task: _SweepTask) -> tuple[list[TransportPoint], int, list[str]]:
     """One spectral solve and the linear response at each of its temperatures."""
     grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
-    points = []
-    for t in task.temperatures:
-        response = _linear_response(conductance, grid, t)
-        pair = _two_terminal(response, *task.between, task.others)
-        points.append(_transport_point(response, pair, task.phase, task.gap_factor))
+    points = [_transport_point(response, _two_terminal(response, *task.between, task.others), task.phase,
+                               task.gap_factor)
+              for response in _linear_responses(conductance, grid, task.temperatures)]
     return points, int(grid.nodes.size), notes
 
 
@@ -748,11 +750,9 @@ class GridSweepOutput:
 def run_grid_sweep_task(task: GridSweepTask) -> GridSweepOutput:
     """One spectral solve and the linear response at each temperature of the task."""
     grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
-    points = []
-    for t in task.temperatures:
-        response = _linear_response(conductance, grid, t)
-        pair = _two_terminal(response, *task.between, task.others)
-        points.append(_transport_point(response, pair, None, task.gap_factor))
+    points = [_transport_point(response, _two_terminal(response, *task.between, task.others), None,
+                               task.gap_factor)
+              for response in _linear_responses(conductance, grid, task.temperatures)]
     return GridSweepOutput(task.coordinates, tuple(points), int(grid.nodes.size), tuple(notes))
 
 
