@@ -55,11 +55,12 @@ def geometry(r: float = 1.0) -> Geometry:
     return result
 
 
-def femprox_sweep() -> tuple[np.ndarray, np.ndarray, int]:
+def femprox_sweep(accuracy: str = "standard") -> tuple[np.ndarray, np.ndarray, int]:
     """kappa/kappa_N, G/G_N at TEMPERATURES and the energies solved, the way a user would:
-    ``femprox.sweeps.sweep`` with its defaults (adaptive energy grid, the geometry's mesh),
-    the gap fixed (no BCS Delta(T), as in the yardstick)."""
-    result = sweeps.sweep(geometry(), TEMPERATURES, bcs_gaps=False)
+    ``femprox.sweeps.sweep`` at a named accuracy level ("standard": the defaults, adaptive
+    energy grid on the geometry's mesh; "fast": FAST_GRID on half the elements), the gap
+    fixed (no BCS Delta(T), as in the yardstick)."""
+    result = sweeps.sweep(geometry(), TEMPERATURES, bcs_gaps=False, accuracy=accuracy)
     return (result.column("heat_conductance_ratio"), result.column("conductance_ratio"),
             sum(result.energies_per_solve))
 
@@ -73,16 +74,6 @@ def femprox_curve(system, **grid_options) -> tuple[np.ndarray, np.ndarray, int]:
              for response in linear_responses(conductance, grid, TEMPERATURES, bcs_gaps=False)]
     return (np.array([p.heat_conductance_ratio for p in pairs]), np.array([p.conductance_ratio for p in pairs]),
             grid.nodes.size)
-
-
-MATCHED = {"refine": 0.5, "grid": {"order": 4, "ratio": 3.0, "edge_ratio": 4.0, "edge_distance": 1e-4}}
-"""A femprox set-up at the yardstick's accuracy rather than far below it: half the elements of
-the geometry's mesh and the QUICK grid's panels, fixed (errors 1e-5 in kappa/kappa_N and 2.5e-6
-in G/G_N, measured; the yardstick: 2e-5 and 3e-6)."""
-
-
-def femprox_matched() -> tuple[np.ndarray, np.ndarray, int]:
-    return femprox_curve(build_mesh(geometry(), refine=MATCHED["refine"]), **MATCHED["grid"])
 
 
 def yardstick_curve(module) -> tuple[np.ndarray, np.ndarray, int]:
@@ -105,32 +96,30 @@ def main() -> None:
     args = parser.parse_args()
     module = load_yardstick(args.yardstick.resolve())
 
-    femprox_times, matched_times, yardstick_times = [], [], []
+    runs = {"standard": [], "fast": [], "yardstick": []}
     for _ in range(args.repeats):  # alternate, so that all see the same machine load
-        t, ours = timed(femprox_sweep)
-        femprox_times.append(t)
-        t, matched = timed(femprox_matched)
-        matched_times.append(t)
-        t, theirs = timed(lambda: yardstick_curve(module))
-        yardstick_times.append(t)
+        for level in ("standard", "fast"):
+            t, curve = timed(lambda: femprox_sweep(level))
+            runs[level].append((t, curve))
+        runs["yardstick"].append(timed(lambda: yardstick_curve(module)))
     reference = femprox_curve(build_mesh(geometry(), refine=2.0, order=4), order=10, ratio=1.5, edge_ratio=2.0)
 
-    best_ours, best_theirs = min(femprox_times), min(yardstick_times)
-    print(f"T-junction r = 1, Dynes {DYNES:g}, {TEMPERATURES.size} temperatures; best of {args.repeats}")
-    print(f"  femprox  : {best_ours:.3f} s (sweeps.sweep, default adaptive grid; {ours[2]} energies; "
-          f"all runs {', '.join(f'{t:.3f}' for t in femprox_times)})")
-    print(f"  yardstick: {best_theirs:.3f} s ({theirs[2]} energies; all runs "
-          f"{', '.join(f'{t:.3f}' for t in yardstick_times)})")
-    print(f"  femprox at the yardstick's accuracy: {min(matched_times):.3f} s ({matched[2]} energies, half the "
-          f"elements, fixed QUICK panels)")
-    print(f"  speed-up : {best_theirs / best_ours:.1f}x with the defaults, {best_theirs / min(matched_times):.1f}x at "
-          "matched accuracy (target >= 5x)")
+    best = {name: min(t for t, _ in values) for name, values in runs.items()}
+    curves = {name: values[-1][1] for name, values in runs.items()}
+    print(f"T-junction r = 1, Dynes {DYNES:g}, {TEMPERATURES.size} temperatures; best of {args.repeats} "
+          "(all runs in brackets)")
+    labels = {"standard": "femprox, sweep() defaults (accuracy='standard')",
+              "fast": "femprox, sweep(accuracy='fast')",
+              "yardstick": "yardstick (scipy solve_bvp)"}
+    for name, values in runs.items():
+        print(f"  {labels[name]:48s}: {best[name]:.3f} s, {curves[name][2]} energies "
+              f"[{', '.join(f'{t:.3f}' for t, _ in values)}]")
+    for name in ("standard", "fast"):
+        print(f"  speed-up, {name:8s}: {best['yardstick'] / best[name]:.1f}x (target >= 5x)")
     for label, k in (("kappa/kappa_N", 0), ("G/G_N", 1)):
-        print(f"  {label:13s}: max |femprox - yardstick| {np.abs(ours[k] - theirs[k]).max():.1e} (target 1e-4); "
-              f"vs reference ({reference[2]} energies, P4 mesh x2): "
-              f"femprox {np.abs(ours[k] - reference[k]).max():.1e} (matched set-up "
-              f"{np.abs(matched[k] - reference[k]).max():.1e}), "
-              f"yardstick {np.abs(theirs[k] - reference[k]).max():.1e}")
+        deviations = ", ".join(f"{name} {np.abs(curves[name][k] - reference[k]).max():.1e}" for name in runs)
+        print(f"  {label:13s}: max |fast - yardstick| {np.abs(curves['fast'][k] - curves['yardstick'][k]).max():.1e} "
+              f"(target 1e-4); vs reference ({reference[2]} energies, P4 mesh x2): {deviations}")
 
 
 if __name__ == "__main__":
