@@ -6,10 +6,13 @@ Run on demand from the repository root:
 
 The job (the yardstick's own): the paper's T-junction, r = 1, L_N = L_S = 10 xi0, fixed
 Delta = Delta0, Dynes rate 1e-4 in every wire, S lead floating; kappa/kappa_N and G/G_N at
-25 temperatures log-spaced in [0.005, 0.5] Delta0. Both are run in this process, alternately,
-``--repeats`` times each (best time counts: the machine may be shared). Printed: the times
-and their ratio, and the largest deviation between the two curves, together with each
-one's deviation from a femprox reference on a much finer energy grid and mesh.
+25 temperatures log-spaced in [0.005, 0.5] Delta0. femprox runs as a user would call it,
+``sweeps.sweep`` at its two accuracy levels (``accuracy="standard"``, the defaults, and
+``accuracy="fast"``: FAST_GRID on half the geometry's elements); all three are run in this
+process, alternately, ``--repeats`` times each (best time counts: the machine may be
+shared). Printed: the times, the speed-ups, and the largest deviation between the fast
+curve and the yardstick's, together with each one's deviation from a femprox reference on a
+much finer energy grid and mesh.
 
 The yardstick is imported from its path (default ``../shared/bench/bvp_tjunction.py``
 relative to the repository root), never copied into femprox.

@@ -273,16 +273,22 @@ def split_panels(grid: EnergyGrid, panels: np.ndarray, pieces: int = 2,
     cuts = (a[:, None] + fractions * (b - a)[:, None]).ravel()
     edges = np.concatenate([grid.edges, cuts])
     segments = np.concatenate([grid.segments, np.repeat(grid.segments[panels], pieces - 1)])
-    order = np.argsort(edges[1:], kind="stable")
-    edges = np.concatenate([[0.0], edges[1:][order]])
-    segments = segments[order]
-    for s in np.unique(segments):  # even panel counts per segment, for coarsening
+    return _even_per_segment(edges, segments, grid.order)
+
+
+def _even_per_segment(edges: np.ndarray, segments: np.ndarray, order: int) -> EnergyGrid:
+    """A grid from unsorted interior edges (after a leading 0) and their panels' segments,
+    with the widest panel of each segment with an odd panel count split (for coarsening)."""
+    by_energy = np.argsort(edges[1:], kind="stable")
+    edges = np.concatenate([[0.0], edges[1:][by_energy]])
+    segments = segments[by_energy]
+    for s in np.unique(segments):
         members = np.flatnonzero(segments == s)
         if members.size % 2:
             widest = members[np.argmax(edges[members + 1] - edges[members])]
             edges = np.insert(edges, widest + 1, 0.5 * (edges[widest] + edges[widest + 1]))
             segments = np.insert(segments, widest, s)
-    return EnergyGrid(edges, segments, grid.order)
+    return EnergyGrid(edges, segments, order)
 
 
 def _graded(start: float, stop: float, first: float, ratio: float) -> list[float]:
@@ -507,6 +513,7 @@ class _ConductanceCache:
 
     def __init__(self):
         self.matrices: dict[float, np.ndarray] = {}
+        self.template: SpectralConductance | None = None  # the first result, for its other fields
 
     def matrix(self, solution: SpectralSolution) -> np.ndarray:
         new = np.array([k for k, e in enumerate(solution.energies) if e not in self.matrices], dtype=int)
@@ -514,8 +521,9 @@ class _ConductanceCache:
             subset = SpectralSolution(mesh=solution.mesh, energies=solution.energies[new],
                                       gamma=solution.gamma[new], gamma_tilde=solution.gamma_tilde[new],
                                       iterations=solution.iterations[new], residual=solution.residual[new])
-            gamma = spectral_conductance(subset, keep_distributions=False, check=False).matrix
-            self.matrices.update(zip(subset.energies, gamma))
+            conductance = spectral_conductance(subset, keep_distributions=False, check=False)
+            self.template = self.template or conductance
+            self.matrices.update(zip(subset.energies, conductance.matrix))
         return np.array([self.matrices[e] for e in solution.energies])
 
 
@@ -567,16 +575,9 @@ def adaptive_transport(system: Geometry | GraphMesh, temperatures: Iterable[floa
                                 max_rounds=max_rounds)
     if keep_distributions:
         return grid, solution, spectral_conductance(solution)
-    conductance = spectral_conductance(_first(solution), keep_distributions=False)
-    return grid, solution, replace(conductance, energies=solution.energies.copy(),
-                                   matrix=cache.matrix(solution), solve_residual=None)
-
-
-def _first(solution: SpectralSolution) -> SpectralSolution:
-    """The solution at its first energy only (to build a result object cheaply)."""
-    return SpectralSolution(mesh=solution.mesh, energies=solution.energies[:1], gamma=solution.gamma[:1],
-                            gamma_tilde=solution.gamma_tilde[:1], iterations=solution.iterations[:1],
-                            residual=solution.residual[:1])
+    matrix = cache.matrix(solution)
+    return grid, solution, replace(cache.template, energies=solution.energies.copy(), matrix=matrix,
+                                   solve_residual=None)
 
 
 def check_on_grid(energies: np.ndarray, grid: EnergyGrid) -> None:
