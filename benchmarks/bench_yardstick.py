@@ -7,12 +7,12 @@ Run on demand from the repository root:
 The job (the yardstick's own): the paper's T-junction, r = 1, L_N = L_S = 10 xi0, fixed
 Delta = Delta0, Dynes rate 1e-4 in every wire, S lead floating; kappa/kappa_N and G/G_N at
 25 temperatures log-spaced in [0.005, 0.5] Delta0. femprox runs as a user would call it,
-``sweeps.sweep`` at its two accuracy levels (``accuracy="standard"``, the defaults, and
-``accuracy="fast"``: FAST_GRID on half the geometry's elements); all three are run in this
-process, alternately, ``--repeats`` times each (best time counts: the machine may be
-shared). Printed: the times, the speed-ups, and the largest deviation between the fast
-curve and the yardstick's, together with each one's deviation from a femprox reference on a
-much finer energy grid and mesh.
+``sweeps.sweep`` with the set-ups of SETTINGS (the defaults, ``accuracy="fast"``, and FAST_GRID
+on half the elements); all are run in this process, alternately with the yardstick,
+``--repeats`` times each (best time counts: the machine may be shared). Printed: the times,
+the speed-ups, and the largest deviation between femprox's curves and the yardstick's,
+together with each one's deviation from a femprox reference on a much finer energy grid and
+mesh.
 
 The yardstick is imported from its path (default ``../shared/bench/bvp_tjunction.py``
 relative to the repository root), never copied into femprox.
@@ -58,12 +58,19 @@ def geometry(r: float = 1.0) -> Geometry:
     return result
 
 
-def femprox_sweep(accuracy: str = "standard") -> tuple[np.ndarray, np.ndarray, int]:
+SETTINGS = {"standard": {"accuracy": "standard"}, "fast": {"accuracy": "fast"},
+            "fast, half mesh": {"grid": sweeps.FAST_GRID, "mesh": sweeps.MeshSettings(refine=0.5)}}
+"""femprox's set-ups, as a user would choose them in ``sweeps.sweep``: the two accuracy
+levels (defaults: ADAPTIVE_GRID; fast: FAST_GRID, both on the geometry's mesh) and FAST_GRID
+on half the elements (for this geometry within 1.2e-6 of the full mesh; not for every
+network: see ``femprox.sweeps.ACCURACY_LEVELS``)."""
+
+
+def femprox_sweep(setting: str = "standard") -> tuple[np.ndarray, np.ndarray, int]:
     """kappa/kappa_N, G/G_N at TEMPERATURES and the energies solved, the way a user would:
-    ``femprox.sweeps.sweep`` at a named accuracy level ("standard": the defaults, adaptive
-    energy grid on the geometry's mesh; "fast": FAST_GRID on half the elements), the gap
-    fixed (no BCS Delta(T), as in the yardstick)."""
-    result = sweeps.sweep(geometry(), TEMPERATURES, bcs_gaps=False, accuracy=accuracy)
+    ``femprox.sweeps.sweep`` with one of SETTINGS, the gap fixed (no BCS Delta(T), as in the
+    yardstick)."""
+    result = sweeps.sweep(geometry(), TEMPERATURES, bcs_gaps=False, **SETTINGS[setting])
     return (result.column("heat_conductance_ratio"), result.column("conductance_ratio"),
             sum(result.energies_per_solve))
 
@@ -99,11 +106,10 @@ def main() -> None:
     args = parser.parse_args()
     module = load_yardstick(args.yardstick.resolve())
 
-    runs = {"standard": [], "fast": [], "yardstick": []}
+    runs = {name: [] for name in [*SETTINGS, "yardstick"]}
     for _ in range(args.repeats):  # alternate, so that all see the same machine load
-        for level in ("standard", "fast"):
-            t, curve = timed(lambda: femprox_sweep(level))
-            runs[level].append((t, curve))
+        for name in SETTINGS:
+            runs[name].append(timed(lambda: femprox_sweep(name)))
         runs["yardstick"].append(timed(lambda: yardstick_curve(module)))
     reference = femprox_curve(build_mesh(geometry(), refine=2.0, order=4), order=10, ratio=1.5, edge_ratio=2.0)
 
@@ -111,18 +117,20 @@ def main() -> None:
     curves = {name: values[-1][1] for name, values in runs.items()}
     print(f"T-junction r = 1, Dynes {DYNES:g}, {TEMPERATURES.size} temperatures; best of {args.repeats} "
           "(all runs in brackets)")
-    labels = {"standard": "femprox, sweep() defaults (accuracy='standard')",
-              "fast": "femprox, sweep(accuracy='fast')",
+    labels = {"standard": "femprox sweep(), defaults",
+              "fast": "femprox sweep(accuracy='fast')",
+              "fast, half mesh": "femprox sweep(grid=FAST_GRID, mesh=refine 0.5)",
               "yardstick": "yardstick (scipy solve_bvp)"}
     for name, values in runs.items():
-        print(f"  {labels[name]:48s}: {best[name]:.3f} s, {curves[name][2]} energies "
+        print(f"  {labels[name]:47s}: {best[name]:.3f} s, {curves[name][2]:3d} energies "
               f"[{', '.join(f'{t:.3f}' for t, _ in values)}]")
-    for name in ("standard", "fast"):
-        print(f"  speed-up, {name:8s}: {best['yardstick'] / best[name]:.1f}x (target >= 5x)")
+    for name in SETTINGS:
+        print(f"  speed-up, {labels[name]:37s}: {best['yardstick'] / best[name]:.1f}x (target >= 5x)")
     for label, k in (("kappa/kappa_N", 0), ("G/G_N", 1)):
+        agreement = max(np.abs(curves[name][k] - curves["yardstick"][k]).max() for name in SETTINGS)
         deviations = ", ".join(f"{name} {np.abs(curves[name][k] - reference[k]).max():.1e}" for name in runs)
-        print(f"  {label:13s}: max |fast - yardstick| {np.abs(curves['fast'][k] - curves['yardstick'][k]).max():.1e} "
-              f"(target 1e-4); vs reference ({reference[2]} energies, P4 mesh x2): {deviations}")
+        print(f"  {label:13s}: max |femprox - yardstick| {agreement:.1e} (target 1e-4); vs reference "
+              f"({reference[2]} energies, P4 mesh x2): {deviations}")
 
 
 if __name__ == "__main__":
