@@ -15,7 +15,9 @@ every gap edge (where the spectral functions have square-root branch points), wi
 ``order`` Gauss-Legendre nodes per panel. The spectral data are interpolated by the degree
 order-1 polynomial on each panel and integrated against the thermal weights exactly (on a
 sub-grid fine on the scale T), so one spectral solve serves any temperature whose thermal
-window (~40 T) the grid covers.
+window (~40 T) the grid covers, and panels need to follow the spectral data only.
+:meth:`EnergyGrid.thermal_weights` gives the weights of many temperatures in one vectorized
+pass (what :func:`femprox.observables.linear_responses` uses).
 
 Error estimate: the same integral is evaluated on the grid with every other panel edge
 removed (half the nodes; the data on it come from interpolating the full grid), and the
