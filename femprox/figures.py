@@ -26,9 +26,9 @@ from femprox import observables as _observables
 from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry_file import load_geometry, shipped_geometry_path
 from femprox.spectral import solve_spectral
-from femprox.sweeps import (ADAPTIVE_GRID, FAST_GRID, QUICK_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan,
-                            Progress, _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask,
-                            sweep_tasks)
+from femprox.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
+from femprox.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan, Progress,
+                            _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask, sweep_tasks)
 
 log = logging.getLogger(__name__)
 
