@@ -319,6 +319,8 @@ class _Progress:
 
             self.bar = tqdm(total=total, desc=self.description, unit="solve", file=sys.stderr,
                             dynamic_ncols=True)
+        if total != self.bar.total:  # a plan added while running (femprox paper's Fig. 4 refinement)
+            self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
