@@ -6,10 +6,13 @@ Run on demand from the repository root:
 
 The job (the yardstick's own): the paper's T-junction, r = 1, L_N = L_S = 10 xi0, fixed
 Delta = Delta0, Dynes rate 1e-4 in every wire, S lead floating; kappa/kappa_N and G/G_N at
-25 temperatures log-spaced in [0.005, 0.5] Delta0. Both are run in this process, alternately,
-``--repeats`` times each (best time counts: the machine may be shared). Printed: the times
-and their ratio, and the largest deviation between the two curves, together with each
-one's deviation from a femprox reference on a much finer energy grid and mesh.
+25 temperatures log-spaced in [0.005, 0.5] Delta0. femprox runs as a user would call it,
+``sweeps.sweep`` with the set-ups of SETTINGS (the defaults, ``accuracy="fast"``, and FAST_GRID
+on half the elements); all are run in this process, alternately with the yardstick,
+``--repeats`` times each (best time counts: the machine may be shared). Printed: the times,
+the speed-ups, and the largest deviation between femprox's curves and the yardstick's,
+together with each one's deviation from a femprox reference on a much finer energy grid and
+mesh.
 
 The yardstick is imported from its path (default ``../shared/bench/bvp_tjunction.py``
 relative to the repository root), never copied into femprox.
@@ -30,7 +33,7 @@ from femprox.devices import t_junction
 from femprox.energy_grid import energy_grid, solve_on_grid
 from femprox.geometry import Geometry
 from femprox.mesh import build_mesh
-from femprox.observables import linear_response
+from femprox.observables import linear_responses
 
 TEMPERATURES = np.geomspace(0.005, 0.5, 25)
 DYNES = 1e-4
@@ -55,11 +58,19 @@ def geometry(r: float = 1.0) -> Geometry:
     return result
 
 
-def femprox_sweep() -> tuple[np.ndarray, np.ndarray, int]:
+SETTINGS = {"standard": {"accuracy": "standard"}, "fast": {"accuracy": "fast"},
+            "fast, half mesh": {"grid": sweeps.FAST_GRID, "mesh": sweeps.MeshSettings(refine=0.5)}}
+"""femprox's set-ups, as a user would choose them in ``sweeps.sweep``: the two accuracy
+levels (defaults: ADAPTIVE_GRID; fast: FAST_GRID, both on the geometry's mesh) and FAST_GRID
+on half the elements (for this geometry within 1.2e-6 of the full mesh; not for every
+network: see ``femprox.sweeps.ACCURACY_LEVELS``)."""
+
+
+def femprox_sweep(setting: str = "standard") -> tuple[np.ndarray, np.ndarray, int]:
     """kappa/kappa_N, G/G_N at TEMPERATURES and the energies solved, the way a user would:
-    ``femprox.sweeps.sweep`` with its defaults (adaptive energy grid, the geometry's mesh),
-    the gap fixed (no BCS Delta(T), as in the yardstick)."""
-    result = sweeps.sweep(geometry(), TEMPERATURES, bcs_gaps=False)
+    ``femprox.sweeps.sweep`` with one of SETTINGS, the gap fixed (no BCS Delta(T), as in the
+    yardstick)."""
+    result = sweeps.sweep(geometry(), TEMPERATURES, bcs_gaps=False, **SETTINGS[setting])
     return (result.column("heat_conductance_ratio"), result.column("conductance_ratio"),
             sum(result.energies_per_solve))
 
@@ -69,19 +80,10 @@ def femprox_curve(system, **grid_options) -> tuple[np.ndarray, np.ndarray, int]:
     graph = system if not isinstance(system, Geometry) else build_mesh(system)
     grid = energy_grid(graph.geometry, TEMPERATURES, **grid_options)
     _, conductance = solve_on_grid(graph, grid, keep_distributions=False)
-    pairs = [linear_response(conductance, grid, t, bcs_gaps=False).two_terminal("left", "right") for t in TEMPERATURES]
+    pairs = [response.two_terminal("left", "right")
+             for response in linear_responses(conductance, grid, TEMPERATURES, bcs_gaps=False)]
     return (np.array([p.heat_conductance_ratio for p in pairs]), np.array([p.conductance_ratio for p in pairs]),
             grid.nodes.size)
-
-
-MATCHED = {"refine": 0.5, "grid": {"order": 4, "ratio": 3.0, "edge_ratio": 4.0, "edge_distance": 1e-4}}
-"""A femprox set-up at the yardstick's accuracy rather than far below it: half the elements of
-the geometry's mesh and the QUICK grid's panels, fixed (errors 1e-5 in kappa/kappa_N and 2.5e-6
-in G/G_N, measured; the yardstick: 2e-5 and 3e-6)."""
-
-
-def femprox_matched() -> tuple[np.ndarray, np.ndarray, int]:
-    return femprox_curve(build_mesh(geometry(), refine=MATCHED["refine"]), **MATCHED["grid"])
 
 
 def yardstick_curve(module) -> tuple[np.ndarray, np.ndarray, int]:
@@ -104,32 +106,31 @@ def main() -> None:
     args = parser.parse_args()
     module = load_yardstick(args.yardstick.resolve())
 
-    femprox_times, matched_times, yardstick_times = [], [], []
+    runs = {name: [] for name in [*SETTINGS, "yardstick"]}
     for _ in range(args.repeats):  # alternate, so that all see the same machine load
-        t, ours = timed(femprox_sweep)
-        femprox_times.append(t)
-        t, matched = timed(femprox_matched)
-        matched_times.append(t)
-        t, theirs = timed(lambda: yardstick_curve(module))
-        yardstick_times.append(t)
+        for name in SETTINGS:
+            runs[name].append(timed(lambda: femprox_sweep(name)))
+        runs["yardstick"].append(timed(lambda: yardstick_curve(module)))
     reference = femprox_curve(build_mesh(geometry(), refine=2.0, order=4), order=10, ratio=1.5, edge_ratio=2.0)
 
-    best_ours, best_theirs = min(femprox_times), min(yardstick_times)
-    print(f"T-junction r = 1, Dynes {DYNES:g}, {TEMPERATURES.size} temperatures; best of {args.repeats}")
-    print(f"  femprox  : {best_ours:.3f} s (sweeps.sweep, default adaptive grid; {ours[2]} energies; "
-          f"all runs {', '.join(f'{t:.3f}' for t in femprox_times)})")
-    print(f"  yardstick: {best_theirs:.3f} s ({theirs[2]} energies; all runs "
-          f"{', '.join(f'{t:.3f}' for t in yardstick_times)})")
-    print(f"  femprox at the yardstick's accuracy: {min(matched_times):.3f} s ({matched[2]} energies, half the "
-          f"elements, fixed QUICK panels)")
-    print(f"  speed-up : {best_theirs / best_ours:.1f}x with the defaults, {best_theirs / min(matched_times):.1f}x at "
-          "matched accuracy (target >= 5x)")
+    best = {name: min(t for t, _ in values) for name, values in runs.items()}
+    curves = {name: values[-1][1] for name, values in runs.items()}
+    print(f"T-junction r = 1, Dynes {DYNES:g}, {TEMPERATURES.size} temperatures; best of {args.repeats} "
+          "(all runs in brackets)")
+    labels = {"standard": "femprox sweep(), defaults",
+              "fast": "femprox sweep(accuracy='fast')",
+              "fast, half mesh": "femprox sweep(grid=FAST_GRID, mesh=refine 0.5)",
+              "yardstick": "yardstick (scipy solve_bvp)"}
+    for name, values in runs.items():
+        print(f"  {labels[name]:47s}: {best[name]:.3f} s, {curves[name][2]:3d} energies "
+              f"[{', '.join(f'{t:.3f}' for t, _ in values)}]")
+    for name in SETTINGS:
+        print(f"  speed-up, {labels[name]:37s}: {best['yardstick'] / best[name]:.1f}x (target >= 5x)")
     for label, k in (("kappa/kappa_N", 0), ("G/G_N", 1)):
-        print(f"  {label:13s}: max |femprox - yardstick| {np.abs(ours[k] - theirs[k]).max():.1e} (target 1e-4); "
-              f"vs reference ({reference[2]} energies, P4 mesh x2): "
-              f"femprox {np.abs(ours[k] - reference[k]).max():.1e} (matched set-up "
-              f"{np.abs(matched[k] - reference[k]).max():.1e}), "
-              f"yardstick {np.abs(theirs[k] - reference[k]).max():.1e}")
+        agreement = max(np.abs(curves[name][k] - curves["yardstick"][k]).max() for name in SETTINGS)
+        deviations = ", ".join(f"{name} {np.abs(curves[name][k] - reference[k]).max():.1e}" for name in runs)
+        print(f"  {label:13s}: max |femprox - yardstick| {agreement:.1e} (target 1e-4); vs reference "
+              f"({reference[2]} energies, P4 mesh x2): {deviations}")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ EXIT_USAGE = 2
 """Exit status for bad input and failed computations."""
 
 GRIDS = {"fine": sweeps.FINE_GRID, "paper": sweeps.PAPER_GRID, "quick": sweeps.QUICK_GRID,
-         "adaptive": sweeps.ADAPTIVE_GRID}
+         "adaptive": sweeps.ADAPTIVE_GRID, "fast": sweeps.FAST_GRID}
 
 
 class UsageError(ValueError):
@@ -322,6 +322,8 @@ class _Progress:
 
             self.bar = tqdm(total=total, desc=self.description, unit="solve", file=sys.stderr,
                             dynamic_ncols=True)
+        if total != self.bar.total:  # a plan added while running (femprox paper's Fig. 4 refinement)
+            self.bar.total = total
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -744,7 +746,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--grid", choices=tuple(GRIDS), default="adaptive",
                        help="energy grid (default adaptive: refined where the spectral data need it, "
                        "e.g. at an interferometer's minigap cusp, which moves with the phase; the fixed "
-                       "grids fine, paper, quick may miss such cusps)")
+                       "grids fine, paper, quick may miss such cusps; fast: fewer, higher-order panels, "
+                       "also refined: sweep(accuracy='fast'))")
     _mesh_arguments(solve)
     _common(solve, output="")
     solve.set_defaults(run=run_solve)

@@ -15,7 +15,9 @@ every gap edge (where the spectral functions have square-root branch points), wi
 ``order`` Gauss-Legendre nodes per panel. The spectral data are interpolated by the degree
 order-1 polynomial on each panel and integrated against the thermal weights exactly (on a
 sub-grid fine on the scale T), so one spectral solve serves any temperature whose thermal
-window (~40 T) the grid covers.
+window (~40 T) the grid covers, and panels need to follow the spectral data only.
+:meth:`EnergyGrid.thermal_weights` gives the weights of many temperatures in one vectorized
+pass (what :func:`femprox.observables.linear_responses` uses).
 
 Error estimate: the same integral is evaluated on the grid with every other panel edge
 removed (half the nodes; the data on it come from interpolating the full grid), and the
@@ -73,15 +75,18 @@ def reservoir_distributions(energy, temperature: float, potential: float = 0.0) 
     return 0.5 * (plus + minus), 0.5 * (plus - minus)
 
 
-def thermal_weight(energy, temperature: float) -> np.ndarray:
-    """h(E) = (1/2T) sech^2(E/2T) = d f_T / dV at V = 0 (1/Delta0); -(E/T) h = d f_L / dT."""
+def thermal_weight(energy, temperature) -> np.ndarray:
+    """h(E) = (1/2T) sech^2(E/2T) = d f_T / dV at V = 0 (1/Delta0); -(E/T) h = d f_L / dT.
+
+    ``temperature`` (Delta0) may be an array broadcasting against ``energy``."""
     x = np.abs(np.asarray(energy, dtype=float)) / temperature
     e = np.exp(-x)  # sech^2(x/2) = 4 e^-x / (1 + e^-x)^2, stable for large x
     return 2.0 * e / (1.0 + e) ** 2 / temperature
 
 
-def linear_response_weights(energy: np.ndarray, temperature: float) -> np.ndarray:
-    """Columns h, E h, E^2 h of the thermal weight h (the kernels of linear response)."""
+def linear_response_weights(energy: np.ndarray, temperature) -> np.ndarray:
+    """Columns h, E h, E^2 h of the thermal weight h (the kernels of linear response);
+    ``temperature`` may be an array broadcasting against ``energy``."""
     h = thermal_weight(energy, temperature)
     return np.stack([h, energy * h, energy**2 * h], axis=-1)
 
@@ -192,6 +197,39 @@ class EnergyGrid:
             result[panels] = np.einsum("pfc,fn->pnc", scaled, lagrange)
         return result.reshape(self.nodes.size, -1)
 
+    def thermal_weights(self, temperatures) -> np.ndarray:
+        """Weights (n_T, n_nodes, 3) of the kernels h, E h, E^2 h (:func:`linear_response_weights`)
+        at every temperature (Delta0) at once: the rule of :meth:`weights` (sub-panels no wider
+        than T), vectorized over temperatures. Panels starting above THERMAL_CUTOFF * T get
+        zero weight at that T (the kernels are < 1e-14 of their integral there)."""
+        temperatures = np.atleast_1d(np.asarray(temperatures, dtype=float))
+        widths = np.diff(self.edges)
+        # (panel, temperature) pairs inside the thermal window, one sub-panel count each
+        panel, which = np.nonzero(self.edges[:-1, None] <= THERMAL_CUTOFF * temperatures[None, :])
+        ratio = widths[panel] / temperatures[which]
+        n_sub = 2 ** np.clip(np.ceil(np.log2(np.maximum(ratio, 1.0))), 0, 8).astype(int)
+        result = np.zeros((temperatures.size, self.n_panels, self.order, 3))
+        for count in np.unique(n_sub):  # few distinct counts: one vectorized pass each
+            chosen = np.flatnonzero(n_sub == count)
+            p, k = panel[chosen], which[chosen]
+            ref, ref_weights, lagrange = _subpanel_interpolation(self.order, int(count), self.order + 4)
+            energies = self.edges[p][:, None] + 0.5 * (ref[None, :] + 1.0) * widths[p][:, None]
+            w = linear_response_weights(energies, temperatures[k][:, None])
+            scaled = w * (0.5 * widths[p][:, None, None] * ref_weights[None, :, None])
+            result[k, p] = np.einsum("qfc,fn->qnc", scaled, lagrange)
+        return result.reshape(temperatures.size, self.nodes.size, 3)
+
+    def thermal_weights_and_difference(self, temperatures) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`thermal_weights` W (n_T, n_nodes, 3) and W - W_half (see
+        :meth:`weights_and_difference`), for all temperatures at once."""
+        W = self.thermal_weights(temperatures)
+        coarse, to_coarse = self._half_grid
+        coarse_weights = coarse.thermal_weights(temperatures)  # (n_T, n_coarse, 3)
+        n_t, n_coarse, _ = coarse_weights.shape
+        stacked = coarse_weights.transpose(1, 0, 2).reshape(n_coarse, -1)
+        W_half = (to_coarse @ stacked).reshape(self.nodes.size, n_t, 3).transpose(1, 0, 2)
+        return W, W - W_half
+
     def coarsened(self) -> "EnergyGrid":
         """The grid with every other interior edge of each segment removed (half the nodes)."""
         keep = [0]
@@ -237,16 +275,22 @@ def split_panels(grid: EnergyGrid, panels: np.ndarray, pieces: int = 2,
     cuts = (a[:, None] + fractions * (b - a)[:, None]).ravel()
     edges = np.concatenate([grid.edges, cuts])
     segments = np.concatenate([grid.segments, np.repeat(grid.segments[panels], pieces - 1)])
-    order = np.argsort(edges[1:], kind="stable")
-    edges = np.concatenate([[0.0], edges[1:][order]])
-    segments = segments[order]
-    for s in np.unique(segments):  # even panel counts per segment, for coarsening
+    return _even_per_segment(edges, segments, grid.order)
+
+
+def _even_per_segment(edges: np.ndarray, segments: np.ndarray, order: int) -> EnergyGrid:
+    """A grid from unsorted interior edges (after a leading 0) and their panels' segments,
+    with the widest panel of each segment with an odd panel count split (for coarsening)."""
+    by_energy = np.argsort(edges[1:], kind="stable")
+    edges = np.concatenate([[0.0], edges[1:][by_energy]])
+    segments = segments[by_energy]
+    for s in np.unique(segments):
         members = np.flatnonzero(segments == s)
         if members.size % 2:
             widest = members[np.argmax(edges[members + 1] - edges[members])]
             edges = np.insert(edges, widest + 1, 0.5 * (edges[widest] + edges[widest + 1]))
             segments = np.insert(segments, widest, s)
-    return EnergyGrid(edges, segments, grid.order)
+    return EnergyGrid(edges, segments, order)
 
 
 def _graded(start: float, stop: float, first: float, ratio: float) -> list[float]:
@@ -431,22 +475,23 @@ def _refine_once(store: SpectralStore, grid: EnergyGrid, flagged: np.ndarray,
     return grid, store.solution(grid.nodes)
 
 
-def _panel_integrals(grid: EnergyGrid, weight, scale: float, panels: np.ndarray | None = None) -> np.ndarray:
-    """int over each of ``panels`` (default all) of |w_c|, shape (n_panels, k), by the
-    sub-panel Gauss rule of :meth:`EnergyGrid.weights` (no interpolation needed here)."""
-    panels = np.arange(grid.n_panels) if panels is None else np.asarray(panels, dtype=int)
+def _thermal_panel_integrals(grid: EnergyGrid, temperatures: np.ndarray, panels: np.ndarray) -> np.ndarray:
+    """int over each of ``panels`` of the kernels h, E h, E^2 h at every temperature, shape
+    (n_T, n_panels, 3), by the sub-panel Gauss rule of :meth:`EnergyGrid.thermal_weights` (no
+    interpolation needed here; zero for panels beyond the thermal window)."""
     widths = np.diff(grid.edges)[panels]
-    n_sub = 2 ** np.clip(np.ceil(np.log2(np.maximum(widths / scale, 1.0))), 0, 8).astype(int)
-    result = None
+    starts = grid.edges[panels]
+    result = np.zeros((temperatures.size, panels.size, 3))
+    column, which = np.nonzero(starts[:, None] <= THERMAL_CUTOFF * temperatures[None, :])
+    n_sub = 2 ** np.clip(np.ceil(np.log2(np.maximum(widths[column] / temperatures[which], 1.0))), 0, 8).astype(int)
     for count in np.unique(n_sub):
         chosen = np.flatnonzero(n_sub == count)
+        c, k = column[chosen], which[chosen]
         ref, ref_weights, _ = _subpanel_interpolation(grid.order, int(count), grid.order + 4)
-        a, h = grid.edges[panels[chosen]], widths[chosen]
-        w = np.abs(np.asarray(weight(a[:, None] + 0.5 * (ref[None, :] + 1.0) * h[:, None])))
-        if result is None:
-            result = np.zeros((panels.size, w.shape[-1]))
-        result[chosen] = np.einsum("pfc,f->pc", w, ref_weights) * (0.5 * h[:, None])
-    return result if result is not None else np.zeros((0, 3))
+        energies = starts[c][:, None] + 0.5 * (ref[None, :] + 1.0) * widths[c][:, None]
+        w = linear_response_weights(energies, temperatures[k][:, None])
+        result[k, c] = np.einsum("qfc,f->qc", w, ref_weights) * (0.5 * widths[c][:, None])
+    return result
 
 
 class _PanelShares:
@@ -454,21 +499,19 @@ class _PanelShares:
     refinement rounds (a round splits a few panels; the others keep their edges exactly)."""
 
     def __init__(self, temperatures: np.ndarray):
-        self.temperatures = temperatures
-        self.known: list[dict[tuple[float, float], np.ndarray]] = [{} for _ in temperatures]
+        self.temperatures = np.asarray(temperatures, dtype=float)
+        self.known: dict[tuple[float, float], np.ndarray] = {}  # panel -> (n_T, 3)
 
-    def shares(self, grid: EnergyGrid) -> list[np.ndarray]:
-        """(n_panels, 3) shares of the thermal weight h, E h, E^2 h per panel, per temperature."""
+    def shares(self, grid: EnergyGrid) -> np.ndarray:
+        """(n_T, n_panels, 3) shares of the thermal weight h, E h, E^2 h per panel."""
         keys = list(zip(grid.edges[:-1].tolist(), grid.edges[1:].tolist()))
-        result = []
-        for t, known in zip(self.temperatures, self.known):
-            new = np.array([k for k, key in enumerate(keys) if key not in known], dtype=int)
-            if new.size:
-                values = _panel_integrals(grid, lambda e: linear_response_weights(e, t), t, new)
-                known.update(zip((keys[k] for k in new), values))
-            share = np.array([known[key] for key in keys])
-            result.append(share / share.sum(axis=0))
-        return result
+        new = np.array([k for k, key in enumerate(keys) if key not in self.known], dtype=int)
+        if new.size:
+            values = _thermal_panel_integrals(grid, self.temperatures, new)
+            self.known.update(zip((keys[k] for k in new), values.transpose(1, 0, 2)))
+        share = np.stack([self.known[key] for key in keys], axis=1)
+        total = share.sum(axis=1, keepdims=True)
+        return share / np.where(total > 0, total, 1.0)
 
 
 class _ConductanceCache:
@@ -476,6 +519,7 @@ class _ConductanceCache:
 
     def __init__(self):
         self.matrices: dict[float, np.ndarray] = {}
+        self.template: SpectralConductance | None = None  # the first result, for its other fields
 
     def matrix(self, solution: SpectralSolution) -> np.ndarray:
         new = np.array([k for k, e in enumerate(solution.energies) if e not in self.matrices], dtype=int)
@@ -483,8 +527,9 @@ class _ConductanceCache:
             subset = SpectralSolution(mesh=solution.mesh, energies=solution.energies[new],
                                       gamma=solution.gamma[new], gamma_tilde=solution.gamma_tilde[new],
                                       iterations=solution.iterations[new], residual=solution.residual[new])
-            gamma = spectral_conductance(subset, keep_distributions=False, check=False).matrix
-            self.matrices.update(zip(subset.energies, gamma))
+            conductance = spectral_conductance(subset, keep_distributions=False, check=False)
+            self.template = self.template or conductance
+            self.matrices.update(zip(subset.energies, conductance.matrix))
         return np.array([self.matrices[e] for e in solution.energies])
 
 
@@ -513,8 +558,7 @@ def _transport_indicator(temperatures: np.ndarray, cache: _ConductanceCache):
             if scale == 0:
                 continue
             tails = panel_tails(grid, block / scale).max(axis=1)
-            for share in shares:
-                worst = np.maximum(worst, tails * share[:, column])
+            worst = np.maximum(worst, (tails[None, :] * shares[:, :, column]).max(axis=0))
         return worst
 
     return indicator
@@ -539,16 +583,9 @@ def adaptive_transport(system: Geometry | GraphMesh, temperatures: Iterable[floa
                                 max_rounds=max_rounds)
     if keep_distributions:
         return grid, solution, spectral_conductance(solution)
-    conductance = spectral_conductance(_first(solution), keep_distributions=False)
-    return grid, solution, replace(conductance, energies=solution.energies.copy(),
-                                   matrix=cache.matrix(solution), solve_residual=None)
-
-
-def _first(solution: SpectralSolution) -> SpectralSolution:
-    """The solution at its first energy only (to build a result object cheaply)."""
-    return SpectralSolution(mesh=solution.mesh, energies=solution.energies[:1], gamma=solution.gamma[:1],
-                            gamma_tilde=solution.gamma_tilde[:1], iterations=solution.iterations[:1],
-                            residual=solution.residual[:1], pair_potential=solution.pair_potential)
+    matrix = cache.matrix(solution)
+    return grid, solution, replace(cache.template, energies=solution.energies.copy(), matrix=matrix,
+                                   solve_residual=None)
 
 
 def check_on_grid(energies: np.ndarray, grid: EnergyGrid) -> None:

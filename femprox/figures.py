@@ -26,9 +26,9 @@ from femprox import observables as _observables
 from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry_file import load_geometry, shipped_geometry_path
 from femprox.spectral import solve_spectral
-from femprox.sweeps import (ADAPTIVE_GRID, QUICK_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan,
-                            Progress, _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask,
-                            sweep_tasks)
+from femprox.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
+from femprox.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan, Progress,
+                            _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask, sweep_tasks)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _path_ratios(solution, grid, wires: Sequence[str], temperatures: Sequence[fl
     path = _observables.path_resistances(solution, list(wires))
     if blocked_below > 0:
         path = replace(path, r_q=np.where(path.energies < blocked_below, np.inf, path.r_q))
-    ratios = [_observables.paper_ratios(path, grid, t) for t in temperatures]
+    ratios = _observables.paper_ratios_at(path, grid, temperatures)
     return [(r.heat_conductance_ratio, r.conductance_ratio) for r in ratios]
 
 
@@ -87,7 +87,7 @@ def _semi_infinite_ratios(grid, temperatures: Sequence[float], length_n: float, 
         r_q = r_i = np.ones_like(energies)
     path = _observables.PathResistances(energies=energies, r_q=np.asarray(r_q), r_i=np.asarray(r_i),
                                         wires=("semi-infinite model",))
-    ratios = [_observables.paper_ratios(path, grid, t) for t in temperatures]
+    ratios = _observables.paper_ratios_at(path, grid, temperatures)
     return [(q.heat_conductance_ratio, q.conductance_ratio) for q in ratios]
 
 # ---------------------------------------------------------------------------------------
@@ -144,7 +144,8 @@ class _Figure3Task:
 def _run_figure3_task(task: _Figure3Task):
     """Network ratios (kappa, G, errors) and the semi-infinite model on the same grid (the
     start grid when the grid is adaptive: the model has no features the start grid misses;
-    ADAPTIVE_GRID's start is within 3e-5 of FINE_GRID for it)."""
+    at the default temperatures and r = 0.1, 1, 10 the starts of ADAPTIVE_GRID and FAST_GRID
+    are within 3.2e-5 and 3.3e-5 of FINE_GRID for it)."""
     points, _, _ = _run_sweep_task(task.sweep)
     rows = [(p.heat_conductance_ratio, p.conductance_ratio, p.heat_conductance_ratio_error,
              p.conductance_ratio_error) for p in points]
@@ -238,6 +239,12 @@ def slope_study_plan(*, length_n: float = 100.0, r: float = 0.01, temperatures: 
 
 FIGURE4_TEMPERATURES = (0.05, 0.1, 0.2, 0.3)
 """Temperatures of Fig. 4 (Delta0)."""
+
+SHORTCUT_GRID = replace(FAST_GRID, adaptive_tolerance=None)
+"""Fixed energy grid of the shortcut model: its only edge, the barrier's gap, is a panel
+boundary, so no refinement is needed. At the paper's phases and temperatures (and the
+refinement round's) within 2.4e-5 (kappa/kappa_N) and 1.3e-4 (G/G_N) of 12-point panels
+with ratio 1.3, with 80% of QUICK_GRID's energies (QUICK_GRID: 7.2e-6 and 1.6e-4)."""
 
 
 def figure4_phases(quick: bool = False) -> np.ndarray:
@@ -337,10 +344,9 @@ def _mirror(phases: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FIGURE4_TEMPERATURES,
                  phases: Iterable[float] | None = None, length_n: float = 10.0, mirror: bool = True,
                  grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
-                 shortcut_grid: EnergyGridOptions = QUICK_GRID) -> Plan:
-    """:func:`figure4` as a :class:`Plan`. ``shortcut_grid``: the shortcut model's grid. Its
-    only edge, the barrier's gap, is a panel boundary, so a fixed grid suffices: QUICK_GRID is
-    within 1.7e-4 of 12-point panels with ratio 1.3 at the figure's phases and temperatures."""
+                 shortcut_grid: EnergyGridOptions = SHORTCUT_GRID) -> Plan:
+    """:func:`figure4` as a :class:`Plan`. ``shortcut_grid``: the shortcut model's grid
+    (see :data:`SHORTCUT_GRID`)."""
     phase_list = np.array(sorted(figure4_phases() if phases is None else [float(p) for p in phases]))
     if mirror and (phase_list[0] < 0 or not np.isclose(phase_list[-1], np.pi, rtol=0, atol=1e-12)):
         raise ValueError("with mirror=True the phases must lie in [0, pi] and end at pi")
@@ -451,22 +457,24 @@ def _merged(old: Figure4Data, new: Figure4Data) -> Figure4Data:
                    spectral_solves=old.spectral_solves + new.spectral_solves, **arrays)
 
 
-def refine_figure4(data: Figure4Data, *, rounds: int = 2, tolerance: float = PHASE_REFINE_TOLERANCE,
-                   path: str | Path = HOUSE_FILE, grid: EnergyGridOptions = ADAPTIVE_GRID,
-                   mesh: MeshSettings = MeshSettings(), executor: Executor | None = None,
-                   progress: Progress | None = None) -> Figure4Data:
-    """Fig. 4 with phases added where the curves change fast (:func:`phases_to_refine`),
-    for up to ``rounds`` rounds; the other settings must be those ``data`` was made with.
-    The result is mirrored to [0, 2 pi] like ``data``."""
-    half = _half(data)
-    for _ in range(rounds):
-        extra = phases_to_refine(half, tolerance)
-        if extra.size == 0:
-            break
-        log.info("Fig. 4: %d phases added", extra.size)
-        more = figure4_plan(path=path, temperatures=data.temperatures, phases=extra, length_n=data.length_n,
-                            mirror=False, grid=grid, mesh=mesh).run(executor, progress)
-        half = _merged(half, more)
+def refinement_plan(data: Figure4Data, *, tolerance: float = PHASE_REFINE_TOLERANCE,
+                    path: str | Path = HOUSE_FILE, grid: EnergyGridOptions = ADAPTIVE_GRID,
+                    mesh: MeshSettings = MeshSettings()) -> Plan | None:
+    """One round of :func:`refine_figure4` as a :class:`Plan` (None when no phase needs
+    adding): Fig. 4 at the phases of :func:`phases_to_refine`, unmirrored; merge its result
+    into ``data`` with :func:`merge_refinement`."""
+    extra = phases_to_refine(_half(data), tolerance)
+    if extra.size == 0:
+        return None
+    log.info("Fig. 4: %d phases added", extra.size)
+    return figure4_plan(path=path, temperatures=data.temperatures, phases=extra, length_n=data.length_n,
+                        mirror=False, grid=grid, mesh=mesh)
+
+
+def merge_refinement(data: Figure4Data, more: Figure4Data) -> Figure4Data:
+    """``data`` with the phases of ``more`` (a :func:`refinement_plan` result) added, mirrored
+    to [0, 2 pi] like ``data``."""
+    half = _merged(_half(data), more)
     if not data.mirrored:
         return half
     arrays = {}
@@ -475,3 +483,18 @@ def refine_figure4(data: Figure4Data, *, rounds: int = 2, tolerance: float = PHA
                 "shortcut_conductance"):
         phases, arrays[key] = _mirror(half.phases, getattr(half, key))
     return replace(half, phases=phases, mirrored=True, **arrays)
+
+
+def refine_figure4(data: Figure4Data, *, rounds: int = 2, tolerance: float = PHASE_REFINE_TOLERANCE,
+                   path: str | Path = HOUSE_FILE, grid: EnergyGridOptions = ADAPTIVE_GRID,
+                   mesh: MeshSettings = MeshSettings(), executor: Executor | None = None,
+                   progress: Progress | None = None) -> Figure4Data:
+    """Fig. 4 with phases added where the curves change fast (:func:`phases_to_refine`),
+    for up to ``rounds`` rounds; the other settings must be those ``data`` was made with.
+    The result is mirrored to [0, 2 pi] like ``data``."""
+    for _ in range(rounds):
+        plan = refinement_plan(data, tolerance=tolerance, path=path, grid=grid, mesh=mesh)
+        if plan is None:
+            break
+        data = merge_refinement(data, plan.run(executor, progress))
+    return data

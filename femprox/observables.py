@@ -40,8 +40,7 @@ import numpy as np
 
 from femprox import bcs
 from femprox.coefficients import kinetic_coefficients
-from femprox.energy_grid import (EnergyGrid, check_on_grid, check_temperature,
-                                 linear_response_weights, reservoir_distributions)
+from femprox.energy_grid import EnergyGrid, check_on_grid, check_temperature, reservoir_distributions
 from femprox.geometry import Geometry
 from femprox.kinetic import L, T, SpectralConductance
 from femprox.spectral import SpectralFields, SpectralSolution
@@ -424,38 +423,61 @@ def linear_response(conductance: SpectralConductance, grid: EnergyGrid, temperat
 
         charge         =  int Gamma_TT h dE           thermoelectric = -int Gamma_TL (E/T) h dE
         peltier        = -int Gamma_LT E h dE         heat           =  int Gamma_LL (E^2/T) h dE
-    """
-    check_on_grid(conductance.energies, grid)
-    check_temperature(grid, temperature)
-    if bcs_gaps is not False:
-        off = _gaps_not_at(conductance.mesh.geometry, temperature)
-        if off is not None:
-            message = (f"linear response at T = {temperature:g} from a network whose reservoirs are at T = {off:g}: "
-                       f"its gaps are not BCS Delta({temperature:g}) = {float(bcs.gap(temperature)):.6g}; "
-                       "solve femprox.temperature.at_temperature(geometry, T), or pass bcs_gaps=False to keep "
-                       "the gaps as given")
-            if bcs_gaps:
-                raise ValueError(message)
-            log.warning(message)
-    W, dW = grid.weights_and_difference(lambda e: linear_response_weights(e, temperature), temperature)
-    G = conductance.matrix
 
-    def integrate(weights: np.ndarray) -> dict[str, np.ndarray]:
-        return {"charge": np.einsum("e,eij->ij", weights[:, 0], G[:, :, T, :, T]),
-                "thermoelectric": -np.einsum("e,eij->ij", weights[:, 1], G[:, :, T, :, L]) / temperature,
-                "peltier": -np.einsum("e,eij->ij", weights[:, 1], G[:, :, L, :, T]),
-                "heat": np.einsum("e,eij->ij", weights[:, 2], G[:, :, L, :, L]) / temperature}
+    :func:`linear_responses` does the same for many temperatures at once (faster).
+    """
+    return linear_responses(conductance, grid, [temperature], bcs_gaps=bcs_gaps)[0]
+
+
+def _check_gaps_at(geometry: Geometry, temperature: float, bcs_gaps: bool | None) -> None:
+    """The consistency check of :func:`linear_response` (``bcs_gaps``) at one temperature."""
+    if bcs_gaps is False:
+        return
+    off = _gaps_not_at(geometry, temperature)
+    if off is None:
+        return
+    message = (f"linear response at T = {temperature:g} from a network whose reservoirs are at T = {off:g}: "
+               f"its gaps are not BCS Delta({temperature:g}) = {float(bcs.gap(temperature)):.6g}; "
+               "solve femprox.temperature.at_temperature(geometry, T), or pass bcs_gaps=False to keep "
+               "the gaps as given")
+    if bcs_gaps:
+        raise ValueError(message)
+    log.warning(message)
+
+
+def linear_responses(conductance: SpectralConductance, grid: EnergyGrid, temperatures: Sequence[float], *,
+                     bcs_gaps: bool | None = None) -> list[LinearResponse]:
+    """:func:`linear_response` at each of ``temperatures`` (Delta0): the thermal weights and
+    the energy integrals of all temperatures in one vectorized pass (no loop over energies
+    per temperature)."""
+    check_on_grid(conductance.energies, grid)
+    temps = [float(t) for t in np.atleast_1d(np.asarray(temperatures, dtype=float))]
+    for t in temps:
+        check_temperature(grid, t)
+        _check_gaps_at(conductance.mesh.geometry, t, bcs_gaps)
+    W, dW = grid.thermal_weights_and_difference(temps)  # (n_T, n_energies, 3)
+    G = conductance.matrix
+    t = np.array(temps)[:, None, None]
+
+    def integrate(weights: np.ndarray) -> dict[str, np.ndarray]:  # each (n_T, n_terminals, n_terminals)
+        return {"charge": np.einsum("ke,eij->kij", weights[:, :, 0], G[:, :, T, :, T]),
+                "thermoelectric": -np.einsum("ke,eij->kij", weights[:, :, 1], G[:, :, T, :, L]) / t,
+                "peltier": -np.einsum("ke,eij->kij", weights[:, :, 1], G[:, :, L, :, T]),
+                "heat": np.einsum("ke,eij->kij", weights[:, :, 2], G[:, :, L, :, L]) / t}
 
     values, differences = integrate(W), integrate(dW)
     superconducting = conductance.superconducting
     for key in ("charge", "peltier"):  # V of an S terminal is the reference, never a force
-        values[key][:, superconducting] = 0.0
-        differences[key][:, superconducting] = 0.0
+        values[key][:, :, superconducting] = 0.0
+        differences[key][:, :, superconducting] = 0.0
     geometry = conductance.mesh.geometry
     has_condensate = bool(superconducting.any() or any(w.is_superconducting for w in geometry.wires))
-    return LinearResponse(temperature=float(temperature), terminals=conductance.terminals,
-                          superconducting=superconducting, normal=conductance.normal,
-                          differences=differences, has_condensate=has_condensate, geometry=geometry, **values)
+    return [LinearResponse(temperature=temperature, terminals=conductance.terminals,
+                           superconducting=superconducting, normal=conductance.normal,
+                           differences={name: v[k] for name, v in differences.items()},
+                           has_condensate=has_condensate, geometry=geometry,
+                           **{name: v[k] for name, v in values.items()})
+            for k, temperature in enumerate(temps)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -506,15 +528,23 @@ class PaperRatios:
 def paper_ratios(path: PathResistances, grid: EnergyGrid, temperature: float) -> PaperRatios:
     """Eq. 4: kappa/kappa_N = 3/(2 pi^2 T^3) int_0^inf E^2/(R_Q cosh^2(E/2T)) dE;
     Eq. 6: G/G_N = 1/(2T) int_0^inf 1/(R_I cosh^2(E/2T)) dE."""
+    return paper_ratios_at(path, grid, [temperature])[0]
+
+
+def paper_ratios_at(path: PathResistances, grid: EnergyGrid, temperatures: Sequence[float]) -> list[PaperRatios]:
+    """:func:`paper_ratios` at each of ``temperatures`` (Delta0), all in one vectorized pass."""
     check_on_grid(path.energies, grid)
-    check_temperature(grid, temperature)
-    W, dW = grid.weights_and_difference(lambda e: linear_response_weights(e, temperature), temperature)
-    kappa_factor = 3.0 / (math.pi**2 * temperature**2)  # 3/(2 pi^2 T^3) * 2T (sech^2 = 2T h)
-    heat = kappa_factor * (W[:, 2] @ (1 / path.r_q)), kappa_factor * (dW[:, 2] @ (1 / path.r_q))
-    charge = W[:, 0] @ (1 / path.r_i), dW[:, 0] @ (1 / path.r_i)
-    return PaperRatios(temperature=float(temperature), heat_conductance_ratio=float(heat[0]),
-                       conductance_ratio=float(charge[0]), heat_conductance_error=float(abs(heat[1])),
-                       conductance_error=float(abs(charge[1])))
+    temps = np.atleast_1d(np.asarray(temperatures, dtype=float))
+    for t in temps:
+        check_temperature(grid, float(t))
+    W, dW = grid.thermal_weights_and_difference(temps)  # (n_T, n_energies, 3)
+    kappa_factor = 3.0 / (math.pi**2 * temps**2)  # 3/(2 pi^2 T^3) * 2T (sech^2 = 2T h)
+    heat, heat_difference = kappa_factor * (W[:, :, 2] @ (1 / path.r_q)), kappa_factor * (dW[:, :, 2] @ (1 / path.r_q))
+    charge, charge_difference = W[:, :, 0] @ (1 / path.r_i), dW[:, :, 0] @ (1 / path.r_i)
+    return [PaperRatios(temperature=float(t), heat_conductance_ratio=float(heat[k]),
+                        conductance_ratio=float(charge[k]), heat_conductance_error=float(abs(heat_difference[k])),
+                        conductance_error=float(abs(charge_difference[k])))
+            for k, t in enumerate(temps)]
 
 
 # ---------------------------------------------------------------------------------------

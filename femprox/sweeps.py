@@ -96,6 +96,15 @@ and 3.5e-4 (G/G_N; the latter at phi = 0.99 pi, T = 0.2, <= 1e-4 at phi <= 0.95 
 100-200 energies per solve, on the default and on the Fig. 4 mesh, its estimates
 conservative wherever the error exceeds 4e-5; elsewhere <= 1.5e-5 (see above), at a third to
 a half of FINE_GRID's cost. Each refinement round is a separate, small spectral solve."""
+FAST_GRID = EnergyGridOptions(order=6, ratio=8.0, edge_ratio=10.0, edge_distance=1e-3, low_fraction=0.5,
+                              adaptive_tolerance=1e-2)
+"""Fewer, higher-order panels, refined adaptively like ADAPTIVE_GRID: two thirds of its energies
+on the T-junction (84 for T <= 0.5), errors <= 3e-6 there (r = 0.1, 1, 10; T = 0.005..0.3,
+BCS gaps); house: kappa/kappa_N within 5e-6, G/G_N within 6.5e-4 (at phi = 0.99 pi) with 6%
+fewer energies than ADAPTIVE_GRID. Order-6 panels spanning a factor 8 in energy resolve the
+spectral data, which are smooth in ln E away from 0 and the gap edges and smooth in E
+below the Thouless energy (where the first panel ends: low_fraction 0.5); the thermal kernels
+need no panels of their own (they are integrated exactly against the interpolant)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,43 @@ class MeshSettings:
 
     refine: float = 1.0
     order: int | None = None
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """A named accuracy level of :func:`sweep`: its energy grid and mesh settings.
+
+    The errors quoted in :data:`ACCURACY_LEVELS` are measured largest absolute errors of
+    kappa/kappa_N and G/G_N against a reference (finer energy grid and mesh) on the shipped
+    geometries; they hold for networks like those, not for any network.
+    """
+
+    grid: EnergyGridOptions
+    mesh: MeshSettings
+
+
+ACCURACY_LEVELS = {
+    "standard": Accuracy(ADAPTIVE_GRID, MeshSettings()),
+    "fast": Accuracy(FAST_GRID, MeshSettings()),
+}
+"""Accuracy levels of :func:`sweep` (``accuracy=``), both on the geometry's own mesh.
+
+standard: the defaults (ADAPTIVE_GRID): energy-grid errors <= 3e-6 on the T-junction, 1e-5
+(kappa) and 3.5e-4 (G, phi next to pi) on the house interferometer.
+fast: FAST_GRID, two thirds of the energies on the T-junction (errors <= 3e-6 there; with
+the mesh error: <= 1e-5 at r = 0.1, 1, 10), 6% fewer on the house (kappa 5e-6, G 6.5e-4).
+The mesh is the geometry's: a coarser one (``mesh=MeshSettings(refine=...)``) is faster
+still, but what it costs depends on the network: the T-junction at half the elements is
+off by 1.2e-6 at r = 1 but 1.4e-4 at r = 0.1 (the N arms' D_L dip next to the contact
+needs the elements), the house by 3e-3."""
+
+
+def accuracy_settings(accuracy: str) -> Accuracy:
+    """The grid and mesh settings of a named level of :data:`ACCURACY_LEVELS`."""
+    try:
+        return ACCURACY_LEVELS[accuracy]
+    except (KeyError, TypeError):
+        raise ValueError(f"accuracy must be one of {', '.join(ACCURACY_LEVELS)}, got {accuracy!r}") from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,9 +266,13 @@ def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
 
 
 def _linear_response(conductance, grid, temperature: float):
+    return _linear_responses(conductance, grid, [temperature])[0]
+
+
+def _linear_responses(conductance, grid, temperatures: Sequence[float]):
     # the sweeps choose the gaps themselves (BCS at the group's representative temperature,
     # or fixed with bcs_gaps=False): no consistency check here
-    return _observables.linear_response(conductance, grid, temperature, bcs_gaps=False)
+    return _observables.linear_responses(conductance, grid, temperatures, bcs_gaps=False)
 
 
 def _two_terminal(response, a: str, b: str, others: str):
@@ -288,6 +338,75 @@ def run_plans(plans: Sequence[Plan], executor: Executor | None = None,
     return results
 
 
+class PlanQueue:
+    """Plans run on one executor as one queue, to which plans can be added while it runs.
+
+    A plan that depends on the result of another (e.g. phases added where a finished curve
+    bends) is submitted as soon as that result is in, ahead of the tasks still waiting
+    (``first=True``): the workers never wait between waves, and the new tasks do not end up
+    alone at the end. Only ``window`` tasks are handed to the executor at a time (the rest
+    wait here, so that their order can still change). ``progress(done, total)`` counts the
+    tasks submitted so far (the total grows when a plan is added).
+    """
+
+    def __init__(self, executor: Executor, progress: Progress | None = None, window: int = 4):
+        self.executor = executor
+        self.progress = progress
+        self.window = window
+        self.plans: list[Plan] = []
+        self.outputs: list[list] = []
+        self.waiting: list[tuple[int, int]] = []  # (plan, task) not yet handed over
+        self.running: dict = {}  # future -> (plan, task)
+        self.done = 0
+
+    def submit(self, plan: Plan, first: bool = False) -> int:
+        """Queue the tasks of ``plan`` (ahead of all waiting tasks if ``first``); its index
+        for :meth:`result`."""
+        index = len(self.plans)
+        self.plans.append(plan)
+        self.outputs.append([_PENDING] * len(plan.tasks))
+        tasks = [(index, k) for k in range(len(plan.tasks))]
+        self.waiting = tasks + self.waiting if first else self.waiting + tasks
+        self._fill()
+        self._report()
+        return index
+
+    def result(self, index: int):
+        """The assembled result of plan ``index``, waiting for its tasks (and reporting the
+        progress of every task that finishes meanwhile). The first failure is raised, after
+        cancelling every queued task."""
+        try:
+            while any(output is _PENDING for output in self.outputs[index]):
+                finished = next(as_completed(list(self.running)))
+                plan, task = self.running.pop(finished)
+                self.outputs[plan][task] = finished.result()  # raises the first failure
+                self.done += 1
+                self._fill()
+                self._report()
+        except BaseException:
+            self.cancel()
+            raise
+        return self.plans[index].assemble(self.outputs[index])
+
+    def cancel(self) -> None:
+        self.waiting = []
+        for future in self.running:
+            future.cancel()
+
+    def _fill(self) -> None:
+        while self.waiting and len(self.running) < self.window:
+            plan, task = self.waiting.pop(0)
+            self.running[self.executor.submit(_call, self.plans[plan].tasks[task])] = (plan, task)
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.done, sum(len(plan.tasks) for plan in self.plans))
+
+
+_PENDING = object()
+"""Placeholder of a task output not yet received."""
+
+
 # ---------------------------------------------------------------------------------------
 # Sweeps
 # ---------------------------------------------------------------------------------------
@@ -341,11 +460,9 @@ class _SweepTask:
 def _run_sweep_task(task: _SweepTask) -> tuple[list[TransportPoint], int, list[str]]:
     """One spectral solve and the linear response at each of its temperatures."""
     grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
-    points = []
-    for t in task.temperatures:
-        response = _linear_response(conductance, grid, t)
-        pair = _two_terminal(response, *task.between, task.others)
-        points.append(_transport_point(response, pair, task.phase, task.gap_factor))
+    points = [_transport_point(response, _two_terminal(response, *task.between, task.others), task.phase,
+                               task.gap_factor)
+              for response in _linear_responses(conductance, grid, task.temperatures)]
     return points, int(grid.nodes.size), notes
 
 
@@ -489,7 +606,7 @@ def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterabl
           gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
           grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
           executor: Executor | None = None, progress: Progress | None = None,
-          dynes: float | None = None) -> SweepResult:
+          dynes: float | None = None, accuracy: str | None = None) -> SweepResult:
     """Linear response of a network over temperatures (Delta0) and phases (radians).
 
     ``source``: a Geometry, or a function phase -> Geometry (needed when ``phases`` are
@@ -504,7 +621,13 @@ def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterabl
     Raises SpectralConvergenceError if a solve fails twice. :func:`femprox.results.
     sweep_result_dataset` turns the result into a labelled xarray Dataset;
     :func:`femprox.results.parameter_sweep` sweeps any geometry parameter.
+    ``accuracy``: a named level of :data:`ACCURACY_LEVELS` ("standard", "fast") that sets
+    ``grid`` and ``mesh`` (then they must not be given as well).
     """
+    if accuracy is not None:
+        if grid != ADAPTIVE_GRID or mesh != MeshSettings():
+            raise ValueError("give either accuracy or grid/mesh settings, not both")
+        grid, mesh = accuracy_settings(accuracy).grid, accuracy_settings(accuracy).mesh
     return sweep_plan(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
                       gap_tolerance=gap_tolerance, scaling=scaling, grid=grid,
                       mesh=mesh, dynes=dynes).run(executor, progress)
@@ -748,11 +871,9 @@ class GridSweepOutput:
 def run_grid_sweep_task(task: GridSweepTask) -> GridSweepOutput:
     """One spectral solve and the linear response at each temperature of the task."""
     grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
-    points = []
-    for t in task.temperatures:
-        response = _linear_response(conductance, grid, t)
-        pair = _two_terminal(response, *task.between, task.others)
-        points.append(_transport_point(response, pair, None, task.gap_factor))
+    points = [_transport_point(response, _two_terminal(response, *task.between, task.others), None,
+                               task.gap_factor)
+              for response in _linear_responses(conductance, grid, task.temperatures)]
     return GridSweepOutput(task.coordinates, tuple(points), int(grid.nodes.size), tuple(notes))
 
 
