@@ -606,14 +606,19 @@ class _RiccatiLinearization:
         # -(test') (nabla a) with nabla a = a' - i q a, nabla b = b' + i q b
         self.constant_a = (stiffness + self.test_derivatives @ sp.diags(1j * vector_potential) @ V).tocsr()
         self.constant_b = (stiffness + self.test_derivatives @ sp.diags(-1j * vector_potential) @ V).tocsr()
-        load = self.test_values[:, points]
-        self.load_both = sp.hstack([load, load]).tocsr()  # columns: Re y, then Im y at each S point
+        self.load_transposed = self.test_values[:, points].T.tocsr()  # (n_S, n_free)
         self.read = V[points].tocsr()
         self.phase_factor = phase_factor
         position = np.full(mesh.n_dofs, -1)
         position[free] = np.arange(free.size)
         self.position = position
         self.n_free = free.size
+        # the Jacobian's entries as (row, column, point, value) quadruples, assembled once:
+        # per frequency only the point densities change (one COO -> CSC conversion, no
+        # sparse products)
+        self.mass = _point_triples(V, V, weights)
+        self.slope = _point_triples(V, Dx, weights)
+        self.constants = [sp.coo_matrix(self.constant_a), sp.coo_matrix(self.constant_b)]
 
     def factor(self, solution: SpectralSolution, k: int, parameters: PointParameters):
         """Sparse LU of the Riccati Jacobian (2 n_free, complex) at frequency number ``k`` of
@@ -628,13 +633,22 @@ class _RiccatiLinearization:
         da, db = q.derivatives @ gamma, q.derivatives @ gamma_tilde
         energy = (energy + 1j * self.dynes)[:, None]
         d = riccati_jacobian_densities(a[:, None], b[:, None], da[:, None], db[:, None], energy, parameters)
-        blocks = [[self.test_values @ sp.diags(d.value_value[e, u][:, 0]) @ self.V for u in range(2)]
-                  for e in range(2)]
-        for e, constant in ((0, self.constant_a), (1, self.constant_b)):
-            slope = self.test_values @ sp.diags(d.value_derivative[e][:, 0]) @ self.Dx
-            blocks[e][e] = blocks[e][e] + slope + constant
-        J = sp.bmat(blocks, format="lil")
         n = self.n_free
+        rows, columns, values = [], [], []
+
+        def add(row_offset: int, column_offset: int, r, c, v) -> None:
+            rows.append(r + row_offset)
+            columns.append(c + column_offset)
+            values.append(v)
+
+        mass_rows, mass_columns, mass_points, mass_values = self.mass
+        for e in range(2):
+            for u in range(2):  # block (e, u): V^T diag(w g d_eu) V
+                add(e * n, u * n, mass_rows, mass_columns, mass_values * d.value_value[e, u][mass_points, 0])
+            slope_rows, slope_columns, slope_points, slope_values = self.slope
+            add(e * n, e * n, slope_rows, slope_columns, slope_values * d.value_derivative[e][slope_points, 0])
+            constant = self.constants[e]
+            add(e * n, e * n, constant.row, constant.col, constant.data.astype(complex))
         for c in self.mesh.contacts:
             dofs = (c.near_dof, c.far_dof)
             _, jac = c.contact.riccati_fluxes(gamma[[c.near_dof]], gamma_tilde[[c.near_dof]],
@@ -645,8 +659,11 @@ class _RiccatiLinearization:
                     if row >= 0 and col >= 0:
                         for e in range(2):
                             for u in range(2):
-                                J[e * n + row, u * n + col] += jac[side, e, other, u][0]
-        return spla.splu(J.tocsc()), a[self.points], b[self.points]
+                                add(e * n, u * n, np.array([row]), np.array([col]),
+                                    np.array([jac[side, e, other, u][0]], dtype=complex))
+        J = sp.csc_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+                          shape=(2 * n, 2 * n))  # duplicates are summed
+        return spla.splu(J), a[self.points], b[self.points]
 
     def response(self, lu, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """d(i f)/d(Re y, Im y) at the S points: complex (n_S, 2 n_S).
@@ -665,10 +682,42 @@ class _RiccatiLinearization:
         # d(i f) = R J^{-1} (-B dy): R reads 2i (da + a^2 db)/(1-ab)^2 at the S points, B is the
         # source load. Solved as (J^{-T} R^T)^T B: n_S right-hand sides instead of 2 n_S.
         scale = 2j / (1 - a * b) ** 2
-        reader = sp.hstack([sp.diags(scale) @ self.read, sp.diags(scale * a2) @ self.read]).T.toarray()
-        adjoint = lu.solve(np.ascontiguousarray(reader), trans="T")
-        load = sp.vstack([self.load_both @ sp.diags(source[0]), self.load_both @ sp.diags(source[1])]).tocsc()
-        return -(load.T @ adjoint).T
+        read = self.read.T.toarray()  # (n_free, n_S)
+        reader = np.vstack([read * scale[None, :], read * (scale * a2)[None, :]])
+        adjoint = lu.solve(reader, trans="T")  # (2 n_free, n_S)
+        n = self.n_free
+        # the load of field e (columns Re y, Im y of every S point) is L diag(source[e]) with
+        # L = [test_values at the S points] twice: (load^T adjoint)^T without forming the load
+        loaded = [self.load_transposed @ adjoint[e * n:(e + 1) * n] for e in range(2)]  # (n_S, n_S) each
+        tiled = [np.vstack([part, part]) for part in loaded]  # rows: Re y, then Im y columns
+        return -(source[0][:, None] * tiled[0] + source[1][:, None] * tiled[1]).T
+
+
+def _point_triples(left: sp.csr_matrix, right: sp.csr_matrix, weights: np.ndarray):
+    """(rows, columns, points, values) with left^T diag(weights x) right = sum over the
+    quadruples of values * x[points] at (rows, columns), for any per-point x: the entries of a
+    weak-form matrix whose density changes, listed once (rows of ``left``/``right`` padded to
+    their longest; padding has value 0)."""
+    def padded(matrix: sp.csr_matrix):
+        matrix = matrix.tocsr()
+        counts = np.diff(matrix.indptr)
+        width = max(int(counts.max(initial=0)), 1)
+        index = np.zeros((matrix.shape[0], width), dtype=int)
+        value = np.zeros((matrix.shape[0], width), dtype=matrix.dtype)
+        mask = np.arange(width)[None, :] < counts[:, None]
+        index[mask], value[mask] = matrix.indices, matrix.data
+        return index, value
+
+    left_index, left_value = padded(left)
+    right_index, right_value = padded(right)
+    n_points = left.shape[0]
+    shape = (n_points, left_index.shape[1], right_index.shape[1])
+    rows = np.broadcast_to(left_index[:, :, None], shape).ravel()
+    columns = np.broadcast_to(right_index[:, None, :], shape).ravel()
+    points = np.broadcast_to(np.arange(n_points)[:, None, None], shape).ravel()
+    values = (weights[:, None, None] * left_value[:, :, None] * right_value[:, None, :]).ravel()
+    keep = values != 0
+    return rows[keep], columns[keep], points[keep], values[keep]
 
 
 def _gauge_anchors(mesh: GraphMesh, points: np.ndarray) -> np.ndarray:

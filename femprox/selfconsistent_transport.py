@@ -182,7 +182,7 @@ class SelfConsistentSweep:
     energies: size of the energy grid per temperature; seconds: wall time per temperature
         (gap equation and transport; the first includes the warm-up, none the T_c search);
         notes: solver notes.
-    phase: how the phase of Delta was treated, "rigid" or "self-consistent" (see
+    phase_mode: how the phase of Delta was treated, "rigid" or "self-consistent" (see
         :func:`resolve_phase`).
     condensate_split: True where the charge converted in S wires was handed to the S
         reservoirs (:func:`femprox.condensate.split_condensate`): the ``charge`` and
@@ -197,7 +197,7 @@ class SelfConsistentSweep:
     energies: tuple[int, ...]
     seconds: tuple[float, ...]
     notes: tuple[str, ...] = ()
-    phase: str = "rigid"
+    phase_mode: str = "rigid"
     condensate_split: bool = False
 
     @property
@@ -415,7 +415,7 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     return SelfConsistentSweep(geometry=geometry, transport=transport, critical_temperature=tc,
                                solutions=tuple(solutions[t] for t in temps),
                                energies=tuple(energies[t] for t in temps),
-                               seconds=tuple(seconds[t] for t in temps), notes=tuple(notes), phase=mode,
+                               seconds=tuple(seconds[t] for t in temps), notes=tuple(notes), phase_mode=mode,
                                condensate_split=split_applied)
 
 
