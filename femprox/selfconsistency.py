@@ -21,9 +21,10 @@ local charge conservation, so the supercurrent is conserved along S wires; S res
 hold their phases, and one phase is held in each part of the network without S reservoir
 (:func:`_gauge_anchors`). Units: Delta0, xi0, T in Delta0 (T_c0 = 0.566933).
 
-Matsubara sum (:class:`MatsubaraRule`): the frequencies up to ``explicit_cutoff`` one by
-one; the rest as the midpoint-rule integral int_{omega_N - pi T}^inf d omega on Gauss panels
-graded geometrically, plus a last panel in t = omega_top/omega, with the Euler-Maclaurin
+Matsubara sum (:class:`MatsubaraRule`): the frequencies up to ``tail_start`` (4 Delta0) one
+by one; the rest as the midpoint-rule integral int_{omega_N - pi T}^inf d omega on Gauss
+panels graded geometrically (ratio 1.5 up to ``explicit_cutoff`` = 20 Delta0, 3 beyond), plus
+a last panel in t = omega_top/omega, with the Euler-Maclaurin
 corrections of the midpoint rule (h' and h''' at the lower limit, from the first panel's
 polynomial): the rule's error falls from ~1/(12 N^2) to ~N^-6 of the tail. All frequencies
 are solved in one ``solve_spectral`` call per iteration.
@@ -121,11 +122,14 @@ class MatsubaraRule:
         stop at ``tail_start`` with the Euler-Maclaurin-corrected integral taking over (exact
         to ~(2 pi T / tail_start)^6 relative): at low T far fewer frequencies (T = 0.005: 216
         instead of 693). The graded panels are shorter than the far ones (ratio 1.5, not 3):
-        with ratio 3 the bulk gap at T = 0.05 T_c0 was off by 2.7e-8, with 1.5 by 2e-10. Far out, near NS contacts, the summands decay slowly and the panels'
-        own error is larger (~1e-4 in Delta 1 xi0 from a contact, docs/self_consistency.md);
-        keeping those panels where they were (from the reference start) keeps results as they
-        were to ~1e-8. ``tail_start >= explicit_cutoff``: every frequency up to the reference
-        start explicit. Defaults (76-216 frequencies): sum_n omega_n^-3 exact to 3e-9
+        with ratio 3 the bulk gap at T = 0.05 T_c0 was off by 2.7e-8, with 1.5 by 2e-10. Far
+        out, near NS contacts, the summands decay slowly and the panels' own error is larger
+        (~1e-4 in Delta 1 xi0 from a contact, docs/self_consistency.md); keeping those panels
+        where they were (from the reference start) keeps results as they were (T-junction:
+        Delta to 5e-10, kappa/kappa_N to 1e-10). ``tail_start >= explicit_cutoff``: every
+        frequency up to the reference start explicit. Where the graded panels would have as
+        many nodes as the frequencies they replace, those frequencies stay explicit.
+        Defaults (76-216 frequencies): sum_n omega_n^-3 exact to 3e-9
         (relative) for any T, so the bulk gap comes out to ~1e-9.
         """
         if not (np.isfinite(temperature) and temperature > 0):
