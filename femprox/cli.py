@@ -500,7 +500,7 @@ def run_solve_self_consistent(args) -> int:
         files = _write_self_consistent_files(stage.path, source, geometry, result, args, started)
     _print_sweep(result.transport)
     tc = result.critical_temperature
-    print("T_c of the structure: " + ("not defined (S reservoirs or flux)" if tc is None
+    print("T_c of the structure: " + ("not defined (S reservoirs)" if tc is None
                                       else f"{tc.temperature:.6g} Delta0") + "; Newton iterations per T: "
           + " ".join(str(n) for n in result.newton_iterations))
     print(f"phase of Delta: {result.phase_mode}" + ("; the charge converted in S wires leaves through the S reservoirs"

@@ -20,9 +20,19 @@ Steps per temperature T (ascending):
   reservoirs at T, not the zero-temperature gaps of the geometry; with an adaptive grid
   the panels are refined from there (:func:`femprox.energy_grid.adaptive_transport`).
 
-Networks with S reservoirs or flux have no T_c from the linearized equation (it refuses
+Networks with S reservoirs have no T_c from the linearized equation (it refuses
 them); there every temperature is solved self-consistently and ``critical_temperature`` is
 None.
+
+Phase of Delta (``phase=``, :func:`resolve_phase`): "auto" solves for it (the complex gap
+equation: supercurrents conserved along S wires) where an equilibrium supercurrent can flow
+(:func:`supercurrent_reason`: flux, a rigid phase gradient in an S wire, different phases
+among the pair potentials of one connected part), else holds the rigid profile, which is
+then exact and cheaper. Charge converted in S wires (the kinetic conversion term) is handed
+to the S reservoirs those wires reach (:mod:`femprox.condensate`; by the local phase
+stiffness when there are several), so that every point's charge and thermoelectric
+matrices conserve charge over all terminals; an island of S wires next to grounded ones
+keeps it with the condensate, with a note.
 
 Units: temperatures and gaps in Delta0, lengths in xi0, ratios dimensionless.
 """
@@ -176,7 +186,7 @@ class SelfConsistentSweep:
         ``gap_factor`` column is the largest |Delta| over S wires divided by their largest
         zero-temperature gap, 0 above T_c).
     critical_temperature: the structure's :class:`~femprox.selfconsistency.CriticalTemperature`,
-        or None where the linearized gap equation does not apply (S reservoirs, flux).
+        or None where the linearized gap equation does not apply (S reservoirs).
     solutions: per temperature, the :class:`~femprox.selfconsistency.SelfConsistentSolution`,
         or None above T_c (S wires normal).
     energies: size of the energy grid per temperature; seconds: wall time per temperature
@@ -359,7 +369,7 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
         tc = critical_temperature(geometry, materials=materials, explicit_cutoff=explicit_cutoff,
                                   refine=mesh.refine)
     except ValueError as error:
-        # S reservoirs or flux (no T_c from the linearized equation), or normal down to the
+        # S reservoirs (no T_c from the linearized equation), or normal down to the
         # search's lowest temperature: then every temperature is solved self-consistently
         tc = None
         notes.append(f"no T_c of the structure: {error}")
