@@ -411,6 +411,7 @@ def run_paper(args) -> int:
 
 
 def run_solve(args) -> int:
+    _check_phase_option(args)
     if args.self_consistent:
         return run_solve_self_consistent(args)
     safe_output.check_target(args.output, args.overwrite)
@@ -468,7 +469,7 @@ def run_solve_self_consistent(args) -> int:
     parallel), then kappa/kappa_N and G/G_N with it."""
     from femprox.selfconsistent_transport import self_consistent_sweep
 
-    for given, option, why in ((args.phases, "--phases", "the phase of Delta is held at the file's profile; "
+    for given, option, why in ((args.phases, "--phases", "one run is one chain of temperatures; "
                                 "sweep phases with --set per run"),
                                (args.fixed_gaps, "--fixed-gaps", "the gaps come from the gap equation"),
                                (args.order, "--order", "the gap equation uses the file's element orders; "
@@ -493,17 +494,19 @@ def run_solve_self_consistent(args) -> int:
     started = time.perf_counter()
     with _run_context(args, "femprox solve --self-consistent", stage) as (pool, progress):
         result = self_consistent_sweep(geometry, temperatures, between=between, others=args.others,
-                                       grid=GRIDS[args.grid], mesh=mesh, executor=pool, chains=args.jobs,
-                                       progress=progress)
+                                       grid=GRIDS[args.grid], mesh=mesh, phase=args.phase, executor=pool,
+                                       chains=args.jobs, progress=progress)
         from femprox import result_checks
 
         result_checks.check_sweep(result.transport)
         files = _write_self_consistent_files(stage.path, source, geometry, result, args, started)
     _print_sweep(result.transport)
     tc = result.critical_temperature
-    print("T_c of the structure: " + ("not defined (S reservoirs or flux)" if tc is None
+    print("T_c of the structure: " + ("not defined (S reservoirs)" if tc is None
                                       else f"{tc.temperature:.6g} Delta0") + "; Newton iterations per T: "
           + " ".join(str(n) for n in result.newton_iterations))
+    print(f"phase of Delta: {result.phase_mode}" + ("; the charge converted in S wires leaves through the S reservoirs"
+                                              if result.condensate_split else ""))
     print(f"wrote {', '.join(files)} to {limits.printable(str(stage.target))}")
     return 0
 
@@ -526,7 +529,8 @@ def _write_self_consistent_files(out: Path, source, geometry, result, args, star
     figure.savefig(out / "sweep.png", dpi=150)
     tc = result.critical_temperature
     point = result.transport.points[0]
-    settings = {"self_consistent": True, "temperatures": [float(t) for t in result.temperatures],
+    settings = {"self_consistent": True, "phase": result.phase_mode, "condensate_split": result.condensate_split,
+                "temperatures": [float(t) for t in result.temperatures],
                 "between": [point.a, point.b], "others": result.transport.others,
                 "critical_temperature": None if tc is None else tc.temperature,
                 "newton_iterations": list(result.newton_iterations), "energies": list(result.energies),
@@ -535,6 +539,21 @@ def _write_self_consistent_files(out: Path, source, geometry, result, args, star
                 "notes": list(result.notes), "geometry": api._geometry_record(source, geometry)}
     api._write_json(out / "run.json", api._run_record("solve --self-consistent", settings, started))
     return list(SELF_CONSISTENT_FILES)
+
+
+def _phase_argument(parser) -> None:
+    from femprox.selfconsistent_transport import PHASE_CHOICES
+
+    parser.add_argument("--phase", choices=PHASE_CHOICES, default="auto",
+                        help="with --self-consistent: the phase of Delta held at the file's profile (rigid) or "
+                        "solved for, conserving supercurrents (self-consistent); default auto: self-consistent "
+                        "where an equilibrium supercurrent can flow (flux, phase differences among S wires and "
+                        "S reservoirs of one connected part), else rigid (then exact and cheaper)")
+
+
+def _check_phase_option(args) -> None:
+    if args.phase != "auto" and not args.self_consistent:
+        raise UsageError("--phase needs --self-consistent (the rigid-gap solvers keep the file's phases)")
 
 
 def _print_sweep(result: sweeps.SweepResult) -> None:
@@ -549,6 +568,7 @@ def _print_sweep(result: sweeps.SweepResult) -> None:
 def run_mesh(args) -> int:
     if args.export is None and args.draw is None:
         raise UsageError("mesh: give --export FILE and/or --draw FILE.png")
+    _check_phase_option(args)
     overrides = parse_overrides(args.set)
     energies = parse_values(args.energies, "--energies") if args.energies else []
     limits.check_values("--energies", "energy", energies)
@@ -591,7 +611,10 @@ def _export_self_consistent(args, geometry, energies, temperature: float, potent
     from femprox import export, result_checks
     from femprox.selfconsistency import solve_gap
 
-    solution = solve_gap(geometry, temperature, refine=refine)
+    from femprox.selfconsistent_transport import resolve_phase
+
+    phase = resolve_phase(geometry, args.phase)
+    solution = solve_gap(geometry, temperature, refine=refine, phase=phase)
     mesh = solution.mesh  # its reservoirs are at ``temperature``
     state = {n.name: (n.temperature, n.potential) for n in mesh.geometry.terminals}
     unknown = set(potentials) - set(state)
@@ -607,7 +630,7 @@ def _export_self_consistent(args, geometry, energies, temperature: float, potent
         export.write_network(temporary, mesh, data, overwrite=True)
     largest = float(np.max(data["gap"]))
     print(f"self-consistent Delta(x) at T = {temperature:g} Delta0: {solution.iterations} Newton iterations, "
-          f"largest |Delta| {largest:.6g} Delta0")
+          f"largest |Delta| {largest:.6g} Delta0 (phase {phase})")
     return target
 
 
@@ -743,6 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--self-consistent", action="store_true",
                        help="S wires get Delta(x) from the gap equation at every temperature (instead of "
                        "the rigid BCS Delta(T)); writes T_c and Delta(x) profiles too (-j N: N chains of temperatures)")
+    _phase_argument(solve)
     solve.add_argument("--grid", choices=tuple(GRIDS), default="adaptive",
                        help="energy grid (default adaptive: refined where the spectral data need it, "
                        "e.g. at an interferometer's minigap cusp, which moves with the phase; the fixed "
@@ -764,6 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     mesh.add_argument("--self-consistent", action="store_true",
                       help="solve the gap equation at --temperature and export |Delta| and its phase as point "
                       "data gap, gap_phase (the DOS etc. at --energies use that Delta(x))")
+    _phase_argument(mesh)
     _mesh_arguments(mesh)
     _common(mesh, output=None, jobs=False)
     mesh.set_defaults(run=run_mesh)

@@ -21,9 +21,10 @@ local charge conservation, so the supercurrent is conserved along S wires; S res
 hold their phases, and one phase is held in each part of the network without S reservoir
 (:func:`_gauge_anchors`). Units: Delta0, xi0, T in Delta0 (T_c0 = 0.566933).
 
-Matsubara sum (:class:`MatsubaraRule`): the frequencies up to ``explicit_cutoff`` one by
-one; the rest as the midpoint-rule integral int_{omega_N - pi T}^inf d omega on Gauss panels
-graded geometrically, plus a last panel in t = omega_top/omega, with the Euler-Maclaurin
+Matsubara sum (:class:`MatsubaraRule`): the frequencies up to ``tail_start`` (4 Delta0) one
+by one; the rest as the midpoint-rule integral int_{omega_N - pi T}^inf d omega on Gauss
+panels graded geometrically (ratio 1.5 up to ``explicit_cutoff`` = 20 Delta0, 3 beyond), plus
+a last panel in t = omega_top/omega, with the Euler-Maclaurin
 corrections of the midpoint rule (h' and h''' at the lower limit, from the first panel's
 polynomial): the rule's error falls from ~1/(12 N^2) to ~N^-6 of the tail. All frequencies
 are solved in one ``solve_spectral`` call per iteration.
@@ -107,25 +108,48 @@ class MatsubaraRule:
     explicit: int
 
     @classmethod
-    def build(cls, temperature: float, *, explicit_cutoff: float = 20.0, minimum: int = 20,
-              tail_order: int = 8, tail_panels: int = 6, panel_ratio: float = 3.0) -> "MatsubaraRule":
-        """Rule at ``temperature`` (Delta0): explicit frequencies up to ``explicit_cutoff``
-        (Delta0; at least ``minimum``), then ``tail_panels`` Gauss panels of order
-        ``tail_order``, each ``panel_ratio`` times longer, and a last panel to infinity.
-        Defaults (76-120 frequencies): sum_n omega_n^-3 exact to 3e-9 (relative) for any T,
-        so the bulk gap comes out to ~1e-9.
+    def build(cls, temperature: float, *, explicit_cutoff: float = 20.0, tail_start: float = 4.0,
+              minimum: int = 20, tail_order: int = 8, tail_panels: int = 6, panel_ratio: float = 3.0,
+              graded_ratio: float = 1.5) -> "MatsubaraRule":
+        """Rule at ``temperature`` (Delta0): explicit frequencies up to ``tail_start`` (Delta0;
+        at least ``minimum`` of them), Gauss panels of order ``tail_order`` graded (ratio at
+        most ``graded_ratio``) from there to the *reference start*, the first Matsubara boundary
+        above ``explicit_cutoff`` (Delta0; at least ``minimum`` steps), then ``tail_panels``
+        panels each ``panel_ratio`` times longer, and a last panel to infinity.
+
+        Why two starts: the summands are smooth in omega on the scale omega itself above a few
+        Delta0 (gap and Thouless-energy structure lives at low omega), so the explicit sum can
+        stop at ``tail_start`` with the Euler-Maclaurin-corrected integral taking over (exact
+        to ~(2 pi T / tail_start)^6 relative): at low T far fewer frequencies (T = 0.005: 216
+        instead of 693). The graded panels are shorter than the far ones (ratio 1.5, not 3):
+        with ratio 3 the bulk gap at T = 0.05 T_c0 was off by 2.7e-8, with 1.5 by 2e-10. Far
+        out, near NS contacts, the summands decay slowly and the panels' own error is larger
+        (~1e-4 in Delta 1 xi0 from a contact, docs/self_consistency.md); keeping those panels
+        where they were (from the reference start) keeps results as they were (T-junction:
+        Delta to 5e-10, kappa/kappa_N to 1e-10). ``tail_start >= explicit_cutoff``: every
+        frequency up to the reference start explicit. Where the graded panels would have as
+        many nodes as the frequencies they replace, those frequencies stay explicit.
+        Defaults (76-216 frequencies): sum_n omega_n^-3 exact to 3e-9
+        (relative) for any T, so the bulk gap comes out to ~1e-9.
         """
         if not (np.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature must be positive and finite (Delta0), got {temperature!r}")
-        if not (explicit_cutoff > 0 and minimum >= 1 and tail_order >= 1 and tail_panels >= 1 and panel_ratio > 1):
-            raise ValueError("Matsubara rule: explicit_cutoff > 0, minimum >= 1, tail_order >= 1, "
-                             "tail_panels >= 1 and panel_ratio > 1 are required")
+        if not (explicit_cutoff > 0 and tail_start > 0 and minimum >= 1 and tail_order >= 1 and tail_panels >= 1
+                and panel_ratio > 1 and graded_ratio > 1):
+            raise ValueError("Matsubara rule: explicit_cutoff > 0, tail_start > 0, minimum >= 1, tail_order >= 1, "
+                             "tail_panels >= 1, panel_ratio > 1 and graded_ratio > 1 are required")
         step = 2 * np.pi * temperature
-        count = max(minimum, int(np.ceil(explicit_cutoff / step)))
+        reference = max(minimum, int(np.ceil(explicit_cutoff / step)))
+        count = min(reference, max(minimum, int(np.ceil(tail_start / step))))
         explicit = np.pi * temperature * (2 * np.arange(count) + 1)
         start = step * count  # omega_N - pi T: the midpoint rule's lower limit
+        far_edges = step * reference * panel_ratio ** np.arange(tail_panels + 1)
+        graded = _graded_edges(start, far_edges[0], graded_ratio)
+        if (graded.size - 1) * tail_order >= reference - count:  # no cheaper than the frequencies themselves
+            count, start, graded = reference, far_edges[0], far_edges[:1]
+            explicit = np.pi * temperature * (2 * np.arange(count) + 1)
+        edges = np.concatenate([graded, far_edges[1:]])
         x, w = gauss_rule(tail_order)
-        edges = start * panel_ratio ** np.arange(tail_panels + 1)
         nodes, weights = [], []
         for low, high in zip(edges[:-1], edges[1:]):
             nodes.append(low + 0.5 * (x + 1) * (high - low))
@@ -149,6 +173,15 @@ class MatsubaraRule:
     @property
     def tail(self) -> slice:
         return slice(self.explicit, None)
+
+
+def _graded_edges(low: float, high: float, ratio: float) -> np.ndarray:
+    """Panel edges from ``low`` to ``high`` growing by a constant factor at most ``ratio``
+    (just [low] when they coincide)."""
+    if high <= low * (1 + 1e-12):
+        return np.array([low])
+    panels = int(np.ceil(np.log(high / low) / np.log(ratio)))
+    return low * (high / low) ** (np.arange(panels + 1) / panels)
 
 
 # ---------------------------------------------------------------------------------------
@@ -577,14 +610,19 @@ class _RiccatiLinearization:
         # -(test') (nabla a) with nabla a = a' - i q a, nabla b = b' + i q b
         self.constant_a = (stiffness + self.test_derivatives @ sp.diags(1j * vector_potential) @ V).tocsr()
         self.constant_b = (stiffness + self.test_derivatives @ sp.diags(-1j * vector_potential) @ V).tocsr()
-        load = self.test_values[:, points]
-        self.load_both = sp.hstack([load, load]).tocsr()  # columns: Re y, then Im y at each S point
+        self.load_transposed = self.test_values[:, points].T.tocsr()  # (n_S, n_free)
         self.read = V[points].tocsr()
         self.phase_factor = phase_factor
         position = np.full(mesh.n_dofs, -1)
         position[free] = np.arange(free.size)
         self.position = position
         self.n_free = free.size
+        # the Jacobian's entries as (row, column, point, value) quadruples, assembled once:
+        # per frequency only the point densities change (one COO -> CSC conversion, no
+        # sparse products)
+        self.mass = _point_triples(V, V, weights)
+        self.slope = _point_triples(V, Dx, weights)
+        self.constants = [sp.coo_matrix(self.constant_a), sp.coo_matrix(self.constant_b)]
 
     def factor(self, solution: SpectralSolution, k: int, parameters: PointParameters):
         """Sparse LU of the Riccati Jacobian (2 n_free, complex) at frequency number ``k`` of
@@ -599,13 +637,22 @@ class _RiccatiLinearization:
         da, db = q.derivatives @ gamma, q.derivatives @ gamma_tilde
         energy = (energy + 1j * self.dynes)[:, None]
         d = riccati_jacobian_densities(a[:, None], b[:, None], da[:, None], db[:, None], energy, parameters)
-        blocks = [[self.test_values @ sp.diags(d.value_value[e, u][:, 0]) @ self.V for u in range(2)]
-                  for e in range(2)]
-        for e, constant in ((0, self.constant_a), (1, self.constant_b)):
-            slope = self.test_values @ sp.diags(d.value_derivative[e][:, 0]) @ self.Dx
-            blocks[e][e] = blocks[e][e] + slope + constant
-        J = sp.bmat(blocks, format="lil")
         n = self.n_free
+        rows, columns, values = [], [], []
+
+        def add(row_offset: int, column_offset: int, r, c, v) -> None:
+            rows.append(r + row_offset)
+            columns.append(c + column_offset)
+            values.append(v)
+
+        mass_rows, mass_columns, mass_points, mass_values = self.mass
+        for e in range(2):
+            for u in range(2):  # block (e, u): V^T diag(w g d_eu) V
+                add(e * n, u * n, mass_rows, mass_columns, mass_values * d.value_value[e, u][mass_points, 0])
+            slope_rows, slope_columns, slope_points, slope_values = self.slope
+            add(e * n, e * n, slope_rows, slope_columns, slope_values * d.value_derivative[e][slope_points, 0])
+            constant = self.constants[e]
+            add(e * n, e * n, constant.row, constant.col, constant.data.astype(complex))
         for c in self.mesh.contacts:
             dofs = (c.near_dof, c.far_dof)
             _, jac = c.contact.riccati_fluxes(gamma[[c.near_dof]], gamma_tilde[[c.near_dof]],
@@ -616,8 +663,11 @@ class _RiccatiLinearization:
                     if row >= 0 and col >= 0:
                         for e in range(2):
                             for u in range(2):
-                                J[e * n + row, u * n + col] += jac[side, e, other, u][0]
-        return spla.splu(J.tocsc()), a[self.points], b[self.points]
+                                add(e * n, u * n, np.array([row]), np.array([col]),
+                                    np.array([jac[side, e, other, u][0]], dtype=complex))
+        J = sp.csc_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+                          shape=(2 * n, 2 * n))  # duplicates are summed
+        return spla.splu(J), a[self.points], b[self.points]
 
     def response(self, lu, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """d(i f)/d(Re y, Im y) at the S points: complex (n_S, 2 n_S).
@@ -636,10 +686,42 @@ class _RiccatiLinearization:
         # d(i f) = R J^{-1} (-B dy): R reads 2i (da + a^2 db)/(1-ab)^2 at the S points, B is the
         # source load. Solved as (J^{-T} R^T)^T B: n_S right-hand sides instead of 2 n_S.
         scale = 2j / (1 - a * b) ** 2
-        reader = sp.hstack([sp.diags(scale) @ self.read, sp.diags(scale * a2) @ self.read]).T.toarray()
-        adjoint = lu.solve(np.ascontiguousarray(reader), trans="T")
-        load = sp.vstack([self.load_both @ sp.diags(source[0]), self.load_both @ sp.diags(source[1])]).tocsc()
-        return -(load.T @ adjoint).T
+        read = self.read.T.toarray()  # (n_free, n_S)
+        reader = np.vstack([read * scale[None, :], read * (scale * a2)[None, :]])
+        adjoint = lu.solve(reader, trans="T")  # (2 n_free, n_S)
+        n = self.n_free
+        # the load of field e (columns Re y, Im y of every S point) is L diag(source[e]) with
+        # L = [test_values at the S points] twice: (load^T adjoint)^T without forming the load
+        loaded = [self.load_transposed @ adjoint[e * n:(e + 1) * n] for e in range(2)]  # (n_S, n_S) each
+        tiled = [np.vstack([part, part]) for part in loaded]  # rows: Re y, then Im y columns
+        return -(source[0][:, None] * tiled[0] + source[1][:, None] * tiled[1]).T
+
+
+def _point_triples(left: sp.csr_matrix, right: sp.csr_matrix, weights: np.ndarray):
+    """(rows, columns, points, values) with left^T diag(weights x) right = sum over the
+    quadruples of values * x[points] at (rows, columns), for any per-point x: the entries of a
+    weak-form matrix whose density changes, listed once (rows of ``left``/``right`` padded to
+    their longest; padding has value 0)."""
+    def padded(matrix: sp.csr_matrix):
+        matrix = matrix.tocsr()
+        counts = np.diff(matrix.indptr)
+        width = max(int(counts.max(initial=0)), 1)
+        index = np.zeros((matrix.shape[0], width), dtype=int)
+        value = np.zeros((matrix.shape[0], width), dtype=matrix.dtype)
+        mask = np.arange(width)[None, :] < counts[:, None]
+        index[mask], value[mask] = matrix.indices, matrix.data
+        return index, value
+
+    left_index, left_value = padded(left)
+    right_index, right_value = padded(right)
+    n_points = left.shape[0]
+    shape = (n_points, left_index.shape[1], right_index.shape[1])
+    rows = np.broadcast_to(left_index[:, :, None], shape).ravel()
+    columns = np.broadcast_to(right_index[:, None, :], shape).ravel()
+    points = np.broadcast_to(np.arange(n_points)[:, None, None], shape).ravel()
+    values = (weights[:, None, None] * left_value[:, :, None] * right_value[:, None, :]).ravel()
+    keep = values != 0
+    return rows[keep], columns[keep], points[keep], values[keep]
 
 
 def _gauge_anchors(mesh: GraphMesh, points: np.ndarray) -> np.ndarray:

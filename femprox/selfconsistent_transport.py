@@ -20,9 +20,19 @@ Steps per temperature T (ascending):
   reservoirs at T, not the zero-temperature gaps of the geometry; with an adaptive grid
   the panels are refined from there (:func:`femprox.energy_grid.adaptive_transport`).
 
-Networks with S reservoirs or flux have no T_c from the linearized equation (it refuses
+Networks with S reservoirs have no T_c from the linearized equation (it refuses
 them); there every temperature is solved self-consistently and ``critical_temperature`` is
 None.
+
+Phase of Delta (``phase=``, :func:`resolve_phase`): "auto" solves for it (the complex gap
+equation: supercurrents conserved along S wires) where an equilibrium supercurrent can flow
+(:func:`supercurrent_reason`: flux, a rigid phase gradient in an S wire, different phases
+among the pair potentials of one connected part), else holds the rigid profile, which is
+then exact and cheaper. Charge converted in S wires (the kinetic conversion term) is handed
+to the S reservoirs those wires reach (:mod:`femprox.condensate`; by the local phase
+stiffness when there are several), so that every point's charge and thermoelectric
+matrices conserve charge over all terminals; an island of S wires next to grounded ones
+keeps it with the condensate, with a note.
 
 Units: temperatures and gaps in Delta0, lengths in xi0, ratios dimensionless.
 """
@@ -41,18 +51,24 @@ import numpy as np
 from femprox import energy_grid as _energy_grid
 from femprox import observables as _observables
 from femprox import sweeps
+from femprox.condensate import condensate_split, phase_stiffness, split_condensate
 from femprox.geometry import Geometry, NodeKind
 from femprox.kinetic import spectral_conductance
+from femprox.physics.flux import effective_fluxes
 from femprox.physics.pair_potential import Superconductor
-from femprox.selfconsistency import (CriticalTemperature, SelfConsistentSolution, critical_temperature,
-                                     materials_of, solve_gap)
+from femprox.selfconsistency import (PHASE_MODES, CriticalTemperature, SelfConsistentSolution,
+                                     critical_temperature, materials_of, solve_gap)
 from femprox.spectral import SpectralConvergenceError
 from femprox.temperature import at_temperature
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SelfConsistentSweep", "self_consistent_sweep", "gap_edges", "normal_state", "contact_ends",
-           "DEFAULT_CONTACT_DISTANCES"]
+           "DEFAULT_CONTACT_DISTANCES", "PHASE_CHOICES", "supercurrent_reason", "resolve_phase"]
+
+PHASE_CHOICES = ("auto",) + PHASE_MODES
+"""``phase=`` of :func:`self_consistent_sweep`: "auto" picks "self-consistent" where an
+equilibrium supercurrent can flow (:func:`supercurrent_reason`), else "rigid"."""
 
 DEFAULT_CONTACT_DISTANCES = (0.1, 1.0)
 """Distances (xi0) from an NS contact where |Delta| is reported. Not at the contact itself:
@@ -70,6 +86,10 @@ def normal_state(geometry: Geometry) -> Geometry:
     return replace(geometry, wires=wires)
 
 
+GAP_EDGE_MERGE = 1e-6
+"""Gap edges closer than this (relative) are one edge of the energy grid."""
+
+
 def gap_edges(solution: SelfConsistentSolution) -> list[float]:
     """Gap edges (Delta0) of the energy grid for a self-consistent solution: the largest
     |Delta| of every S wire and the (bulk BCS) gaps of the S reservoirs at its temperature."""
@@ -81,7 +101,13 @@ def gap_edges(solution: SelfConsistentSolution) -> list[float]:
             if magnitude.size and magnitude.max() > 0:
                 edges.add(float(magnitude.max()))
     edges |= {n.gap for n in mesh.geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR and n.gap > 0}
-    return sorted(edges)
+    # an S wire ending at an S reservoir has |Delta| = the reservoir's gap there to rounding:
+    # one edge for both (the grid's edges must increase strictly)
+    merged: list[float] = []
+    for edge in sorted(edges):
+        if not merged or edge > merged[-1] * (1 + GAP_EDGE_MERGE):
+            merged.append(edge)
+    return merged
 
 
 def contact_ends(geometry: Geometry) -> list[tuple[str, str]]:
@@ -93,6 +119,58 @@ def contact_ends(geometry: Geometry) -> list[tuple[str, str]]:
             normal_at[wire.start] = normal_at[wire.end] = True
     return [(w.name, side) for w in geometry.wires if w.is_superconducting
             for side, node in (("start", w.start), ("end", w.end)) if normal_at.get(node)]
+
+
+def supercurrent_reason(geometry: Geometry) -> str | None:
+    """Why an equilibrium supercurrent can flow in ``geometry`` (then the phase of Delta must
+    be solved for), or None: a vector potential on any wire (wire or loop flux), a rigid phase
+    gradient along an S wire, or pair potentials of different phase (S reservoirs, S wire
+    ends; modulo 2 pi) in one connected part of the network that has S wires. Without any of
+    these the rigid phase is exact: the self-consistent phase solve gives the same Delta."""
+    for wire, flux in zip(geometry.wires, effective_fluxes(geometry)):
+        if flux != 0.0:
+            return f"wire '{wire.name}' carries a vector potential ({flux:g} Phi0)"
+    for wire in geometry.wires:
+        if wire.is_superconducting and wire.end_phase != wire.phase:
+            return f"S wire '{wire.name}' has a phase gradient ({wire.phase:g} to {wire.end_phase:g} rad)"
+    part = _connected_parts(geometry)
+    phases: dict[str, tuple[str, float]] = {}  # part -> (what, phase) of its first pair potential
+    sources = [(f"S wire '{w.name}'", w.start, w.phase) for w in geometry.wires if w.is_superconducting]
+    sources += [(f"S reservoir '{n.name}'", n.name, n.phase) for n in geometry.nodes
+                if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR]
+    with_s_wires = {part[w.start] for w in geometry.wires if w.is_superconducting}
+    for what, node, phase in sources:
+        if part[node] not in with_s_wires:
+            continue
+        first = phases.setdefault(part[node], (what, phase))
+        if abs(math.remainder(phase - first[1], 2 * math.pi)) > 1e-12:
+            return f"{first[0]} and {what} differ in phase ({first[1]:g} and {phase:g} rad)"
+    return None
+
+
+def resolve_phase(geometry: Geometry, phase: str) -> str:
+    """The phase mode of :func:`~femprox.selfconsistency.solve_gap` for ``phase`` in
+    :data:`PHASE_CHOICES` ("auto": "self-consistent" if :func:`supercurrent_reason`, else "rigid")."""
+    if phase not in PHASE_CHOICES:
+        raise ValueError(f"phase must be one of {', '.join(map(repr, PHASE_CHOICES))}, got {phase!r}")
+    if phase != "auto":
+        return phase
+    return "self-consistent" if supercurrent_reason(geometry) is not None else "rigid"
+
+
+def _connected_parts(geometry: Geometry) -> dict[str, str]:
+    """Node name -> a representative node of its connected part of the wire graph."""
+    parent = {n.name: n.name for n in geometry.nodes}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for w in geometry.wires:
+        parent[root(w.start)] = root(w.end)
+    return {name: root(name) for name in parent}
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,12 +186,18 @@ class SelfConsistentSweep:
         ``gap_factor`` column is the largest |Delta| over S wires divided by their largest
         zero-temperature gap, 0 above T_c).
     critical_temperature: the structure's :class:`~femprox.selfconsistency.CriticalTemperature`,
-        or None where the linearized gap equation does not apply (S reservoirs, flux).
+        or None where the linearized gap equation does not apply (S reservoirs).
     solutions: per temperature, the :class:`~femprox.selfconsistency.SelfConsistentSolution`,
         or None above T_c (S wires normal).
     energies: size of the energy grid per temperature; seconds: wall time per temperature
         (gap equation and transport; the first includes the warm-up, none the T_c search);
         notes: solver notes.
+    phase_mode: how the phase of Delta was treated, "rigid" or "self-consistent" (see
+        :func:`resolve_phase`).
+    condensate_split: True where the charge converted in S wires was handed to the S
+        reservoirs (:func:`femprox.condensate.split_condensate`): the ``charge`` and
+        ``thermoelectric`` matrices then have rows for the S terminals too and every column
+        sums to zero over all terminals.
     """
 
     geometry: Geometry
@@ -123,6 +207,8 @@ class SelfConsistentSweep:
     energies: tuple[int, ...]
     seconds: tuple[float, ...]
     notes: tuple[str, ...] = ()
+    phase_mode: str = "rigid"
+    condensate_split: bool = False
 
     @property
     def temperatures(self) -> np.ndarray:
@@ -177,26 +263,59 @@ class SelfConsistentSweep:
 # ---------------------------------------------------------------------------------------
 
 def _transport_at(solution: SelfConsistentSolution, temperature: float, between: tuple[str, str], others: str,
-                  grid: sweeps.EnergyGridOptions, reference_gap: float) -> tuple[sweeps.TransportPoint, int]:
-    """kappa/kappa_N, G/G_N at one temperature with the self-consistent Delta(x)."""
+                  grid: sweeps.EnergyGridOptions, reference_gap: float,
+                  explicit_cutoff: float) -> tuple[sweeps.TransportPoint, int, str | None]:
+    """kappa/kappa_N, G/G_N at one temperature with the self-consistent Delta(x), the
+    energy-grid size and a note (None, or why the converted charge stayed with the condensate).
+    Where S wires reach S reservoirs, the charge converted in them is split among those
+    (:func:`_condensate_split_of`)."""
     edges = gap_edges(solution)
     options = dict(grid.as_kwargs(), gaps=edges)
+    split, note = _condensate_split_of(solution, explicit_cutoff)
+    keep = split is not None  # the split needs the kinetic distributions
     try:
         if grid.adaptive_tolerance is None:
             energy = _energy_grid.energy_grid(solution.geometry, [temperature], **options)
             spectral = solution.solve_spectral(energy.nodes)
-            conductance = spectral_conductance(spectral, keep_distributions=False)
+            conductance = spectral_conductance(spectral, keep_distributions=keep)
         else:
-            energy, _, conductance = _energy_grid.adaptive_transport(
-                solution.mesh, [temperature], tol=grid.adaptive_tolerance,
+            energy, spectral, conductance = _energy_grid.adaptive_transport(
+                solution.mesh, [temperature], tol=grid.adaptive_tolerance, keep_distributions=keep,
                 pair_potential=solution.pair_potential, **options)
     except SpectralConvergenceError as error:
         raise SpectralConvergenceError(f"self-consistent transport of '{solution.geometry.name}' at "
                                        f"T = {temperature:g}: {error}", error.energies) from None
+    if split is not None:
+        conductance = split_condensate(conductance, spectral, split)
     response = _observables.linear_response(conductance, energy, temperature, bcs_gaps=False)
     pair = response.two_terminal(*between, others=others)
     factor = max(edges, default=0.0) / reference_gap
-    return sweeps._transport_point(response, pair, None, factor), int(energy.nodes.size)
+    return sweeps._transport_point(response, pair, None, factor), int(energy.nodes.size), note
+
+
+def _condensate_split_of(solution: SelfConsistentSolution, explicit_cutoff: float):
+    """(split, note): how the S reservoirs share the charge converted in S wires
+    (:func:`femprox.condensate.condensate_split`), or (None, why not).
+
+    None without S wires reaching an S reservoir (the condensate then floats or is the only
+    sink: nothing to split) and, with a note, when a region of S wires without S reservoir
+    lies next to grounded ones (not implemented). One S reservoir per region takes all of the
+    region's converted charge whatever the stiffness; several share it by the local phase
+    stiffness at T (one more Matsubara solve)."""
+    mesh = solution.mesh
+    in_s_wire = np.array([w.is_superconducting for w in mesh.geometry.wires])[mesh.quadrature.wire_index]
+    split = condensate_split(mesh, in_s_wire.astype(float))
+    if not split.terminals:
+        return None, None
+    if len(split.terminals) > 1 or split.islands:
+        stiffness = phase_stiffness(mesh, solution.temperature, solution.pair_potential,
+                                    explicit_cutoff=explicit_cutoff)
+        split = condensate_split(mesh, stiffness)
+    if split.islands:
+        return None, ("the charge converted in S wires stays with the condensate (not split among the S "
+                      "reservoirs): the S wires " + "; ".join(", ".join(i) for i in split.islands)
+                      + " reach no S reservoir while others do")
+    return split, None
 
 
 def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
@@ -205,7 +324,8 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
                           mesh: sweeps.MeshSettings = sweeps.MeshSettings(),
                           materials: Mapping[str, Superconductor] | None = None,
                           debye_frequency: float | None = None, explicit_cutoff: float = 20.0,
-                          tol: float = 1e-8, executor: Executor | None = None, chains: int = 2,
+                          tol: float = 1e-8, phase: str = "auto", executor: Executor | None = None,
+                          chains: int = 2,
                           progress: Callable[[int, int], None] | None = None) -> SelfConsistentSweep:
     """kappa/kappa_N and G/G_N over ``temperatures`` (Delta0) with the self-consistent Delta(x).
 
@@ -216,7 +336,14 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     default), with the gap edges of the self-consistent Delta(x). ``mesh.refine`` refines the
     mesh of both the gap equation and the transport (they share it); a different element
     order is not supported here. ``explicit_cutoff`` (Delta0) and ``tol`` (Delta0) go to
-    :func:`~femprox.selfconsistency.solve_gap`. ``executor`` (e.g. a process pool): the
+    :func:`~femprox.selfconsistency.solve_gap`. ``phase``: "rigid" (the geometry's phase profile
+    held), "self-consistent" (the complex Delta solved for: supercurrents conserved along S
+    wires) or "auto" (default: self-consistent where an equilibrium supercurrent can flow,
+    see :func:`supercurrent_reason`, else rigid, which is then exact and cheaper).
+    Where S wires reach S reservoirs, the charge converted in them is handed to those
+    reservoirs (:mod:`femprox.condensate`; shared by the local phase stiffness when there are
+    several), so that the charge matrices conserve charge over all terminals.
+    ``executor`` (e.g. a process pool): the
     temperatures below T_c are cut into ``chains`` contiguous groups of about equal estimated
     cost (the Matsubara sums grow like 1/T), each a warm-started chain of its own, run in
     parallel; the results agree with the serial ones to the Newton tolerance ``tol``.
@@ -235,13 +362,14 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
         raise ValueError("self-consistent sweeps use the geometry's element orders (mesh order "
                          f"{mesh.order} requested); refine the mesh with MeshSettings(refine=...) instead")
     materials = materials_of(geometry, materials, debye_frequency)  # raises for a network without S wires
+    mode = resolve_phase(geometry, phase)
     reference_gap = max(w.gap for w in geometry.wires if w.is_superconducting)
     notes: list[str] = []
     try:
         tc = critical_temperature(geometry, materials=materials, explicit_cutoff=explicit_cutoff,
                                   refine=mesh.refine)
     except ValueError as error:
-        # S reservoirs or flux (no T_c from the linearized equation), or normal down to the
+        # S reservoirs (no T_c from the linearized equation), or normal down to the
         # search's lowest temperature: then every temperature is solved self-consistently
         tc = None
         notes.append(f"no T_c of the structure: {error}")
@@ -257,7 +385,7 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     if progress is not None:
         progress(0, total)
     settings = _ChainSettings(geometry, materials, tc, pair, others, grid, mesh.refine, explicit_cutoff, tol,
-                              reference_gap)
+                              reference_gap, mode)
     groups = _split_chains(below, chains if executor is not None else 1)
     if executor is None:
         count = iter(range(1, total + 1))
@@ -270,9 +398,14 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
             outputs.append(future.result())
             if progress is not None:
                 progress(sum(len(o) for o in outputs), total)
+    split_notes: list[str] = []
     for output in outputs:
-        for t, point, solution, size, elapsed in output:
+        for t, point, solution, size, elapsed, note in output:
             points[t], solutions[t], energies[t], seconds[t] = point, solution, size, elapsed
+            if note is not None and note not in split_notes:
+                split_notes.append(note)
+    notes.extend(split_notes)
+    split_applied = bool(below) and not split_notes and _reaches_s_reservoir(geometry)
     if above:
         started = time.perf_counter()
         normal = sweeps.sweep(normal_state(geometry), above, between=pair, others=others, grid=grid, mesh=mesh)
@@ -292,7 +425,14 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     return SelfConsistentSweep(geometry=geometry, transport=transport, critical_temperature=tc,
                                solutions=tuple(solutions[t] for t in temps),
                                energies=tuple(energies[t] for t in temps),
-                               seconds=tuple(seconds[t] for t in temps), notes=tuple(notes))
+                               seconds=tuple(seconds[t] for t in temps), notes=tuple(notes), phase_mode=mode,
+                               condensate_split=split_applied)
+
+
+def _reaches_s_reservoir(geometry: Geometry) -> bool:
+    """Whether an S wire ends at an S reservoir."""
+    s_reservoirs = {n.name for n in geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR}
+    return any(w.is_superconducting and {w.start, w.end} & s_reservoirs for w in geometry.wires)
 
 
 @dataclass(frozen=True)
@@ -309,24 +449,26 @@ class _ChainSettings:
     explicit_cutoff: float
     tol: float
     reference_gap: float
+    phase: str
 
 
 def _run_chain(settings: _ChainSettings, temperatures: tuple[float, ...],
                step: Callable[[], None] | None = None) -> list[tuple]:
     """Gap equation and transport at ascending ``temperatures``, each Newton iteration
     started from the previous solution (the first from the warm-up or the bulk gap).
-    Returns (T, TransportPoint, solution, energies, seconds) per temperature; ``step`` is
-    called after each (serial progress)."""
+    Returns (T, TransportPoint, solution, energies, seconds, note) per temperature; ``step``
+    is called after each (serial progress)."""
     s = settings
     started = time.perf_counter()  # the first temperature's time includes the warm-up
-    previous = _warm_up(s.geometry, temperatures, s.tc, s.materials, s.explicit_cutoff, s.tol, s.refine)
+    previous = _warm_up(s.geometry, temperatures, s.tc, s.materials, s.explicit_cutoff, s.tol, s.refine, s.phase)
     output = []
     for t in temperatures:
         initial = previous.pair_potential if previous is not None and previous.is_superconducting else None
         solution = solve_gap(s.geometry, t, materials=s.materials, tol=s.tol, explicit_cutoff=s.explicit_cutoff,
-                             initial=initial, refine=s.refine)
-        point, size = _transport_at(solution, t, s.between, s.others, s.grid, s.reference_gap)
-        output.append((t, point, solution, size, time.perf_counter() - started))
+                             initial=initial, refine=s.refine, phase=s.phase)
+        point, size, note = _transport_at(solution, t, s.between, s.others, s.grid, s.reference_gap,
+                                          s.explicit_cutoff)
+        output.append((t, point, solution, size, time.perf_counter() - started, note))
         started, previous = time.perf_counter(), solution
         if step is not None:
             step()
@@ -335,9 +477,9 @@ def _run_chain(settings: _ChainSettings, temperatures: tuple[float, ...],
 
 def _chain_cost(temperature: float) -> float:
     """Relative cost of one temperature: the Matsubara frequencies of the default rule
-    (explicit ones up to 20 Delta0, at least 20, plus 56 tail nodes) and about as much again
+    (explicit ones up to 4 Delta0, at least 20, plus 56-72 tail nodes) and about as much again
     for the transport."""
-    return max(20.0, 20.0 / (2 * math.pi * temperature)) + 56.0 + 80.0
+    return max(20.0, 4.0 / (2 * math.pi * temperature)) + 64.0 + 80.0
 
 
 def _split_chains(temperatures: Sequence[float], chains: int) -> list[list[float]]:
@@ -361,13 +503,12 @@ WARM_UP_FRACTION * T_c (cheap: few Matsubara frequencies) instead of the bulk ga
 
 def _warm_up(geometry: Geometry, temperatures: Sequence[float], tc: CriticalTemperature | None,
              materials: Mapping[str, Superconductor], explicit_cutoff: float, tol: float,
-             refine: float) -> SelfConsistentSolution | None:
+             refine: float, phase: str = "rigid") -> SelfConsistentSolution | None:
     """A starting solution for the lowest temperature, or None (start from the bulk gap).
 
-    The number of Matsubara frequencies grows like 1/T (~700 at T = 0.005 Delta0), and from
-    the bulk gap Newton needs 4 iterations there; from the solution at 0.1 T_c (~120
-    frequencies), which differs from the low-T one by exponentially little, it needs 1-2
-    (T-junction r = 1, T = 0.005: 3.1 s instead of 6.8 s). That start lies slightly below the
+    The number of Matsubara frequencies grows like 1/T (200 at T = 0.005 Delta0), and from
+    the bulk gap Newton needs 4 iterations there; from the solution at 0.1 T_c (76
+    frequencies), which differs from the low-T one by exponentially little, it needs 1-2. That start lies slightly below the
     solution, not above; Newton converges to the same root (it is within its quadratic range).
     """
     if not temperatures or tc is None:
@@ -376,7 +517,7 @@ def _warm_up(geometry: Geometry, temperatures: Sequence[float], tc: CriticalTemp
     if temperatures[0] >= 0.5 * warm:
         return None
     solution = solve_gap(geometry, warm, materials=materials, tol=tol, explicit_cutoff=explicit_cutoff,
-                         refine=refine)
+                         refine=refine, phase=phase)
     return solution if solution.is_superconducting else None
 
 

@@ -50,6 +50,9 @@ def test_solve_writes_tc_and_profiles(solved):
     tc = run_record["critical_temperature"]
     assert tc == pytest.approx(0.5496701, rel=1e-6)  # the T-junction's T_c (tests/test_selfconsistency.py)
     assert run_record["newton_iterations"][1] == 0  # T = 0.56 > T_c: normal
+    # no supercurrent can flow (one S wire, one phase): the automatic phase is the rigid one;
+    # no S reservoir: the converted charge has nowhere to be split to
+    assert run_record["phase"] == "rigid" and run_record["condensate_split"] is False
     dataset = results.load(solved / "results.nc")
     assert dataset.attrs["critical_temperature"] == pytest.approx(tc, rel=1e-15)
     gap = dataset["gap_s_arm"]
@@ -94,6 +97,14 @@ def test_network_without_s_wires_is_refused(tmp_path, capsys):
     status, _, err = run(["mesh", NS_WIRE, "--self-consistent", "--temperature", "0.1", "--export",
                           tmp_path / "n.vtu"], capsys)
     one_line_error(status, err, "no superconducting wire")
+
+
+def test_phase_needs_self_consistent(tmp_path, capsys):
+    status, _, err = run(["solve", T_JUNCTION, "--phase", "rigid", "-o", tmp_path / "x", "--no-progress"], capsys)
+    one_line_error(status, err, "--phase needs --self-consistent")
+    status, _, err = run(["mesh", T_JUNCTION, "--phase", "self-consistent", "--export", tmp_path / "m.vtu"], capsys)
+    one_line_error(status, err, "--phase needs --self-consistent")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "m.vtu").exists()
 
 
 def test_sweep_points_to_solve(tmp_path, capsys):

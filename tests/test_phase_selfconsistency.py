@@ -4,10 +4,12 @@ converted charge goes"."""
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from scipy.optimize import brentq
 
 from femprox import bcs
 from femprox.condensate import condensate_split, converted_charge, phase_stiffness, split_condensate
+from femprox.devices import house_s_loop
 from femprox.energy_grid import energy_grid
 from femprox.geometry import Geometry, Loop, MeshOptions, Node, NodeKind, Wire
 from femprox.kinetic import T, spectral_conductance
@@ -335,3 +337,19 @@ def test_split_ignores_s_wires_whose_gap_vanished():
     assert split.islands == () and np.all(np.isfinite(split.shares))
     s1 = mesh.quadrature.wire_index == 1
     assert np.max(np.abs(split.shares[0, s1] - 1)) < 1e-12  # one S terminal takes everything
+
+
+def test_point_triples_assemble_the_weak_form_matrices():
+    # the complex Newton's Jacobian is assembled from these quadruples once per frequency;
+    # they must give V^T diag(w x) V and V^T diag(w x) Dx for any point density x (rounding)
+    from femprox.selfconsistency import _point_triples
+
+    mesh = build_mesh(house_s_loop(0.25))
+    q = mesh.quadrature
+    V, Dx = q.values.tocsr(), q.derivatives.tocsr()
+    x = np.random.default_rng(1).normal(size=q.weights.size) + 1j
+    for right in (V, Dx):
+        rows, columns, points, values = _point_triples(V, right, q.weights)
+        assembled = sp.csr_matrix((values * x[points], (rows, columns)), shape=(V.shape[1], right.shape[1]))
+        direct = V.T @ sp.diags(q.weights * x) @ right
+        assert abs(assembled - direct).max() < 1e-13 * abs(direct).max()

@@ -3,6 +3,8 @@ energy-grid hooks it needs, and Delta(x) in the field export."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -10,14 +12,17 @@ from femprox import bcs
 from femprox.devices import ns_wire, t_junction
 from femprox.energy_grid import adaptive_transport, energy_grid, solve_on_grid
 from femprox.export import network_points, pair_potential_point_data
+from femprox.geometry import Geometry, Node, NodeKind, Wire
 from femprox.mesh import build_mesh
 from femprox.observables import linear_response
 from femprox.physics.pair_potential import PairPotentialField
 from femprox.selfconsistency import solve_gap
-from femprox.selfconsistent_transport import contact_ends, gap_edges, normal_state, self_consistent_sweep
+from femprox.selfconsistent_transport import (contact_ends, gap_edges, normal_state, resolve_phase,
+                                              self_consistent_sweep, supercurrent_reason)
 from femprox.sweeps import FINE_GRID, MeshSettings
 from femprox.temperature import at_temperature
 
+S_RESERVOIR = NodeKind.SUPERCONDUCTING_RESERVOIR
 T_C_T_JUNCTION = 0.5496701  # r = 1, L_N = L_S = 10 xi0 (tests/test_selfconsistency.py)
 
 
@@ -222,3 +227,76 @@ def test_parallel_chains_agree_with_the_serial_chain():
     low, high = _split_chains(list(np.geomspace(0.005, 0.5, 25)), 2)
     assert len(low) < len(high) and low + high == list(np.geomspace(0.005, 0.5, 25))
     assert _split_chains([0.1], 4) == [[0.1]]
+
+
+# -- the phase of Delta and the charge converted in S wires ------------------------------------
+
+def fork(phase_2: float = 0.0) -> Geometry:
+    """N reservoir - N wire (3 xi0) - node c - two S wires (4 xi0) to S reservoirs S1, S2 (S2 at
+    phase ``phase_2``: the wire s2 then winds from 0 to it)."""
+    return Geometry(nodes=(Node("N", NodeKind.NORMAL_RESERVOIR), Node("c", NodeKind.CLEAN),
+                           Node("S1", S_RESERVOIR, gap=1.0), Node("S2", S_RESERVOIR, gap=1.0, phase=phase_2)),
+                    wires=(Wire("n", "N", "c", length=3.0), Wire("s1", "c", "S1", length=4.0, gap=1.0),
+                           Wire("s2", "c", "S2", length=4.0, gap=1.0, phase=0.0, phase_end=phase_2)))
+
+
+def column_sums(point) -> tuple[float, float]:
+    """Largest |sum over all terminals| of a column of the charge and thermoelectric matrices,
+    relative to the N terminal's own conductance dI_N/dV_N."""
+    scale = abs(point.matrices["charge"][0, 0])
+    return (float(np.max(np.abs(point.matrices["charge"].sum(axis=0)))) / scale,
+            float(np.max(np.abs(point.matrices["thermoelectric"].sum(axis=0)))) / scale)
+
+
+@pytest.fixture(scope="module")
+def fork_sweeps():
+    return {mode: self_consistent_sweep(fork(), [0.2], between=("N", "S1"), phase=mode)
+            for mode in ("auto", "self-consistent")}
+
+
+def test_two_s_reservoirs_conserve_charge_and_rigid_equals_self_consistent_phase(fork_sweeps):
+    auto, free = fork_sweeps["auto"], fork_sweeps["self-consistent"]
+    # equal phases everywhere: no supercurrent, "auto" takes the (exact, cheaper) rigid phase
+    assert auto.phase_mode == "rigid" and free.phase_mode == "self-consistent"
+    for result in (auto, free):
+        assert result.condensate_split
+        point = result.transport.points[0]
+        assert point.terminals == ("N", "S1", "S2")
+        # the kinetic solver's tolerance: measured 1.4e-15 (charge), 1e-24 (thermoelectric);
+        # without the split the S terminals would miss 91% of dI_N/dV_N (test_phase_selfconsistency)
+        charge, thermoelectric = column_sums(point)
+        assert charge < 1e-10 and thermoelectric < 1e-10
+        # symmetric fork: S1 and S2 take equal shares
+        assert point.matrices["charge"][1, 0] == pytest.approx(point.matrices["charge"][2, 0], rel=1e-10)
+    # the two phase treatments solve the same equations here: they differ by the Newton
+    # tolerance (1e-8 in Delta; measured 1.5e-14 in kappa/kappa_N)
+    for column in ("heat_conductance_ratio", "conductance_ratio"):
+        assert abs(auto.column(column)[0] - free.column(column)[0]) < 1e-7
+    assert np.max(np.abs(auto.gap("s1", [0.5, 2.0]) - free.gap("s1", [0.5, 2.0]))) < 1e-7
+
+
+def test_a_phase_biased_fork_gets_the_self_consistent_phase_and_conserves_charge():
+    geometry = fork(1.0)
+    assert "s2" in supercurrent_reason(geometry)
+    result = self_consistent_sweep(geometry, [0.2], between=("N", "S1"))
+    assert result.phase_mode == "self-consistent" and result.condensate_split
+    charge, thermoelectric = column_sums(result.transport.points[0])
+    assert charge < 1e-10 and thermoelectric < 1e-10  # measured 5e-15
+    # the phase of Delta relaxes: not the rigid linear profile along s2 (0.5 rad in the middle)
+    phase = result.phase("s2", [2.0])[0, 0]
+    assert 0.0 < phase < 1.0 and abs(phase - 0.5) > 1e-3
+
+
+def test_phase_rule_and_bad_phase():
+    assert supercurrent_reason(t_junction(r=1.0)) is None
+    assert resolve_phase(t_junction(r=1.0), "auto") == "rigid"
+    assert resolve_phase(fork(), "self-consistent") == "self-consistent"
+    # a phase of 2 pi on one S reservoir is the same pair potential: no supercurrent
+    assert supercurrent_reason(replace(fork(), nodes=tuple(
+        replace(n, phase=2 * np.pi) if n.name == "S1" else n for n in fork().nodes),
+        wires=tuple(replace(w, phase=2 * np.pi, phase_end=2 * np.pi) if w.name == "s1" else w
+                    for w in fork().wires))) is None
+    assert "Phi0" in supercurrent_reason(replace(t_junction(r=1.0), wires=tuple(
+        replace(w, flux=0.1) if w.name == "left_arm" else w for w in t_junction(r=1.0).wires)))
+    with pytest.raises(ValueError, match="phase must be one of"):
+        self_consistent_sweep(t_junction(r=1.0), [0.2], phase="free")
