@@ -394,9 +394,10 @@ def _prepare(out: str, overwrite: bool) -> safe_output.StagedFolder:
 
 
 def _check_size(args, geometry, *, refine: float, order: int | None, energies: int = limits.ENERGIES_PER_SOLVE,
-                what: str = "") -> None:
+                what: str = "", kept_per_dof_energy: float = limits.SOLUTION_BYTES_PER_DOF_ENERGY) -> None:
     limits.check_solve_size(geometry, refine=refine, order=order, energies=energies,
-                            parallel=getattr(args, "jobs", 1), what=what or args.geometry)
+                            parallel=getattr(args, "jobs", 1), what=what or args.geometry,
+                            kept_per_dof_energy=kept_per_dof_energy)
 
 
 def run_paper(args) -> int:
@@ -578,7 +579,8 @@ def run_mesh(args) -> int:
     mesh = _mesh_settings(args)
     targets = _mesh_targets(args)
     geometry = sweeps.GeometryFile.from_path(args.geometry, overrides).geometry()
-    _check_size(args, geometry, refine=mesh.refine, order=mesh.order, energies=max(1, len(energies)))
+    _check_size(args, geometry, refine=mesh.refine, order=mesh.order, energies=max(1, len(energies)),
+                kept_per_dof_energy=limits.EXPORT_BYTES_PER_DOF_ENERGY)
     temperature, potentials = _reservoir_state(args)
     if args.self_consistent:
         if not args.export:

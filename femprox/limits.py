@@ -331,12 +331,25 @@ def estimated_dofs(geometry, refine: float = 1.0, order: int | None = None) -> t
     return int(min(total, 1e18)), p, largest
 
 
+SOLUTION_BYTES_PER_DOF_ENERGY = 32.0
+"""What a spectral solution keeps for every energy after the solve: gamma and gamma~ (complex)."""
+
+EXPORT_BYTES_PER_DOF_ENERGY = 200.0
+"""What a field export keeps per DOF and energy: the solution (32 bytes), the kinetic
+distributions of every terminal's response (complex f_L, f_T; ~100 bytes for a few
+terminals) and the exported point data (DOS, D_L, D_T, f_L, f_T as float64: 40 bytes), rounded up."""
+
+
 def check_solve_size(geometry, *, refine: float = 1.0, order: int | None = None, energies: int = ENERGIES_PER_SOLVE,
-                     parallel: int = 1, what: str = "") -> int:
+                     parallel: int = 1, what: str = "",
+                     kept_per_dof_energy: float = SOLUTION_BYTES_PER_DOF_ENERGY) -> int:
     """Refuse a spectral solve whose estimated memory exceeds :func:`memory_budget`.
 
-    ``energies`` per solve, ``parallel`` solves at once (worker processes). Returns the
-    estimated DOFs per field. The message names the largest wire and what to reduce.
+    ``energies`` per solve, ``parallel`` solves at once (worker processes). The working memory
+    is planned for CHUNK_ENERGIES energies at a time (the solver chunks them), plus
+    ``kept_per_dof_energy`` bytes per DOF and energy of results kept for all energies.
+    Returns the estimated DOFs per field. The message names the largest wire and what to
+    reduce.
     """
     where = f"{what}: " if what else ""
     try:
@@ -351,11 +364,11 @@ def check_solve_size(geometry, *, refine: float = 1.0, order: int | None = None,
     # junction unknowns are factorized sparsely by nested dissection), so what must fit is one
     # chunk of CHUNK_ENERGIES per process, not all energies at once.
     chunk = min(max(1, energies), CHUNK_ENERGIES)
-    need = bytes_per_dof_energy(p) * dofs * chunk * max(1, parallel)
+    need = (bytes_per_dof_energy(p) * chunk + kept_per_dof_energy * max(1, energies)) * dofs * max(1, parallel)
     budget = memory_budget()
     if need > budget:
         raise LimitError(f"{where}the solve would need about {need / 1e9:.3g} GB ({dofs} degrees of freedom of "
-                         f"order {p} x {chunk} energies at a time x {max(1, parallel)} process(es); largest wire "
+                         f"order {p}, {chunk} of {max(1, energies)} energies at a time, {max(1, parallel)} process(es); largest wire "
                          f"'{wire}'), more than the {budget / 1e9:.3g} GB available; use a coarser mesh, a lower "
                          "order or fewer --jobs")
     return dofs

@@ -87,10 +87,11 @@ def test_size_check_plans_one_chunk_of_energies(monkeypatch):
 
     grid = small_grid(30)
     dofs, order, _ = limits.estimated_dofs(grid)
-    need = limits.bytes_per_dof_energy(order) * dofs * limits.CHUNK_ENERGIES
-    monkeypatch.setattr(limits, "memory_budget", lambda: 1.01 * need)
-    assert limits.check_solve_size(grid, energies=10_000) == dofs
-    monkeypatch.setattr(limits, "memory_budget", lambda: 0.99 * need)
+    working = limits.bytes_per_dof_energy(order) * dofs * limits.CHUNK_ENERGIES
+    kept = limits.SOLUTION_BYTES_PER_DOF_ENERGY * dofs * 100  # the solution at every energy
+    monkeypatch.setattr(limits, "memory_budget", lambda: 1.01 * (working + kept))
+    assert limits.check_solve_size(grid, energies=100) == dofs
+    monkeypatch.setattr(limits, "memory_budget", lambda: 0.99 * (working + kept))
     with pytest.raises(limits.LimitError, match="energies at a time"):
         limits.check_solve_size(grid, energies=100)
     assert limits.check_solve_size(grid, energies=1) == dofs  # one energy fits
