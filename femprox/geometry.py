@@ -447,6 +447,13 @@ def _validate_degree(node: Node, degree: int) -> None:
         raise GeometryError(f"{owner} is a free end but {degree} wires meet there; make it 'clean'")
 
 
+def connected_parts(geometry: "Geometry") -> dict[str, int]:
+    """Node name -> index of its connected part of the wire graph (wires joined at every node,
+    reservoirs included). A validated Geometry is one part; the gauge and supercurrent rules
+    of the self-consistent solvers are written per part all the same."""
+    return {name: k for k, part in enumerate(_components(geometry.nodes, geometry.wires)) for name in part}
+
+
 def _components(nodes: Sequence[Node], wires: Sequence[Wire]) -> list[set[str]]:
     neighbours: dict[str, set[str]] = {n.name: set() for n in nodes}
     for w in wires:

@@ -62,7 +62,7 @@ from scipy.optimize import brentq
 
 from femprox import bcs
 from femprox.energy_grid import gauss_rule
-from femprox.geometry import Geometry, NodeKind
+from femprox.geometry import Geometry, NodeKind, connected_parts
 from femprox.mesh import GraphMesh, build_mesh
 from femprox.physics.bulk import PointParameters, riccati_jacobian_densities
 from femprox.physics.contacts import FAR, NEAR
@@ -730,22 +730,13 @@ def _gauge_anchors(mesh: GraphMesh, points: np.ndarray) -> np.ndarray:
     phase rotation, a zero mode of the Jacobian). The anchor is the S point farthest from
     its wire's ends, in the longest S stretch: a point where |Delta| stays finite."""
     geometry = mesh.geometry
-    parent = {n.name: n.name for n in geometry.nodes}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    for w in geometry.wires:
-        parent[root(w.start)] = root(w.end)
-    anchored = {root(n.name) for n in geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR}
+    part = connected_parts(geometry)
+    anchored = {part[n.name] for n in geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR}
     q = mesh.quadrature
     wire_of = q.wire_index[points]
     lengths = np.array([w.length for w in geometry.wires])[wire_of]
     depth = np.minimum(q.position[points], lengths - q.position[points])
-    components = np.array([root(geometry.wires[k].start) for k in wire_of])
+    components = np.array([part[geometry.wires[k].start] for k in wire_of])
     anchors = []
     for component in sorted(set(components.tolist()) - anchored):
         mine = np.flatnonzero(components == component)

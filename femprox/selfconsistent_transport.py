@@ -52,7 +52,7 @@ from femprox import energy_grid as _energy_grid
 from femprox import observables as _observables
 from femprox import sweeps
 from femprox.condensate import condensate_split, phase_stiffness, split_condensate
-from femprox.geometry import Geometry, NodeKind
+from femprox.geometry import Geometry, NodeKind, connected_parts
 from femprox.kinetic import spectral_conductance
 from femprox.physics.flux import effective_fluxes
 from femprox.physics.pair_potential import Superconductor
@@ -133,8 +133,8 @@ def supercurrent_reason(geometry: Geometry) -> str | None:
     for wire in geometry.wires:
         if wire.is_superconducting and wire.end_phase != wire.phase:
             return f"S wire '{wire.name}' has a phase gradient ({wire.phase:g} to {wire.end_phase:g} rad)"
-    part = _connected_parts(geometry)
-    phases: dict[str, tuple[str, float]] = {}  # part -> (what, phase) of its first pair potential
+    part = connected_parts(geometry)
+    phases: dict[int, tuple[str, float]] = {}  # part -> (what, phase) of its first pair potential
     sources = [(f"S wire '{w.name}'", w.start, w.phase) for w in geometry.wires if w.is_superconducting]
     sources += [(f"S reservoir '{n.name}'", n.name, n.phase) for n in geometry.nodes
                 if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR]
@@ -156,21 +156,6 @@ def resolve_phase(geometry: Geometry, phase: str) -> str:
     if phase != "auto":
         return phase
     return "self-consistent" if supercurrent_reason(geometry) is not None else "rigid"
-
-
-def _connected_parts(geometry: Geometry) -> dict[str, str]:
-    """Node name -> a representative node of its connected part of the wire graph."""
-    parent = {n.name: n.name for n in geometry.nodes}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    for w in geometry.wires:
-        parent[root(w.start)] = root(w.end)
-    return {name: root(name) for name in parent}
 
 
 # ---------------------------------------------------------------------------------------
