@@ -328,7 +328,7 @@ def write_gap_profiles_csv(result, path: str | Path, *, points: int = PROFILE_PO
         handle.write("# self-consistent pair potential Delta(x) = |Delta| e^{i phase} along every S wire\n")
         handle.write("# temperature and gap in Delta0, x in xi0 (arc length from the wire's start), phase in rad\n")
         handle.write(f"# critical temperature of the structure: "
-                     f"{'not defined (S reservoirs or flux)' if tc is None else repr(tc.temperature)} Delta0\n")
+                     f"{'not defined (S reservoirs)' if tc is None else repr(tc.temperature)} Delta0\n")
         writer = csv.writer(handle)
         writer.writerow(["temperature", "wire", "x", "gap", "phase"])
         for wire in (w.name for w in result.geometry.wires if w.is_superconducting):
@@ -359,7 +359,7 @@ def write_self_consistency_csv(result, path: str | Path, *, distances: Sequence[
         handle.write("# self-consistent pair potential per temperature (gaps and temperatures in Delta0, "
                      "distances in xi0)\n")
         handle.write(f"# critical_temperature = "
-                     f"{'nan (not defined: S reservoirs or flux)' if tc is None else repr(tc.temperature)}\n")
+                     f"{'nan (not defined: S reservoirs)' if tc is None else repr(tc.temperature)}\n")
         handle.write("# max_gap_<wire>: largest |Delta| along the S wire (from 41 points); "
                      "gap_<wire>_<start|end>_<d>: |Delta| at distance d from the NS contact at that end\n")
         writer = csv.writer(handle)
