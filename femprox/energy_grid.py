@@ -406,7 +406,9 @@ class SpectralStore:
     def solution(self, energies: np.ndarray) -> SpectralSolution:
         missing = np.setdiff1d(energies, self.energies)
         if missing.size:
-            new = solve_spectral(self.mesh, missing, pair_potential=self.pair_potential)
+            # a refinement round: its energies lie between solved ones, which warm-start them
+            known = (self.energies, self.gamma, self.gamma_tilde) if self.energies.size else None
+            new = solve_spectral(self.mesh, missing, pair_potential=self.pair_potential, neighbours=known)
             self.energies = np.concatenate([self.energies, new.energies])
             self.gamma = np.concatenate([self.gamma, new.gamma])
             self.gamma_tilde = np.concatenate([self.gamma_tilde, new.gamma_tilde])
