@@ -506,8 +506,8 @@ def _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes, a
     pending = np.arange(active.size)
     for attempt in range(attempts):
         cols = active[pending]
-        a_try = a[:, cols].copy()
-        b_try = b[:, cols].copy()
+        a_try = a[:, cols]  # fancy indexing copies
+        b_try = b[:, cols]
         a_try[free] += lam[pending] * step[:, 0, pending]
         b_try[free] += lam[pending] * step[:, 1, pending]
         with np.errstate(all="ignore"):
@@ -517,8 +517,12 @@ def _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes, a
         if attempt < attempts - 1:
             ok &= m_try <= (1 - 1e-4 * lam[pending]) * merit[cols]
         accepted = cols[ok]
-        a[:, accepted], b[:, accepted] = a_try[:, ok], b_try[:, ok]
-        r[:, :, accepted], merit[accepted] = r_try[:, :, ok], m_try[ok]
+        if np.all(ok):  # the usual case (full steps): no second copy of the accepted columns
+            a[:, accepted], b[:, accepted] = a_try, b_try
+            r[:, :, accepted], merit[accepted] = r_try, m_try
+        else:
+            a[:, accepted], b[:, accepted] = a_try[:, ok], b_try[:, ok]
+            r[:, :, accepted], merit[accepted] = r_try[:, :, ok], m_try[ok]
         pending = pending[~ok]
         if pending.size == 0:
             break
