@@ -29,7 +29,7 @@ Minigap edges (square-root singularities at energies not known in advance) are w
 grid resolves worst. Either pass a good guess as a breakpoint, or let
 :func:`adaptive_transport` split the panels whose Legendre coefficients have not decayed
 (weighted by their share of the thermal window) until a tolerance is met; only the new
-energies are solved.
+energies are solved, warm-started from their solved neighbours (:class:`SpectralStore`).
 
 Equilibrium supercurrents use Matsubara sums instead (:mod:`femprox.supercurrent`).
 """
