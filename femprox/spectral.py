@@ -740,6 +740,8 @@ def _warm_start(problem, energies: np.ndarray, neighbours, tol: float, memory_bu
         result.a[:, which], result.b[:, which] = solved.a, solved.b
         result.converged[which], result.iterations[which] = ok, solved.iterations
         result.residual[which] = solved.residual
+        result.reason[which] = np.where(ok, "warm start", np.where(solved.converged, "failed the branch check",
+                                                                   solved.reason))
     accepted = result.converged
     notes = [f"{accepted.sum()} of {n} energies warm-started from converged neighbours "
              f"({tried.size} tried)"]
