@@ -29,7 +29,7 @@ Minigap edges (square-root singularities at energies not known in advance) are w
 grid resolves worst. Either pass a good guess as a breakpoint, or let
 :func:`adaptive_transport` split the panels whose Legendre coefficients have not decayed
 (weighted by their share of the thermal window) until a tolerance is met; only the new
-energies are solved.
+energies are solved, warm-started from their solved neighbours (:class:`SpectralStore`).
 
 Equilibrium supercurrents use Matsubara sums instead (:mod:`femprox.supercurrent`).
 """
@@ -406,7 +406,9 @@ class SpectralStore:
     def solution(self, energies: np.ndarray) -> SpectralSolution:
         missing = np.setdiff1d(energies, self.energies)
         if missing.size:
-            new = solve_spectral(self.mesh, missing, pair_potential=self.pair_potential)
+            # a refinement round: its energies lie between solved ones, which warm-start them
+            known = (self.energies, self.gamma, self.gamma_tilde) if self.energies.size else None
+            new = solve_spectral(self.mesh, missing, pair_potential=self.pair_potential, neighbours=known)
             self.energies = np.concatenate([self.energies, new.energies])
             self.gamma = np.concatenate([self.gamma, new.gamma])
             self.gamma_tilde = np.concatenate([self.gamma_tilde, new.gamma_tilde])
