@@ -26,6 +26,7 @@ from femprox import observables as _observables
 from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry_file import load_geometry, shipped_geometry_path
 from femprox.spectral import solve_spectral
+from femprox.temperature import gap_groups
 from femprox.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
 from femprox.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan, Progress,
                             _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask, sweep_tasks)
@@ -316,6 +317,9 @@ class Figure4Data:
     BCS-like barrier of gap Delta(T)|cos(phi/2)| at the contact, :func:`barrier_geometry`;
     heat blocked below the barrier's gap). mirrored: values on (pi, 2 pi] were taken from
     2 pi - phi (exact: exchanging S1 and S2 maps phi to -phi, and all is 2 pi periodic).
+    After :func:`refine_figure4` a temperature whose curves did not need a phase added for
+    another temperature has NaN there (all six arrays): each row is computed on its own
+    phases, ``np.isfinite(kappa[k])``.
     """
 
     phases: np.ndarray
@@ -408,6 +412,12 @@ PHASE_REFINE_TOLERANCE = 2e-2
 curve, relative to the curve's full range, that :func:`refine_figure4` leaves alone."""
 
 
+def computed_mask(data: Figure4Data) -> np.ndarray:
+    """(n_T, n_phi) True where a point was computed (after :func:`refine_figure4` a phase
+    added for other temperatures only is NaN in all six arrays of a row)."""
+    return ~np.all([np.isnan(getattr(data, key)) for key in _ARRAYS], axis=0)
+
+
 def _half(data: Figure4Data) -> Figure4Data:
     """The data on [0, pi] (what was computed when the curves were mirrored)."""
     if not data.mirrored:
@@ -432,55 +442,126 @@ def _segment_errors(phases: np.ndarray, values: np.ndarray) -> np.ndarray:
     return curvature * h**2 / 8
 
 
+def _needed_midpoints(phases: np.ndarray, kappa: np.ndarray, conductance: np.ndarray, tolerance: float,
+                      smallest_step: float) -> np.ndarray:
+    """Midpoints of the intervals of ``phases`` (one temperature row's computed phases on
+    [0, pi]) where a straight segment is estimated to miss kappa or G by more than
+    ``tolerance`` times that curve's range."""
+    if phases.size < 2:
+        return np.empty(0)
+    worst = np.zeros(phases.size - 1)
+    for values in (kappa, conductance):
+        span = float(np.ptp(values))
+        worst = np.maximum(worst, _segment_errors(phases, values[None, :])[0] / (span if span > 0 else 1.0))
+    split = (worst > tolerance) & (np.diff(phases) > 2 * smallest_step)
+    return 0.5 * (phases[:-1] + phases[1:])[split]
+
+
+def phases_to_refine_by_temperature(data: Figure4Data, tolerance: float = PHASE_REFINE_TOLERANCE,
+                                    smallest_step: float = 2e-3) -> list[np.ndarray]:
+    """:func:`phases_to_refine` for each temperature row on its own: the midpoints where that
+    row's curves (on the phases computed for it; rows may miss phases another row has, NaN)
+    need another point."""
+    half = _half(data)
+    needed = []
+    for k in range(half.temperatures.size):
+        done = np.isfinite(half.kappa[k]) & np.isfinite(half.conductance[k])
+        needed.append(_needed_midpoints(half.phases[done], half.kappa[k, done], half.conductance[k, done],
+                                        tolerance, smallest_step))
+    return needed
+
+
 def phases_to_refine(data: Figure4Data, tolerance: float = PHASE_REFINE_TOLERANCE,
                      smallest_step: float = 2e-3) -> np.ndarray:
     """Midpoints of the phase intervals (on [0, pi]) where a straight segment is estimated to
     miss kappa/kappa_N or G/G_N of the network by more than ``tolerance`` times that curve's
     range (at any temperature), i.e. where the curves bend sharply; intervals narrower
     than ``smallest_step`` (rad) are not split."""
-    half = _half(data)
-    worst = np.zeros(half.phases.size - 1)
-    for values in (half.kappa, half.conductance):
-        span = np.ptp(values, axis=1, keepdims=True)
-        relative = _segment_errors(half.phases, values) / np.where(span > 0, span, 1.0)
-        worst = np.maximum(worst, relative.max(axis=0))
-    split = (worst > tolerance) & (np.diff(half.phases) > 2 * smallest_step)
-    return 0.5 * (half.phases[:-1] + half.phases[1:])[split]
+    rows = phases_to_refine_by_temperature(data, tolerance, smallest_step)
+    return np.unique(np.concatenate(rows)) if rows else np.empty(0)
+
+
+_ARRAYS = ("kappa", "conductance", "kappa_error", "conductance_error", "shortcut_kappa", "shortcut_conductance")
 
 
 def _merged(old: Figure4Data, new: Figure4Data) -> Figure4Data:
-    order = np.argsort(np.concatenate([old.phases, new.phases]))
-    arrays = {k: np.concatenate([getattr(old, k), getattr(new, k)], axis=1)[:, order]
-              for k in ("kappa", "conductance", "kappa_error", "conductance_error", "shortcut_kappa",
-                        "shortcut_conductance")}
-    return replace(old, phases=np.concatenate([old.phases, new.phases])[order],
-                   spectral_solves=old.spectral_solves + new.spectral_solves, **arrays)
+    """``old`` and ``new`` (both unmirrored) on the union of their phases; ``new`` may cover a
+    subset of the temperatures of ``old``; entries computed in neither are NaN."""
+    phases = np.unique(np.concatenate([old.phases, new.phases]))
+    rows = np.searchsorted(old.temperatures, new.temperatures)
+    if not np.allclose(old.temperatures[rows], new.temperatures, rtol=1e-12, atol=0):
+        raise ValueError("the refinement's temperatures are not among the figure's")
+    arrays = {}
+    for key in _ARRAYS:
+        values = np.full((old.temperatures.size, phases.size), np.nan)
+        values[:, np.searchsorted(phases, old.phases)] = getattr(old, key)
+        added = values[rows]
+        added[:, np.searchsorted(phases, new.phases)] = getattr(new, key)
+        values[rows] = added
+        arrays[key] = values
+    return replace(old, phases=phases, spectral_solves=old.spectral_solves + new.spectral_solves, **arrays)
+
+
+def _gap_group_rows(data: Figure4Data, path: str | Path) -> list[np.ndarray]:
+    """Rows of ``data`` (indices into its temperatures) that share a spectral solve."""
+    house = GeometryFile.from_path(path, {"parameters.length_n": float(data.length_n)}, "parameters.phi").geometry(0.0)
+    groups = gap_groups(house, [float(t) for t in data.temperatures])
+    return [np.searchsorted(data.temperatures, group.temperatures) for group in groups]
 
 
 def refinement_plan(data: Figure4Data, *, tolerance: float = PHASE_REFINE_TOLERANCE,
                     path: str | Path = HOUSE_FILE, grid: EnergyGridOptions = ADAPTIVE_GRID,
                     mesh: MeshSettings = MeshSettings()) -> Plan | None:
     """One round of :func:`refine_figure4` as a :class:`Plan` (None when no phase needs
-    adding): Fig. 4 at the phases of :func:`phases_to_refine`, unmirrored; merge its result
-    into ``data`` with :func:`merge_refinement`."""
-    extra = phases_to_refine(_half(data), tolerance)
-    if extra.size == 0:
+    adding): Fig. 4 at the phases of :func:`phases_to_refine_by_temperature`, unmirrored,
+    solved only for the temperatures whose curves need them (with the others of their
+    spectral solve: temperatures sharing a gap come free); merge its result into ``data``
+    with :func:`merge_refinement`."""
+    needed = phases_to_refine_by_temperature(_half(data), tolerance)
+    plans = []
+    for rows in _gap_group_rows(data, path):
+        extra = np.unique(np.concatenate([needed[k] for k in rows]))
+        if extra.size:
+            log.info("Fig. 4: %d phases added at T = %s", extra.size, ", ".join(f"{t:g}" for t in data.temperatures[rows]))
+            plans.append(figure4_plan(path=path, temperatures=data.temperatures[rows], phases=extra,
+                                      length_n=data.length_n, mirror=False, grid=grid, mesh=mesh))
+    if not plans:
         return None
-    log.info("Fig. 4: %d phases added", extra.size)
-    return figure4_plan(path=path, temperatures=data.temperatures, phases=extra, length_n=data.length_n,
-                        mirror=False, grid=grid, mesh=mesh)
+    if len(plans) == 1:
+        return plans[0]
+
+    def assemble(outputs: list) -> Figure4Data:
+        merged, start = None, 0
+        for plan in plans:
+            part = plan.assemble(outputs[start:start + len(plan.tasks)])
+            start += len(plan.tasks)
+            merged = part if merged is None else _merged_parts(merged, part)
+        return merged
+
+    return Plan(tuple(pair for plan in plans for pair in plan.tasks), assemble)
+
+
+def _merged_parts(a: Figure4Data, b: Figure4Data) -> Figure4Data:
+    """Two refinement results for disjoint temperature groups, on the union of both."""
+    temperatures = np.union1d(a.temperatures, b.temperatures)
+    gaps = np.empty(temperatures.size)
+    gaps[np.searchsorted(temperatures, a.temperatures)] = a.gap
+    gaps[np.searchsorted(temperatures, b.temperatures)] = b.gap
+    empty = {key: np.full((temperatures.size, 0), np.nan) for key in _ARRAYS}
+    base = replace(a, phases=np.empty(0), temperatures=temperatures, gap=gaps, spectral_solves=0, **empty)
+    return _merged(_merged(base, a), b)
 
 
 def merge_refinement(data: Figure4Data, more: Figure4Data) -> Figure4Data:
     """``data`` with the phases of ``more`` (a :func:`refinement_plan` result) added, mirrored
-    to [0, 2 pi] like ``data``."""
+    to [0, 2 pi] like ``data``. Temperatures ``more`` does not cover get NaN at its phases
+    (their curves did not need them)."""
     half = _merged(_half(data), more)
     if not data.mirrored:
         return half
     arrays = {}
     phases = half.phases
-    for key in ("kappa", "conductance", "kappa_error", "conductance_error", "shortcut_kappa",
-                "shortcut_conductance"):
+    for key in _ARRAYS:
         phases, arrays[key] = _mirror(half.phases, getattr(half, key))
     return replace(half, phases=phases, mirrored=True, **arrays)
 
