@@ -371,7 +371,10 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
                 values["kappa"][k, j], values["conductance"][k, j] = p.heat_conductance_ratio, p.conductance_ratio
                 values["kappa_error"][k, j] = p.heat_conductance_ratio_error
                 values["conductance_error"][k, j] = p.conductance_ratio_error
-        for phase, group_temps, rows in outputs[len(network):]:
+        for output in outputs[len(network):]:
+            if output is None:  # not (yet) computed: see figure4_network_tasks
+                continue
+            phase, group_temps, rows = output
             k = np.searchsorted(temps, group_temps)
             values["shortcut_kappa"][k, column[phase]] = [row[0] for row in rows]
             values["shortcut_conductance"][k, column[phase]] = [row[1] for row in rows]
@@ -386,6 +389,13 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
 
     tasks = [(_run_sweep_task, t) for t in network] + [(_run_shortcut_task, t) for t in shortcut]
     return Plan(tuple(tasks), assemble)
+
+
+def figure4_network_tasks(plan: Plan) -> int:
+    """How many tasks of a :func:`figure4_plan` are network solves: they come first, the
+    shortcut model's follow. ``plan.assemble(network_outputs + [None] * rest)`` gives the
+    network curves alone (shortcut model NaN), e.g. to choose phases to refine early."""
+    return sum(1 for function, _ in plan.tasks if function is _run_sweep_task)
 
 
 def figure4(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FIGURE4_TEMPERATURES,
