@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 
 from femprox import figures, limits, result_checks, safe_output, sweeps
-from femprox.export import check_export_path, field_point_data, write_network
 from femprox.figures import Figure3Data, Figure4Data, figure3, figure4
 from femprox.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress, SweepResult,
                             convergence_study, sweep)
@@ -524,6 +523,8 @@ def export_mesh(path: str | Path | Geometry, export_file: str | Path, *, energie
     follow BCS Delta(T)) or ``potentials`` (terminal name -> V in Delta0/e; S reservoirs are the
     reference 0) are given.
     """
+    from femprox.export import check_export_path, field_point_data, write_network  # meshio: only here
+
     export_file = check_export_path(export_file)
     _check_output_file(export_file, overwrite)
     geometry = path if isinstance(path, Geometry) else load_geometry(path, overrides)
