@@ -33,6 +33,7 @@ import hashlib
 import json
 import platform
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -282,7 +283,9 @@ def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress 
         return slopes, fig4, fig3
     queue = sweeps.PlanQueue(executor, progress)
     index = {name: queue.submit(plans[name]) for name in ("figure4", "figure3", "slopes")}
-    _import_plotting()  # while the workers compute
+    # import matplotlib while the workers compute; in a thread, so that this one keeps
+    # handing tasks to the pool (the queue holds them back for the refinement round)
+    threading.Thread(target=_import_plotting, name="femprox-import-plotting", daemon=True).start()
     fig4_plan = plans["figure4"]
     count = figures.figure4_network_tasks(fig4_plan)
     network = fig4_plan.assemble(queue.outputs_of(index["figure4"], count) + [None] * (len(fig4_plan.tasks) - count))
@@ -307,8 +310,12 @@ def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress 
 
 
 def _import_plotting() -> None:
-    """Import matplotlib (via femprox.plotting) now, e.g. while a pool computes."""
-    import femprox.plotting  # noqa: F401
+    """Import matplotlib (via femprox.plotting) now, e.g. while a pool computes (a failure
+    shows up where the figures are drawn)."""
+    try:
+        import femprox.plotting  # noqa: F401
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _file_record(path: Path) -> dict:
