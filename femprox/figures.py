@@ -430,7 +430,11 @@ def figure4(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FI
 
 PHASE_REFINE_TOLERANCE = 2e-2
 """Estimated largest deviation of a straight segment between neighbouring phases from the
-curve, relative to the curve's full range, that :func:`refine_figure4` leaves alone."""
+curve, relative to the curve's full range, that :func:`refine_figure4` leaves alone. In
+``femprox paper`` (13 phases, one round, each spectral solve refined on its own) the largest
+measured distance from a 59-phase reference between the plotted points is 1.6% of the range
+for the network curves (G at T = 0.2; refining every temperature at every added phase:
+1.9%, G at T = 0.05) and 2.2% for the shortcut model (both ways)."""
 
 
 def computed_mask(data: Figure4Data) -> np.ndarray:
@@ -591,9 +595,11 @@ def refine_figure4(data: Figure4Data, *, rounds: int = 2, tolerance: float = PHA
                    path: str | Path = HOUSE_FILE, grid: EnergyGridOptions = ADAPTIVE_GRID,
                    mesh: MeshSettings = MeshSettings(), executor: Executor | None = None,
                    progress: Progress | None = None) -> Figure4Data:
-    """Fig. 4 with phases added where the curves change fast (:func:`phases_to_refine`),
-    for up to ``rounds`` rounds; the other settings must be those ``data`` was made with.
-    The result is mirrored to [0, 2 pi] like ``data``."""
+    """Fig. 4 with phases added where the curves change fast, for up to ``rounds`` rounds:
+    each group of temperatures sharing a spectral solve gets the phases its own curves need
+    (:func:`phases_to_refine_by_temperature`; the other rows are NaN there). The other
+    settings must be those ``data`` was made with. The result is mirrored to [0, 2 pi] like
+    ``data``."""
     for _ in range(rounds):
         plan = refinement_plan(data, tolerance=tolerance, path=path, grid=grid, mesh=mesh)
         if plan is None:
