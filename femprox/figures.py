@@ -432,9 +432,10 @@ PHASE_REFINE_TOLERANCE = 2e-2
 """Estimated largest deviation of a straight segment between neighbouring phases from the
 curve, relative to the curve's full range, that :func:`refine_figure4` leaves alone. In
 ``femprox paper`` (13 phases, one round, each spectral solve refined on its own) the largest
-measured distance from a 59-phase reference between the plotted points is 1.6% of the range
-for the network curves (G at T = 0.2; refining every temperature at every added phase:
-1.9%, G at T = 0.05) and 2.2% for the shortcut model (both ways)."""
+measured distance from a 59-phase reference between the plotted points is 1.9% of the range
+for the network curves (G at T = 0.05; 1.6% at T = 0.2 and 0.3, where refining every
+temperature at every added phase gave 1.4%) and 2.2% for the shortcut model (T = 0.05;
+2.0% at T = 0.2, was 1.0%)."""
 
 
 def computed_mask(data: Figure4Data) -> np.ndarray:
