@@ -435,7 +435,7 @@ curve, relative to the curve's full range, that :func:`refine_figure4` leaves al
 measured distance from a 59-phase reference between the plotted points is 1.9% of the range
 for the network curves (G at T = 0.05; 1.6% at T = 0.2 and 0.3, where refining every
 temperature at every added phase gave 1.4%) and 2.2% for the shortcut model (T = 0.05;
-2.0% at T = 0.2, was 1.0%)."""
+2.0% at T = 0.2, was 0.8%)."""
 
 
 def computed_mask(data: Figure4Data) -> np.ndarray:
