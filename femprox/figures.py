@@ -26,10 +26,10 @@ from femprox import observables as _observables
 from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry_file import load_geometry, shipped_geometry_path
 from femprox.spectral import solve_spectral
-from femprox.temperature import gap_groups
 from femprox.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
 from femprox.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan, Progress,
                             _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask, sweep_tasks)
+from femprox.temperature import gap_groups
 
 log = logging.getLogger(__name__)
 
@@ -329,8 +329,8 @@ class Figure4Data:
     heat blocked below the barrier's gap). mirrored: values on (pi, 2 pi] were taken from
     2 pi - phi (exact: exchanging S1 and S2 maps phi to -phi, and all is 2 pi periodic).
     After :func:`refine_figure4` a temperature whose curves did not need a phase added for
-    another temperature has NaN there (all six arrays): each row is computed on its own
-    phases, ``np.isfinite(kappa[k])``.
+    another temperature has NaN there (all six arrays; :func:`computed_mask`): each row is
+    computed on its own phases.
     """
 
     phases: np.ndarray
@@ -514,7 +514,7 @@ def _merged(old: Figure4Data, new: Figure4Data) -> Figure4Data:
     """``old`` and ``new`` (both unmirrored) on the union of their phases; ``new`` may cover a
     subset of the temperatures of ``old``; entries computed in neither are NaN."""
     phases = np.unique(np.concatenate([old.phases, new.phases]))
-    rows = np.searchsorted(old.temperatures, new.temperatures)
+    rows = np.minimum(np.searchsorted(old.temperatures, new.temperatures), old.temperatures.size - 1)
     if not np.allclose(old.temperatures[rows], new.temperatures, rtol=1e-12, atol=0):
         raise ValueError("the refinement's temperatures are not among the figure's")
     arrays = {}
@@ -548,7 +548,8 @@ def refinement_plan(data: Figure4Data, *, tolerance: float = PHASE_REFINE_TOLERA
     for rows in _gap_group_rows(data, path):
         extra = np.unique(np.concatenate([needed[k] for k in rows]))
         if extra.size:
-            log.info("Fig. 4: %d phases added at T = %s", extra.size, ", ".join(f"{t:g}" for t in data.temperatures[rows]))
+            log.info("Fig. 4: %d phases added at T = %s", extra.size,
+                     ", ".join(f"{t:g}" for t in data.temperatures[rows]))
             plans.append(figure4_plan(path=path, temperatures=data.temperatures[rows], phases=extra,
                                       length_n=data.length_n, mirror=False, grid=grid, mesh=mesh))
     if not plans:
