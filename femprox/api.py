@@ -168,13 +168,21 @@ def t_junction_paper_grid(quick: bool = False) -> EnergyGridOptions:
 def paper_plans(quick: bool = False) -> dict[str, sweeps.Plan]:
     """The computations of ``femprox paper`` (quick: coarse grids, few points). On a pool
     they are queued as Fig. 4, Fig. 3, long wire (see :func:`_run_paper_plans`)."""
-    t_junction_grid = t_junction_paper_grid(quick)
-    slope_temperatures = figures.slope_study_temperatures(count=10 if quick else 25)
-    return {"slopes": figures.slope_study_plan(temperatures=slope_temperatures, grid=t_junction_grid),
-            "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick), grid=paper_grid(quick),
-                                            mesh=figures.FIGURE4_MESH),
-            "figure3": figures.figure3_plan(temperatures=figures.figure3_temperatures(quick), grid=t_junction_grid,
-                                            mesh=figures.FIGURE3_MESH)}
+    return {name: paper_plan(name, quick) for name in ("slopes", "figure4", "figure3")}
+
+
+def paper_plan(name: str, quick: bool = False) -> sweeps.Plan:
+    """One of :func:`paper_plans`: "slopes", "figure4" or "figure3"."""
+    if name == "figure4":
+        return figures.figure4_plan(phases=figures.figure4_phases(quick), grid=paper_grid(quick),
+                                    mesh=figures.FIGURE4_MESH)
+    if name == "figure3":
+        return figures.figure3_plan(temperatures=figures.figure3_temperatures(quick), grid=t_junction_paper_grid(quick),
+                                    mesh=figures.FIGURE3_MESH)
+    if name == "slopes":
+        return figures.slope_study_plan(temperatures=figures.slope_study_temperatures(count=10 if quick else 25),
+                                        grid=t_junction_paper_grid(quick))
+    raise ValueError(f"no paper plan named {name!r}")
 
 
 def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False, overwrite: bool = False,
@@ -271,10 +279,9 @@ def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress 
     then every task is handed to the pool, so that the workers stay busy while this process
     draws Fig. 4 (in after its shortcut model and refinement), then Fig. 3; the long-wire
     study comes last (it has no figure to draw)."""
-    plans = paper_plans(quick)
     rounds = 0 if quick else FIGURE4_REFINE_ROUNDS
     if executor is None:
-        slopes, fig4, fig3 = sweeps.run_plans(list(plans.values()), None, progress)
+        slopes, fig4, fig3 = sweeps.run_plans(list(paper_plans(quick).values()), None, progress)
         if rounds:
             fig4 = figures.refine_figure4(fig4, rounds=rounds, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH)
         for callback, data in ((on_figure4, fig4), (on_figure3, fig3)):
@@ -282,7 +289,10 @@ def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress 
                 callback(data)
         return slopes, fig4, fig3
     queue = sweeps.PlanQueue(executor, progress)
-    index = {name: queue.submit(plans[name]) for name in ("figure4", "figure3", "slopes")}
+    plans, index = {}, {}
+    for name in ("figure4", "figure3", "slopes"):  # the workers start on Fig. 4 while the others are set up
+        plans[name] = paper_plan(name, quick)
+        index[name] = queue.submit(plans[name])
     # import matplotlib while the workers compute; in a thread, so that this one keeps
     # handing tasks to the pool (the queue holds them back for the refinement round)
     threading.Thread(target=_import_plotting, name="femprox-import-plotting", daemon=True).start()
