@@ -294,12 +294,15 @@ def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress 
         plans[name] = paper_plan(name, quick)
         index[name] = queue.submit(plans[name])
     # import matplotlib while the workers compute; in a thread, so that this one keeps
-    # handing tasks to the pool (the queue holds them back for the refinement round)
+    # handing tasks to the pool (the queue holds them back for the refinement round). The
+    # workers exist already: a process pool that forks starts all of them on the first submit.
     threading.Thread(target=_import_plotting, name="femprox-import-plotting", daemon=True).start()
     fig4_plan = plans["figure4"]
-    count = figures.figure4_network_tasks(fig4_plan)
-    network = fig4_plan.assemble(queue.outputs_of(index["figure4"], count) + [None] * (len(fig4_plan.tasks) - count))
     refinements = []
+    if rounds:
+        count = figures.figure4_network_tasks(fig4_plan)
+        network = fig4_plan.assemble(queue.outputs_of(index["figure4"], count)
+                                     + [None] * (len(fig4_plan.tasks) - count))
     for round_ in range(rounds):
         plan = figures.refinement_plan(network, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH)
         if plan is None:
