@@ -33,17 +33,17 @@ import hashlib
 import json
 import platform
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from femprox import figures, limits, result_checks, safe_output, sweeps
-from femprox.export import check_export_path, field_point_data, write_network
 from femprox.figures import Figure3Data, Figure4Data, figure3, figure4
 from femprox.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress, SweepResult,
                             convergence_study, sweep)
@@ -166,18 +166,23 @@ def t_junction_paper_grid(quick: bool = False) -> EnergyGridOptions:
 
 
 def paper_plans(quick: bool = False) -> dict[str, sweeps.Plan]:
-    """The computations of ``femprox paper`` (quick: coarse grids, few points).
+    """The computations of ``femprox paper`` (quick: coarse grids, few points). On a pool
+    they are queued as Fig. 4, Fig. 3, long wire (see :func:`_run_paper_plans`)."""
+    return {name: paper_plan(name, quick) for name in ("slopes", "figure4", "figure3")}
 
-    Order matters on a process pool: the long-wire solve is the largest task, first in the
-    queue keeps the pool balanced; Fig. 4 before Fig. 3, so that its refinement round can
-    be queued while Fig. 3 keeps the workers busy (:func:`paper_figures`)."""
-    t_junction_grid = t_junction_paper_grid(quick)
-    slope_temperatures = figures.slope_study_temperatures(count=10 if quick else 25)
-    return {"slopes": figures.slope_study_plan(temperatures=slope_temperatures, grid=t_junction_grid),
-            "figure4": figures.figure4_plan(phases=figures.figure4_phases(quick), grid=paper_grid(quick),
-                                            mesh=figures.FIGURE4_MESH),
-            "figure3": figures.figure3_plan(temperatures=figures.figure3_temperatures(quick), grid=t_junction_grid,
-                                            mesh=figures.FIGURE3_MESH)}
+
+def paper_plan(name: str, quick: bool = False) -> sweeps.Plan:
+    """One of :func:`paper_plans`: "slopes", "figure4" or "figure3"."""
+    if name == "figure4":
+        return figures.figure4_plan(phases=figures.figure4_phases(quick), grid=paper_grid(quick),
+                                    mesh=figures.FIGURE4_MESH)
+    if name == "figure3":
+        return figures.figure3_plan(temperatures=figures.figure3_temperatures(quick), grid=t_junction_paper_grid(quick),
+                                    mesh=figures.FIGURE3_MESH)
+    if name == "slopes":
+        return figures.slope_study_plan(temperatures=figures.slope_study_temperatures(count=10 if quick else 25),
+                                        grid=t_junction_paper_grid(quick))
+    raise ValueError(f"no paper plan named {name!r}")
 
 
 def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False, overwrite: bool = False,
@@ -187,16 +192,36 @@ def paper_figures(out_dir: str | Path = "femprox-paper", *, quick: bool = False,
     Writes figure3.png/csv (kappa/kappa_N and G/G_N against T, T-junction, r = 0.1, 1, 10),
     figure4.png/csv (against phi, house interferometer, T = 0.05, 0.1, 0.2, 0.3),
     long_wire_slopes.csv (L_N = 100 xi0, r = 0.01), paper_checks.txt and run.json.
+
+    On an executor each figure is drawn (into the staging folder) as soon as its data are in,
+    while the workers compute the rest; the results are checked before the folder is
+    committed, and a failed check discards it (nothing written).
     """
     started = time.perf_counter()
     safe_output.check_target(out_dir, overwrite)  # refused before the work, created after it
-    slopes, fig4, fig3 = _run_paper_plans(quick, executor, progress)
-    result_checks.check_paper(fig3, fig4)
-    report = checks_report(fig3, fig4, slopes)
     with safe_output.staged(out_dir, overwrite) as out:
-        files = _write_paper_files(out, fig3, fig4, slopes, report, quick, started)
+        written: dict[str, Path] = {}
+        slopes, fig4, fig3 = _run_paper_plans(quick, executor, progress,
+                                              on_figure4=lambda data: written.update(_write_figure4_files(out, data)),
+                                              on_figure3=lambda data: written.update(_write_figure3_files(out, data)))
+        result_checks.check_paper(fig3, _computed_points(fig4))
+        report = checks_report(fig3, fig4, slopes)
+        written.update(_write_paper_records(out, fig3, fig4, slopes, report, quick, started))
+        files = {name: written[name] for name in PAPER_FILES}
     seconds = time.perf_counter() - started
     return PaperResult(fig3, fig4, slopes, report, _final_paths(files, out_dir), seconds)
+
+
+PAPER_FILES = ("figure3.png", "figure3.csv", "figure4.png", "figure4.csv", "long_wire_slopes.csv",
+               "paper_checks.txt", "run.json")
+"""The files ``femprox paper`` writes."""
+
+
+def _computed_points(data: Figure4Data) -> Figure4Data:
+    """Fig. 4 reduced to its computed points (flat arrays; NaN marks a phase not computed at
+    that temperature, see :class:`Figure4Data`) for the result checks."""
+    done = figures.computed_mask(data)
+    return replace(data, kappa=data.kappa[done][None, :], conductance=data.conductance[done][None, :])
 
 
 def _final_paths(files: dict[str, Path], out_dir: str | Path) -> dict[str, Path]:
@@ -204,13 +229,21 @@ def _final_paths(files: dict[str, Path], out_dir: str | Path) -> dict[str, Path]
     return {name: Path(out_dir) / path.name for name, path in files.items()}
 
 
-def _write_paper_files(out: Path, fig3: Figure3Data, fig4: Figure4Data, slopes: Figure3Data, report: str,
-                       quick: bool, started: float) -> dict[str, Path]:
-    files = {"figure3.png": _save(_figure3_figure(fig3), out / "figure3.png"),
-             "figure3.csv": write_figure3_csv(fig3, out / "figure3.csv"),
-             "figure4.png": _save(_figure4_figure(fig4), out / "figure4.png"),
-             "figure4.csv": write_figure4_csv(fig4, out / "figure4.csv"),
-             "long_wire_slopes.csv": write_slopes_csv(slopes, out / "long_wire_slopes.csv")}
+def _write_figure3_files(out: Path, fig3: Figure3Data) -> dict[str, Path]:
+    return {"figure3.png": _save(_figure3_figure(fig3), out / "figure3.png"),
+            "figure3.csv": write_figure3_csv(fig3, out / "figure3.csv")}
+
+
+def _write_figure4_files(out: Path, fig4: Figure4Data) -> dict[str, Path]:
+    return {"figure4.png": _save(_figure4_figure(fig4), out / "figure4.png"),
+            "figure4.csv": write_figure4_csv(fig4, out / "figure4.csv")}
+
+
+def _write_paper_records(out: Path, fig3: Figure3Data, fig4: Figure4Data, slopes: Figure3Data, report: str,
+                         quick: bool, started: float) -> dict[str, Path]:
+    """long_wire_slopes.csv, paper_checks.txt and run.json (the figures are written as soon
+    as their data are in)."""
+    files = {"long_wire_slopes.csv": write_slopes_csv(slopes, out / "long_wire_slopes.csv")}
     files["paper_checks.txt"] = out / "paper_checks.txt"
     files["paper_checks.txt"].write_text(report, encoding="utf-8")
     settings = {"quick": quick, "energy_grid": asdict(paper_grid(quick)),
@@ -218,6 +251,9 @@ def _write_paper_files(out: Path, fig3: Figure3Data, fig4: Figure4Data, slopes: 
                 "shortcut_model_energy_grid": asdict(figures.SHORTCUT_GRID),
                 "figure3_mesh": {"overrides": figures.T_JUNCTION_MESH, **asdict(figures.FIGURE3_MESH)},
                 "figure4_mesh": asdict(figures.FIGURE4_MESH),
+                "figure4_refinement": {"rounds": 0 if quick else FIGURE4_REFINE_ROUNDS,
+                                       "tolerance": figures.PHASE_REFINE_TOLERANCE,
+                                       "per_spectral_solve": True},
                 "geometries": {"t_junction": _file_record(figures.T_JUNCTION_FILE),
                                "house_interferometer": _file_record(figures.HOUSE_FILE)},
                 "spectral_solves": {"figure3": fig3.spectral_solves, "figure4": fig4.spectral_solves,
@@ -231,31 +267,68 @@ FIGURE4_REFINE_ROUNDS = 1
 """Rounds of :func:`femprox.figures.refine_figure4` in ``femprox paper`` (none with --quick)."""
 
 
-def _refined_figure4(data: Figure4Data, quick: bool, executor: Executor | None) -> Figure4Data:
-    """Fig. 4 with phases added where its curves bend sharply (next to pi)."""
-    if quick:
-        return data
-    return figures.refine_figure4(data, rounds=FIGURE4_REFINE_ROUNDS, grid=paper_grid(quick),
-                                  mesh=figures.FIGURE4_MESH, executor=executor)
+def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress | None,
+                     on_figure4: Callable[[Figure4Data], object] | None = None,
+                     on_figure3: Callable[[Figure3Data], object] | None = None
+                     ) -> tuple[Figure3Data, Figure4Data, Figure3Data]:
+    """(long-wire study, refined Fig. 4, Fig. 3); ``on_figure4``/``on_figure3`` are called
+    with each figure's final data as soon as it is in.
 
-
-def _run_paper_plans(quick: bool, executor: Executor | None,
-                     progress: Progress | None) -> tuple[Figure3Data, Figure4Data, Figure3Data]:
-    """(long-wire study, refined Fig. 4, Fig. 3). On an executor the Fig. 4 refinement is
-    queued as soon as Fig. 4 is in, while Fig. 3 (queued after it) keeps the workers busy."""
-    plans = paper_plans(quick)
+    On an executor the Fig. 4 refinement is queued, ahead of everything else, as soon as the
+    network curves of Fig. 4 are in (it depends on them only, not on the shortcut model);
+    then every task is handed to the pool, so that the workers stay busy while this process
+    draws Fig. 4 (in after its shortcut model and refinement), then Fig. 3; the long-wire
+    study comes last (it has no figure to draw)."""
+    rounds = 0 if quick else FIGURE4_REFINE_ROUNDS
     if executor is None:
-        slopes, fig4, fig3 = sweeps.run_plans(list(plans.values()), None, progress)
-        return slopes, _refined_figure4(fig4, quick, None), fig3
+        slopes, fig4, fig3 = sweeps.run_plans(list(paper_plans(quick).values()), None, progress)
+        if rounds:
+            fig4 = figures.refine_figure4(fig4, rounds=rounds, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH)
+        for callback, data in ((on_figure4, fig4), (on_figure3, fig3)):
+            if callback is not None:
+                callback(data)
+        return slopes, fig4, fig3
     queue = sweeps.PlanQueue(executor, progress)
-    index = {name: queue.submit(plan) for name, plan in plans.items()}
-    fig4 = queue.result(index["figure4"])
-    for _ in range(0 if quick else FIGURE4_REFINE_ROUNDS):
-        refinement = figures.refinement_plan(fig4, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH)
-        if refinement is None:
+    plans, index = {}, {}
+    for name in ("figure4", "figure3", "slopes"):  # the workers start on Fig. 4 while the others are set up
+        plans[name] = paper_plan(name, quick)
+        index[name] = queue.submit(plans[name])
+    # import matplotlib while the workers compute; in a thread, so that this one keeps
+    # handing tasks to the pool (the queue holds them back for the refinement round). The
+    # workers exist already: a process pool that forks starts all of them on the first submit.
+    threading.Thread(target=_import_plotting, name="femprox-import-plotting", daemon=True).start()
+    fig4_plan = plans["figure4"]
+    refinements = []
+    if rounds:
+        count = figures.figure4_network_tasks(fig4_plan)
+        network = fig4_plan.assemble(queue.outputs_of(index["figure4"], count)
+                                     + [None] * (len(fig4_plan.tasks) - count))
+    for round_ in range(rounds):
+        plan = figures.refinement_plan(network, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH)
+        if plan is None:
             break
-        fig4 = figures.merge_refinement(fig4, queue.result(queue.submit(refinement, first=True)))
-    return queue.result(index["slopes"]), fig4, queue.result(index["figure3"])
+        refinements.append(queue.submit(plan, first=True))
+        if round_ + 1 < rounds:
+            network = figures.merge_refinement(network, queue.result(refinements[-1]))
+    queue.release()
+    fig4 = queue.result(index["figure4"])
+    for refinement in refinements:
+        fig4 = figures.merge_refinement(fig4, queue.result(refinement))
+    if on_figure4 is not None:
+        on_figure4(fig4)
+    fig3 = queue.result(index["figure3"])
+    if on_figure3 is not None:
+        on_figure3(fig3)
+    return queue.result(index["slopes"]), fig4, fig3
+
+
+def _import_plotting() -> None:
+    """Import matplotlib (via femprox.plotting) now, e.g. while a pool computes (a failure
+    shows up where the figures are drawn)."""
+    try:
+        import femprox.plotting  # noqa: F401
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _file_record(path: Path) -> dict:
@@ -322,9 +395,13 @@ def write_figure4_csv(data: Figure4Data, path: str | Path) -> Path:
     header = ["temperature", "gap", "phase", "heat_conductance_ratio", "heat_conductance_ratio_error",
               "conductance_ratio", "conductance_ratio_error", "shortcut_heat_conductance_ratio",
               "shortcut_conductance_ratio"]
+    # each temperature at the phases computed for it (refinement adds phases only to the
+    # temperatures whose curves need them; the others are NaN there and left out)
+    computed = figures.computed_mask(data)
     rows = [[t, data.gap[k], phi, data.kappa[k, j], data.kappa_error[k, j], data.conductance[k, j],
              data.conductance_error[k, j], data.shortcut_kappa[k, j], data.shortcut_conductance[k, j]]
-            for k, t in enumerate(data.temperatures) for j, phi in enumerate(data.phases)]
+            for k, t in enumerate(data.temperatures) for j, phi in enumerate(data.phases)
+            if computed[k, j]]
     return _write_csv(Path(path), comments, header, rows)
 
 
@@ -466,6 +543,8 @@ def export_mesh(path: str | Path | Geometry, export_file: str | Path, *, energie
     follow BCS Delta(T)) or ``potentials`` (terminal name -> V in Delta0/e; S reservoirs are the
     reference 0) are given.
     """
+    from femprox.export import check_export_path, field_point_data, write_network  # meshio: only here
+
     export_file = check_export_path(export_file)
     _check_output_file(export_file, overwrite)
     geometry = path if isinstance(path, Geometry) else load_geometry(path, overrides)

@@ -49,7 +49,6 @@ from pathlib import Path
 import numpy as np
 
 from femprox import __version__, api, limits, safe_output, sweeps
-from femprox.export import check_export_path
 from femprox.geometry import GeometryError
 from femprox.geometry_file import FUNCTIONS, evaluate_expression, load_document
 from femprox.selfconsistency import SelfConsistencyError
@@ -627,7 +626,7 @@ def _export_self_consistent(args, geometry, energies, temperature: float, potent
     if energies:
         data |= export.field_point_data(mesh, energies, state, pair_potential=solution.pair_potential)
     result_checks.check_point_data(data)
-    target = check_export_path(args.export)
+    target = export.check_export_path(args.export)
     with safe_output.atomic_file(target, args.overwrite) as temporary:
         export.write_network(temporary, mesh, data, overwrite=True)
     largest = float(np.max(data["gap"]))
@@ -666,6 +665,8 @@ def _mesh_targets(args) -> list[Path]:
             raise UsageError(f"{option}: the file name is empty")
     targets = []
     if args.export:
+        from femprox.export import check_export_path  # meshio: imported only where needed
+
         targets.append(check_export_path(args.export))
     if args.draw:
         targets.append(api.drawing_path(args.draw))

@@ -104,17 +104,20 @@ class Figure4Checks:
 
 
 def figure4_checks(data: Figure4Data) -> Figure4Checks:
-    """Evaluate :class:`Figure4Checks` on computed curves."""
+    """Evaluate :class:`Figure4Checks` on computed curves (each temperature on the phases
+    computed for it: NaN entries, phases added only for other temperatures, are skipped)."""
     at_pi = int(np.argmin(np.abs(data.phases - np.pi)))
     rows = np.arange(data.temperatures.size)
-    top, g_top = np.argmax(data.kappa, axis=1), np.argmax(data.conductance, axis=1)
-    kappa_max, kappa_min = data.kappa[rows, top], data.kappa.min(axis=1)
+    kappa, conductance = data.kappa, data.conductance
+    top = np.nanargmax(np.where(np.isnan(kappa), -np.inf, kappa), axis=1)
+    g_top = np.nanargmax(np.where(np.isnan(conductance), -np.inf, conductance), axis=1)
+    kappa_max, kappa_min = kappa[rows, top], np.nanmin(kappa, axis=1)
     return Figure4Checks(
         temperatures=data.temperatures, kappa_min=kappa_min, kappa_max=kappa_max,
         kappa_max_phase=data.phases[top], kappa_contrast=(kappa_max - kappa_min) / kappa_max,
-        conductance_at_pi=data.conductance[:, at_pi], conductance_max=data.conductance[rows, g_top],
-        conductance_max_phase=data.phases[g_top], conductance_min=data.conductance.min(axis=1),
-        shortcut_kappa_min=data.shortcut_kappa.min(axis=1))
+        conductance_at_pi=conductance[:, at_pi], conductance_max=conductance[rows, g_top],
+        conductance_max_phase=data.phases[g_top], conductance_min=np.nanmin(conductance, axis=1),
+        shortcut_kappa_min=np.nanmin(data.shortcut_kappa, axis=1))
 
 
 def checks_report(fig3: Figure3Data, fig4: Figure4Data, slopes: Figure3Data | None = None) -> str:

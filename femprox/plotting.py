@@ -163,9 +163,12 @@ def _plot_vs_phase(data: Figure4Data, ax: Axes, values: np.ndarray, shortcut: np
         color = _COLORS[k % len(_COLORS)]
         colors.append((color, rf"$T = {t:g}\,\Delta_0$"))
         # markers at the computed phases: they are dense where the curves bend (refine_figure4)
-        ax.plot(data.phases, values[k], "-", color=color, marker="o", markersize=2.5)
+        # (each temperature on its own computed phases: refinement adds phases only where needed)
+        done = np.isfinite(values[k])
+        ax.plot(data.phases[done], values[k][done], "-", color=color, marker="o", markersize=2.5)
         if shortcut is not None:
-            ax.plot(data.phases, shortcut[k], "--", color=color)
+            done = np.isfinite(shortcut[k])
+            ax.plot(data.phases[done], shortcut[k][done], "--", color=color)
     _phase_axis(ax, data.phases)
     ax.set_title(rf"house interferometer, $L_N = {data.length_n:g}\,\xi_0$")
     styles = [("-", "network")] + ([("--", "shortcut model")] if shortcut is not None else [])

@@ -375,8 +375,13 @@ class PlanQueue:
         """The assembled result of plan ``index``, waiting for its tasks (and reporting the
         progress of every task that finishes meanwhile). The first failure is raised, after
         cancelling every queued task."""
+        return self.plans[index].assemble(self.outputs_of(index, len(self.plans[index].tasks)))
+
+    def outputs_of(self, index: int, count: int) -> list:
+        """The outputs of the first ``count`` tasks of plan ``index``, waiting for them (as
+        :meth:`result` does, which needs all of them)."""
         try:
-            while any(output is _PENDING for output in self.outputs[index]):
+            while any(output is _PENDING for output in self.outputs[index][:count]):
                 finished = next(as_completed(list(self.running)))
                 plan, task = self.running.pop(finished)
                 self.outputs[plan][task] = finished.result()  # raises the first failure
@@ -386,7 +391,13 @@ class PlanQueue:
         except BaseException:
             self.cancel()
             raise
-        return self.plans[index].assemble(self.outputs[index])
+        return self.outputs[index][:count]
+
+    def release(self) -> None:
+        """Hand every waiting task to the executor now (no plan will be put first any more):
+        the workers stay busy while the caller does other work between :meth:`result` calls."""
+        self.window = max(self.window, len(self.waiting) + len(self.running))
+        self._fill()
 
     def cancel(self) -> None:
         self.waiting = []

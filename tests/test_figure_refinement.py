@@ -84,3 +84,47 @@ def test_figure3_curves_are_smooth_marked_and_the_legends_sit_beside_the_axes():
     assert ax.get_legend().get_bbox_to_anchor().x0 > ax.bbox.x1 - 1  # outside the axes
     ax = plotting.plot_kappa_vs_temperature(data, Figure().add_subplot())
     assert ax.get_legend().get_bbox_to_anchor().x0 > ax.bbox.x1 - 1
+
+
+def test_refinement_adds_phases_only_to_the_spectral_solves_whose_curves_need_them(monkeypatch, tmp_path):
+    """T = 0.05 (a sharp dip next to pi) and T = 0.3 (gentle) have different gaps, so separate
+    solves: only T = 0.05 gets the added phases, T = 0.3 is NaN there and left out of the
+    CSV, the plot and the checks."""
+    from femprox import api, sweeps
+    from femprox.paper_checks import figure4_checks
+
+    phases = np.linspace(0.0, math.pi, 11)
+    gentle = 1 + 0.1 * np.cos(phases)
+    dip = 1.2 - 0.2 * np.exp(-np.abs(phases - math.pi) / 0.05)
+    rows = np.vstack([dip, gentle])
+    base = Figure4Data(phases=phases, temperatures=np.array([0.05, 0.3]), gap=np.array([1.0, 0.9448]),
+                       kappa=rows, conductance=rows, kappa_error=0 * rows, conductance_error=0 * rows,
+                       shortcut_kappa=rows, shortcut_conductance=rows, length_n=10.0, arm_length=0.5,
+                       arm_conductance=10.0, mirrored=False, spectral_solves=22)
+    asked = []
+
+    def fake_plan(*, phases, temperatures, **_):  # the added phases with made-up values
+        asked.append((tuple(temperatures), len(phases)))
+        values = np.full((len(temperatures), len(phases)), 0.5)
+        data = Figure4Data(phases=np.asarray(phases), temperatures=np.asarray(temperatures), gap=np.ones(1),
+                           kappa=values, conductance=values, kappa_error=0 * values, conductance_error=0 * values,
+                           shortcut_kappa=values, shortcut_conductance=values, length_n=10.0, arm_length=0.5,
+                           arm_conductance=10.0, mirrored=False, spectral_solves=len(phases))
+        return sweeps.Plan((), lambda outputs: data)
+
+    monkeypatch.setattr(figures, "figure4_plan", fake_plan)
+    refined = refine_figure4(base, rounds=1)
+    assert [t for t, _ in asked] == [(0.05,)]  # T = 0.3 needs no phase: not solved again
+    added = ~np.isin(refined.phases, phases)
+    assert added.any() and np.all(refined.phases[added] > 0.8 * math.pi)
+    computed = figures.computed_mask(refined)
+    assert computed[0].all() and not computed[1, added].any() and computed[1, ~added].all()
+    np.testing.assert_array_equal(refined.kappa[1, ~added], gentle)  # old points unchanged
+    assert refined.spectral_solves == 22 + added.sum()
+    checks = figure4_checks(refined)  # NaN entries skipped
+    assert np.all(np.isfinite(checks.kappa_max)) and checks.kappa_min[1] == pytest.approx(0.9)
+    path = api.write_figure4_csv(refined, tmp_path / "figure4.csv")
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")][1:]
+    assert len(lines) == computed.sum() and "nan" not in "".join(lines)
+    ax = plotting.plot_kappa_vs_phase(refined)
+    assert all(np.all(np.isfinite(line.get_ydata())) for line in ax.get_lines())
