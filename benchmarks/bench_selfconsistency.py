@@ -25,14 +25,7 @@ from femprox.devices import t_junction
 from femprox.selfconsistency import critical_temperature, gap_curve, solve_gap
 from femprox.selfconsistent_transport import self_consistent_sweep
 
-
-def best_of(function, repeats: int):
-    best, result = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+from bench_spectral import best_time as best_of  # benchmarks/ is on sys.path when run as a script
 
 
 def main() -> None:

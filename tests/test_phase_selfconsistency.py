@@ -192,12 +192,17 @@ def test_shorter_s_wire_takes_the_larger_share():
     assert abs(split.shares[:, first].sum() - 1) < 1e-12
 
 
+def _grounded_s_wire_and_island() -> Geometry:
+    """An S wire to an S reservoir and, behind a short N wire, a free-ended S island."""
+    return Geometry(nodes=(Node("N", NodeKind.NORMAL_RESERVOIR), Node("c", NodeKind.CLEAN),
+                           Node("d", NodeKind.CLEAN), Node("S1", S_RES, gap=1.0), Node("end", NodeKind.FREE_END)),
+                    wires=(Wire("n", "N", "c", length=3.0), Wire("s1", "c", "S1", length=3.0, gap=1.0),
+                           Wire("n2", "c", "d", length=1.0), Wire("island", "d", "end", length=3.0, gap=1.0)))
+
+
 def test_island_next_to_grounded_s_wires_is_refused():
     temperature = 0.2
-    geometry = Geometry(nodes=(Node("N", NodeKind.NORMAL_RESERVOIR), Node("c", NodeKind.CLEAN),
-                               Node("d", NodeKind.CLEAN), Node("S1", S_RES, gap=1.0), Node("end", NodeKind.FREE_END)),
-                        wires=(Wire("n", "N", "c", length=3.0), Wire("s1", "c", "S1", length=3.0, gap=1.0),
-                               Wire("n2", "c", "d", length=1.0), Wire("island", "d", "end", length=3.0, gap=1.0)))
+    geometry = _grounded_s_wire_and_island()
     mesh = build_mesh(at_temperature(geometry, temperature))
     split = condensate_split(mesh, phase_stiffness(mesh, temperature))
     assert split.terminals == ("S1",) and split.islands == (("island",),)
@@ -326,10 +331,7 @@ def test_tc_does_not_impose_a_rigid_phase_gradient():
 def test_split_ignores_s_wires_whose_gap_vanished():
     """An S wire whose self-consistent Delta is zero converts nothing: not an island."""
     temperature = 0.2
-    geometry = Geometry(nodes=(Node("N", NodeKind.NORMAL_RESERVOIR), Node("c", NodeKind.CLEAN),
-                               Node("d", NodeKind.CLEAN), Node("S1", S_RES, gap=1.0), Node("end", NodeKind.FREE_END)),
-                        wires=(Wire("n", "N", "c", length=3.0), Wire("s1", "c", "S1", length=3.0, gap=1.0),
-                               Wire("n2", "c", "d", length=1.0), Wire("island", "d", "end", length=3.0, gap=1.0)))
+    geometry = _grounded_s_wire_and_island()
     mesh = build_mesh(at_temperature(geometry, temperature))
     stiffness = phase_stiffness(mesh, temperature)
     stiffness[mesh.quadrature.wire_index == 3] = 0.0  # as if Delta had vanished on the island
