@@ -3,7 +3,7 @@
 Second stage of the pipeline (Geometry -> **GraphMesh** -> SpectralSolution -> ...).
 
 scikit-fem has no branching 1D meshes, and a ``MeshLine1`` given 2D coordinates silently
-assembles wrong matrices (it treats them as 1D arc lengths). So all wires live in *one* ``MeshLine1`` on disjoint
+assembles wrong matrices. So all wires live in *one* ``MeshLine1`` on disjoint
 arc-length intervals (wire k occupies ``[offset_k, offset_k + L_k]``; the intervals are
 separated by gaps with no elements). The basis on that mesh has "broken" degrees of freedom:
 each wire has its own end values. A sparse prolongation ``P`` (broken x global) glues the end
