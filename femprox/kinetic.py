@@ -15,7 +15,8 @@ the weak form (boundary terms cancel at clean nodes by Kirchhoff's rule, vanish 
     sum_w g_w int [ j_T v' + (c_TL f_L + c_TT f_T) v / D ] dx = 0
 
 Both modes share one set of nodal DOFs, so the matrix is a 2x2 block per DOF pair and all
-energies are factored at once by :class:`~femprox.linalg.BatchedBlockSolver` (``fields=2``).
+energies are factored at once by :func:`~femprox.linalg.block_solver` (``fields=2``; element
+bubbles of P2+ meshes condensed first, as in the spectral stage).
 One factorization per energy serves all ``2 n_terminals`` unit boundary data (the right-hand
 sides), which is what a spectral conductance matrix needs.
 
@@ -82,7 +83,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from femprox.coefficients import KineticCoefficients, kinetic_coefficients
-from femprox.linalg import BatchedBlockSolver
+from femprox.linalg import block_solver
 from femprox.mesh import GraphMesh, PointwiseForms, contact_pairs, extend_pattern
 from femprox.physics.bulk import PointParameters
 from femprox.physics.contacts import FAR, NEAR
@@ -209,7 +210,7 @@ class KineticProblem:
         pair_rows, pair_cols = contact_pairs(mesh.contacts)
         rows, cols, self.contact_entries = extend_pattern(self.forms.rows, self.forms.cols, pair_rows, pair_cols)
         self.rows, self.cols = rows, cols
-        self.solver = BatchedBlockSolver(rows, cols, mesh.n_dofs, fields=2, separators=mesh.junction_dofs)
+        self.solver = block_solver(rows, cols, mesh.n_dofs, fields=2, separators=mesh.junction_dofs)
         self.diagonal_entry = np.array([np.flatnonzero((rows == t.dof) & (cols == t.dof))[0]
                                         for t in self.terminals], dtype=int)
         self.row_entries = [np.flatnonzero(rows == t.dof) for t in self.terminals]

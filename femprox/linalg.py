@@ -38,6 +38,10 @@ decides the cost. ``BatchedBlockSolver.bytes_per_matrix`` estimates the memory u
 
 from __future__ import annotations
 
+import copy
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
@@ -472,7 +476,55 @@ def block_solver(rows: np.ndarray, cols: np.ndarray, n: int, fields: int = 1,
                  separators: np.ndarray | None = None) -> "BatchedBlockSolver | CondensedBlockSolver":
     """The solver for a pattern: :class:`CondensedBlockSolver` when the pattern has unknowns
     that static condensation removes (element bubbles of P2+ meshes), else a plain
-    :class:`BatchedBlockSolver`. Same arguments and interface."""
+    :class:`BatchedBlockSolver`. Same arguments and interface.
+
+    The analysis of a pattern (chains, lanes, condensation groups, Schur pattern) is kept for
+    the last :data:`SOLVER_CACHE_SIZE` patterns of this process: a sweep over phases,
+    temperatures or reservoir gaps solves networks that differ in their parameters only, and
+    the analysis cost a tenth of a paper task. Every call returns its own object (own work
+    buffers, see :func:`_with_own_buffers`), so callers in different threads never share
+    buffers.
+    """
+    separators = np.unique(np.asarray([] if separators is None else separators, dtype=int))
+    key = _pattern_key(rows, cols, n, fields, separators)
+    solver = _SOLVER_CACHE.pop(key, None)
+    if solver is None:
+        solver = _analysed_solver(np.asarray(rows), np.asarray(cols), n, fields, separators)
+    _SOLVER_CACHE[key] = solver  # most recently used last
+    while len(_SOLVER_CACHE) > SOLVER_CACHE_SIZE:
+        _SOLVER_CACHE.pop(next(iter(_SOLVER_CACHE)))
+    return _with_own_buffers(solver)
+
+
+SOLVER_CACHE_SIZE = 8
+"""Patterns whose solver analysis :func:`block_solver` keeps (per process)."""
+
+_SOLVER_CACHE: "OrderedDict[bytes, BatchedBlockSolver | CondensedBlockSolver]" = OrderedDict()
+
+
+def _pattern_key(rows, cols, n: int, fields: int, separators: np.ndarray) -> bytes:
+    """A digest of everything the analysis depends on (exact: any change gives a new key)."""
+    digest = hashlib.blake2b(digest_size=32)
+    digest.update(np.array([n, fields, np.size(rows), separators.size], dtype=np.int64).tobytes())
+    for array in (rows, cols, separators):
+        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.digest()
+
+
+def _with_own_buffers(solver: "BatchedBlockSolver | CondensedBlockSolver"):
+    """A shallow copy of ``solver`` sharing its (read-only) analysis but not the work
+    buffers that :class:`_BlockTridiagonalSolver` reuses between factorizations."""
+    if isinstance(solver, CondensedBlockSolver):
+        copied = copy.copy(solver)
+        copied.reduced = _with_own_buffers(solver.reduced)
+        return copied
+    copied = copy.copy(solver)
+    copied.chains = copy.copy(solver.chains)
+    copied.chains._buffers = {}
+    return copied
+
+
+def _analysed_solver(rows: np.ndarray, cols: np.ndarray, n: int, fields: int, separators: np.ndarray):
     groups = condensable_groups(rows, cols, n, separators)
     # worth its extra steps when it removes a good part of the unknowns (P2: a half, P3: two
     # thirds); P1 chains offer only their free ends

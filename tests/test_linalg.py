@@ -416,3 +416,29 @@ def test_closed_form_inverse_of_2x2_blocks():
     with np.errstate(divide="ignore", invalid="ignore"):
         singular = _inverse(np.array([[[1.0, 2.0], [2.0, 4.0]]]))
     assert not np.all(np.isfinite(singular))  # Newton then reports a singular Jacobian
+
+
+def test_block_solver_reuses_the_analysis_of_a_pattern_with_its_own_buffers():
+    # a sweep solves one pattern many times: the analysis is kept, the work buffers are not
+    # shared (threads factor on their own copies), and a different pattern of the same size
+    # gets its own analysis
+    from femprox.linalg import _SOLVER_CACHE, block_solver
+
+    pattern, n, _ = element_chain_pattern([4, 3, 5], order=3)
+    first = block_solver(pattern.row, pattern.col, n, 2, separators=[0])
+    second = block_solver(pattern.row, pattern.col, n, 2, separators=[0])
+    assert first is not second and first.classes is second.classes  # one analysis
+    assert first.reduced.chains._buffers is not second.reduced.chains._buffers
+    rng = np.random.default_rng(11)
+    data = [rng.normal(size=(3, pattern.nnz, 2, 2)) + 8 * np.eye(2) * (pattern.row == pattern.col)[None, :, None, None]
+            for _ in range(2)]
+    rhs = rng.normal(size=(3, n, 2))
+    # factor both before solving: factors must not live in a buffer the other copy overwrites
+    lus = [first.factor(data[0]), second.factor(data[1])]
+    for lu, matrices in zip(lus, data):
+        for e in range(3):
+            expected = np.linalg.solve(dense_matrix(pattern, matrices[e], n, 2), rhs[e].reshape(-1))
+            np.testing.assert_allclose(lu.solve(rhs)[e].reshape(-1), expected, rtol=1e-10, atol=1e-12)
+    other = block_solver(pattern.row, pattern.col, n, 2)  # same pattern, no separators
+    assert first.separators.tolist() == [0] and other.separators.size == 0
+    assert len(_SOLVER_CACHE) >= 2

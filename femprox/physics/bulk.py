@@ -75,6 +75,10 @@ class PointParameters:
     def has_vector_potential(self) -> bool:
         return bool(np.any(self.vector_potential != 0))
 
+    @property
+    def has_pair_potential(self) -> bool:
+        return bool(np.any(self.gap != 0))
+
 
 @dataclass(frozen=True)
 class Source:
@@ -96,6 +100,10 @@ def energy_source(a, b, energy, p: PointParameters) -> Source:
 
 def pair_potential_source(a, b, energy, p: PointParameters) -> Source:
     """-i Delta (e^{i phi} + e^{-i phi} a^2) / D and -i Delta (e^{-i phi} + e^{i phi} b^2) / D."""
+    if not p.has_pair_potential:
+        # networks of normal wires (S only in reservoirs): no full-size arrays of zeros to
+        # add in every residual and Jacobian
+        return Source(a=0.0, b=0.0, da_da=0.0, da_db=0.0, db_da=0.0, db_db=0.0)
     # the per-point factors first (n_points x 1), so that each term costs only two or three
     # operations on the (n_points x n_energies) arrays: this runs in every Newton residual
     ph, scale = p.phase_factor, -1j * p.gap / p.diffusion
