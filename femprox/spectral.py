@@ -444,7 +444,7 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
         bad = ~np.all(np.isfinite(step), axis=(0, 1))
         reason[active[bad]] = "singular Jacobian"
         active, step, fresh = active[~bad], step[..., ~bad], fresh[~bad]
-        _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes)
+        damped = _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes) < 1
         iterations[active] += 1
         size = np.max(np.abs(step), axis=(0, 1))
         earlier = previous_size[active]
@@ -460,7 +460,9 @@ def _newton(problem: _UsadelProblem, a, b, energies, *, tol, max_iterations, ext
         with np.errstate(all="ignore"):
             rate = size / earlier
             chord_steps = np.log(tol / size) / np.log(rate)
-        needs_jacobian[active] = ~fresh & ~((rate < _CHORD_RATE) & (chord_steps <= _CHORD_STEPS))
+        # and a damped step (far from the root) asks for one too: a chord step from there
+        # was seen to fail the whole line search (8 residuals for no progress) every time
+        needs_jacobian[active] = (~fresh & ~((rate < _CHORD_RATE) & (chord_steps <= _CHORD_STEPS))) | damped
         active = active[~(done | spurious)]
     residual = np.max(np.abs(r), axis=(0, 1))
     return _NewtonResult(a, b, converged, iterations, residual, reason)
@@ -502,8 +504,9 @@ def _not_retarded(problem, a, b, converged: np.ndarray, iteration: int) -> np.nd
     return result
 
 
-def _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes, attempts=8):
-    """Backtracking on the residual norm, one step length per energy; updates in place."""
+def _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes, attempts=8) -> np.ndarray:
+    """Backtracking on the residual norm, one step length per energy; updates in place and
+    returns the step lengths taken (1 for full steps), per active energy."""
     free = problem.mesh.free_dofs
     lam = np.ones(active.size)
     pending = np.arange(active.size)
@@ -530,6 +533,7 @@ def _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes, a
         if pending.size == 0:
             break
         lam[pending] *= 0.5
+    return lam
 
 
 # ---------------------------------------------------------------------------------------
