@@ -84,7 +84,9 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _geometry_record(source: GeometryFile | None, geometry: Geometry) -> dict:
+def geometry_record(source: GeometryFile | None, geometry: Geometry) -> dict:
+    """The geometry as a run record keeps it: name and resolved TOML, and with a ``source``
+    file its path, SHA-256, text and overrides (what ``run.json`` files store)."""
     record: dict = {"name": geometry.name, "resolved_toml": geometry_to_toml(geometry)}
     if source is not None:
         record.update(path=str(Path(source.path).resolve()), sha256=source.sha256, toml=source.text,
@@ -92,7 +94,8 @@ def _geometry_record(source: GeometryFile | None, geometry: Geometry) -> dict:
     return record
 
 
-def _write_json(path: Path, record: dict) -> None:
+def write_json(path: Path, record: dict) -> None:
+    """Write ``record`` as indented JSON (numpy numbers and arrays as plain values)."""
     path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n", encoding="utf-8")
 
 
@@ -106,7 +109,9 @@ def _json_default(value: object):
     raise TypeError(f"not JSON serializable: {value!r}")
 
 
-def _run_record(command: str, settings: dict, started: float) -> dict:
+def run_record(command: str, settings: dict, started: float) -> dict:
+    """The ``run.json`` record of a command: its settings, argv, package versions, platform
+    and the seconds since ``started`` (a ``time.perf_counter()`` value)."""
     return {"command": command, "argv": sys.argv, "settings": settings, "versions": package_versions(),
             "platform": platform.platform(), "seconds": round(time.perf_counter() - started, 3)}
 
@@ -259,7 +264,7 @@ def _write_paper_records(out: Path, fig3: Figure3Data, fig4: Figure4Data, slopes
                 "spectral_solves": {"figure3": fig3.spectral_solves, "figure4": fig4.spectral_solves,
                                     "long_wire": slopes.spectral_solves}}
     files["run.json"] = out / "run.json"
-    _write_json(files["run.json"], _run_record("paper", settings, started))
+    write_json(files["run.json"], run_record("paper", settings, started))
     return files
 
 
@@ -484,9 +489,9 @@ def _write_solve_files(out: Path, source: GeometryFile, geometry: Geometry, resu
                 "mesh_description": build_mesh(geometry, refine=mesh.refine, order=mesh.order).describe(),
                 "spectral_tolerance": 1e-10, "spectral_solves": result.spectral_solves,
                 "energies_per_solve": list(result.energies_per_solve), "notes": list(result.notes),
-                "geometry": _geometry_record(source, geometry)}
+                "geometry": geometry_record(source, geometry)}
     files["run.json"] = out / "run.json"
-    _write_json(files["run.json"], _run_record("solve", settings, started))
+    write_json(files["run.json"], run_record("solve", settings, started))
     return files
 
 
@@ -637,9 +642,9 @@ def _write_convergence_files(out: Path, source: GeometryFile, geometry: Geometry
     settings = {"observable": observable, "temperature": temperature, "energy": data.energy, "wire": data.wire,
                 "position": data.position, "between": data.between, "refinements": list(refinements),
                 "orders": list(orders), "energy_grid": asdict(grid), "h_rate": data.h_rate,
-                "geometry": _geometry_record(source, geometry)}
+                "geometry": geometry_record(source, geometry)}
     files["run.json"] = out / "run.json"
-    _write_json(files["run.json"], _run_record("convergence", settings, started))
+    write_json(files["run.json"], run_record("convergence", settings, started))
     return files
 
 
@@ -745,9 +750,9 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
                 "energy_grid": asdict(grid), "mesh": asdict(mesh), "spectral_solves": len(spec.tasks),
                 "resumed": resume, "scheduler": None if client is None else str(getattr(client, "scheduler", client)),
                 "notes": json.loads(dataset.attrs["notes"]),
-                "geometry": _geometry_record(source, spec.geometry)}
+                "geometry": geometry_record(source, spec.geometry)}
     with safe_output.atomic_file(out / "run.json", overwrite=True) as temporary:
-        _write_json(temporary, _run_record("sweep", settings, started))
+        write_json(temporary, run_record("sweep", settings, started))
     files["run.json"] = out / "run.json"
     return dataset, files
 
@@ -825,9 +830,9 @@ def _write_study_files(dataset, out: Path, stem: str, plot, command: str, settin
     figure, (ax,) = figure_with_axes(1, width=7.0)
     plot(dataset, ax=ax)
     files[f"{stem}.png"] = _save(figure, out / f"{stem}.png")
-    settings = settings | {"geometry": _geometry_record(source, geometry)}
+    settings = settings | {"geometry": geometry_record(source, geometry)}
     files["run.json"] = out / "run.json"
-    _write_json(files["run.json"], _run_record(command, settings, started))
+    write_json(files["run.json"], run_record(command, settings, started))
     return files
 
 

@@ -536,8 +536,8 @@ def _write_self_consistent_files(out: Path, source, geometry, result, args, star
                 "newton_iterations": list(result.newton_iterations), "energies": list(result.energies),
                 "seconds_per_temperature": [round(s, 3) for s in result.seconds],
                 "energy_grid": asdict(result.transport.grid), "mesh": asdict(result.transport.mesh),
-                "notes": list(result.notes), "geometry": api._geometry_record(source, geometry)}
-    api._write_json(out / "run.json", api._run_record("solve --self-consistent", settings, started))
+                "notes": list(result.notes), "geometry": api.geometry_record(source, geometry)}
+    api.write_json(out / "run.json", api.run_record("solve --self-consistent", settings, started))
     return list(SELF_CONSISTENT_FILES)
 
 

@@ -28,7 +28,7 @@ from femprox.geometry_file import load_geometry, shipped_geometry_path
 from femprox.spectral import solve_spectral
 from femprox.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
 from femprox.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan, Progress,
-                            _check_temperatures, _grid, _run_sweep_task, _solve_retrying, _SweepTask, sweep_tasks)
+                            SweepTask, check_temperatures, run_sweep_task, solve_retrying, sweep_grid, sweep_tasks)
 from femprox.temperature import gap_groups
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class Figure3Data:
 
 @dataclass(frozen=True)
 class _Figure3Task:
-    sweep: _SweepTask
+    sweep: SweepTask
     r: float
     semi_infinite: bool
     length_n: float
@@ -152,14 +152,14 @@ def _run_figure3_task(task: _Figure3Task):
         # ratios are 1 by definition (a solve gives 1 - 4e-15 with error estimates ~6e-16)
         rows = [(1.0, 1.0, 0.0, 0.0)] * len(task.sweep.temperatures)
     else:
-        points, _, _ = _run_sweep_task(task.sweep)
+        points, _, _ = run_sweep_task(task.sweep)
         rows = [(p.heat_conductance_ratio, p.conductance_ratio, p.heat_conductance_ratio_error,
                  p.conductance_ratio_error) for p in points]
     model = None
     if task.semi_infinite:
         # the task's geometry carries the S wire's gap at the group's temperature
         geometry = task.sweep.geometry
-        grid = _grid(geometry, task.sweep.temperatures, task.sweep.grid)
+        grid = sweep_grid(geometry, task.sweep.temperatures, task.sweep.grid)
         model = _semi_infinite_ratios(grid, task.sweep.temperatures, task.length_n, task.r,
                                       geometry.wire("s_arm").gap)
     return task.r, task.sweep.temperatures, rows, model
@@ -177,7 +177,7 @@ def figure3_plan(*, path: str | Path = T_JUNCTION_FILE, r_values: Sequence[float
                  mesh: MeshSettings = MeshSettings(), arm_elements: int | None = None) -> Plan:
     """:func:`figure3` as a :class:`Plan`; ``arm_elements`` fixes the element count of each
     N arm (default: the file's rule, two per xi0)."""
-    temps = np.array(sorted(set(_check_temperatures(
+    temps = np.array(sorted(set(check_temperatures(
         figure3_temperatures() if temperatures is None else temperatures))))
     r_list = [float(r) for r in r_values]
     tasks = []
@@ -311,8 +311,8 @@ def _run_shortcut_task(task: _ShortcutTask):
     if task.gap < _CLOSED_GAP:
         return task.phase, task.temperatures, [(1.0, 1.0)] * len(task.temperatures)
     geometry = barrier_geometry(task.gap, task.length_n, half=True)
-    grid = _grid(geometry, task.temperatures, task.grid)
-    solution, _ = _solve_retrying(lambda mesh: solve_spectral(mesh, grid.nodes), geometry, task.mesh)
+    grid = sweep_grid(geometry, task.temperatures, task.grid)
+    solution, _ = solve_retrying(lambda mesh: solve_spectral(mesh, grid.nodes), geometry, task.mesh)
     rows = _path_ratios(solution, grid, ("left_arm",), task.temperatures, blocked_below=task.gap)
     return task.phase, task.temperatures, rows
 
@@ -365,7 +365,7 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
     phase_list = np.array(sorted(figure4_phases() if phases is None else [float(p) for p in phases]))
     if mirror and (phase_list[0] < 0 or not np.isclose(phase_list[-1], np.pi, rtol=0, atol=1e-12)):
         raise ValueError("with mirror=True the phases must lie in [0, pi] and end at pi")
-    temps = np.array(sorted(set(_check_temperatures(temperatures))))
+    temps = np.array(sorted(set(check_temperatures(temperatures))))
     source = GeometryFile.from_path(path, {"parameters.length_n": float(length_n)}, "parameters.phi")
     network = sweep_tasks(source, temps, phase_list, between=("left", "right"), grid=grid, mesh=mesh)
     shortcut = [_ShortcutTask(task.gap_factor * abs(math.cos(task.phase / 2)), task.temperatures, task.phase,
@@ -398,7 +398,7 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
                            arm_conductance=float(house.wire("s1_arm").conductance), mirrored=mirror,
                            spectral_solves=len(network) + sum(t.gap >= _CLOSED_GAP for t in shortcut), **values)
 
-    tasks = [(_run_sweep_task, t) for t in network] + [(_run_shortcut_task, t) for t in shortcut]
+    tasks = [(run_sweep_task, t) for t in network] + [(_run_shortcut_task, t) for t in shortcut]
     return Plan(tuple(tasks), assemble)
 
 
@@ -406,7 +406,7 @@ def figure4_network_tasks(plan: Plan) -> int:
     """How many tasks of a :func:`figure4_plan` are network solves: they come first, the
     shortcut model's follow. ``plan.assemble(network_outputs + [None] * rest)`` gives the
     network curves alone (shortcut model NaN), e.g. to choose phases to refine early."""
-    return sum(1 for function, _ in plan.tasks if function is _run_sweep_task)
+    return sum(1 for function, _ in plan.tasks if function is run_sweep_task)
 
 
 def figure4(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FIGURE4_TEMPERATURES,

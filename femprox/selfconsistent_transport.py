@@ -275,7 +275,7 @@ def _transport_at(solution: SelfConsistentSolution, temperature: float, between:
     response = _observables.linear_response(conductance, energy, temperature, bcs_gaps=False)
     pair = response.two_terminal(*between, others=others)
     factor = max(edges, default=0.0) / reference_gap
-    return sweeps._transport_point(response, pair, None, factor), int(energy.nodes.size), note
+    return sweeps.transport_point(response, pair, None, factor), int(energy.nodes.size), note
 
 
 def _condensate_split_of(solution: SelfConsistentSolution, explicit_cutoff: float):
@@ -338,11 +338,11 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     """
     if not isinstance(geometry, Geometry):
         raise TypeError(f"self_consistent_sweep needs a Geometry, got {type(geometry).__name__}")
-    sweeps._check_others(others)
-    temps = sorted(sweeps._check_temperatures(temperatures))
+    sweeps.check_others(others)
+    temps = sorted(sweeps.check_temperatures(temperatures))
     if len(set(temps)) != len(temps):
         raise ValueError("temperatures: every temperature only once")
-    pair = sweeps._check_between(geometry, between)
+    pair = sweeps.check_between(geometry, between)
     if mesh.order is not None:
         raise ValueError("self-consistent sweeps use the geometry's element orders (mesh order "
                          f"{mesh.order} requested); refine the mesh with MeshSettings(refine=...) instead")

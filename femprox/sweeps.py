@@ -203,8 +203,9 @@ GeometrySource = Geometry | Callable[[float], Geometry]
 # Adapter to femprox.observables (the only calls into the kinetic stage)
 # ---------------------------------------------------------------------------------------
 
-def _grid(geometry: Geometry, temperatures: Sequence[float], options: EnergyGridOptions,
-          breakpoints: Iterable[float] = ()):
+def sweep_grid(geometry: Geometry, temperatures: Sequence[float], options: EnergyGridOptions,
+               breakpoints: Iterable[float] = ()):
+    """The (starting) energy grid of a sweep task from its options (see EnergyGridOptions)."""
     return _energy_grid.energy_grid(geometry, temperatures, breakpoints=tuple(breakpoints),
                                     **options.as_kwargs())
 
@@ -221,7 +222,7 @@ class SolveFailedError(SpectralConvergenceError):
     """A spectral solve failed, also on the refined retry mesh."""
 
 
-def _solve_retrying(solve: Callable, geometry: Geometry, settings: MeshSettings, retry: bool = True):
+def solve_retrying(solve: Callable, geometry: Geometry, settings: MeshSettings, retry: bool = True):
     """``solve(mesh)``, retried once on a mesh refined by RETRY_REFINE if Newton fails.
 
     The spectral solver occasionally lands on a spurious root at isolated energies above a
@@ -250,7 +251,7 @@ def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
                           grid_options: EnergyGridOptions, mesh_settings: MeshSettings, retry: bool = True):
     """Energy grid, spectral solution, spectral conductance serving ``temperatures``, notes."""
     if grid_options.adaptive_tolerance is None:
-        grid = _grid(geometry, temperatures, grid_options)
+        grid = sweep_grid(geometry, temperatures, grid_options)
 
         def solve(mesh):
             return (grid,) + _energy_grid.solve_on_grid(mesh, grid, keep_distributions=False)
@@ -258,7 +259,7 @@ def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
         def solve(mesh):
             return _energy_grid.adaptive_transport(mesh, temperatures, tol=grid_options.adaptive_tolerance,
                                                    **grid_options.as_kwargs())
-    (grid, solution, conductance), retry_note = _solve_retrying(solve, geometry, mesh_settings, retry)
+    (grid, solution, conductance), retry_note = solve_retrying(solve, geometry, mesh_settings, retry)
     notes = list(solution.notes) + ([retry_note] if retry_note else [])
     for note in solution.notes:
         log.debug("%s: %s", geometry.name, note)
@@ -457,7 +458,10 @@ class TransportPoint:
 
 
 @dataclass(frozen=True)
-class _SweepTask:
+class SweepTask:
+    """One spectral solve of a sweep: a geometry at one phase and gap, the temperatures it
+    serves, and how to solve it (run by :func:`run_sweep_task`)."""
+
     geometry: Geometry          # at the group's representative temperature
     temperatures: tuple[float, ...]
     phase: float | None
@@ -468,16 +472,18 @@ class _SweepTask:
     gap_factor: float
 
 
-def _run_sweep_task(task: _SweepTask) -> tuple[list[TransportPoint], int, list[str]]:
+def run_sweep_task(task: SweepTask) -> tuple[list[TransportPoint], int, list[str]]:
     """One spectral solve and the linear response at each of its temperatures."""
     grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
-    points = [_transport_point(response, _two_terminal(response, *task.between, task.others), task.phase,
+    points = [transport_point(response, _two_terminal(response, *task.between, task.others), task.phase,
                                task.gap_factor)
               for response in _linear_responses(conductance, grid, task.temperatures)]
     return points, int(grid.nodes.size), notes
 
 
-def _transport_point(response, pair, phase: float | None, gap_factor: float) -> TransportPoint:
+def transport_point(response, pair, phase: float | None, gap_factor: float) -> TransportPoint:
+    """A :class:`TransportPoint` from a linear response (``femprox.observables``) and its
+    two-terminal pair; ``gap_factor`` is the Delta/Delta0 the spectral solve used."""
     errors = response.errors
     matrices = {name: np.array(getattr(response, name)) for name in MATRIX_NAMES}
     matrices["normal"] = np.array(response.normal)
@@ -535,7 +541,8 @@ TWO_TERMINAL_MODES = ("floating", "grounded", "transmitted")
 """What the other terminals do (see femprox.observables.LinearResponse.two_terminal)."""
 
 
-def _check_others(others: str) -> None:
+def check_others(others: str) -> None:
+    """Refuse a mode for the other terminals that is not one of TWO_TERMINAL_MODES."""
     if others not in TWO_TERMINAL_MODES:
         raise ValueError(f"others must be one of {', '.join(TWO_TERMINAL_MODES)}, got {others!r}")
 
@@ -549,7 +556,8 @@ def _source_at(source: GeometrySource, phase: float | None) -> Geometry:
     return source(phase) if phase is not None else source()
 
 
-def _check_temperatures(temperatures: Iterable[float]) -> tuple[float, ...]:
+def check_temperatures(temperatures: Iterable[float]) -> tuple[float, ...]:
+    """The temperatures (Delta0) as a tuple of floats; refused when empty or not positive and finite."""
     values = tuple(float(t) for t in np.atleast_1d(np.asarray(list(temperatures), dtype=float)))
     if not values:
         raise ValueError("no temperatures given")
@@ -559,7 +567,9 @@ def _check_temperatures(temperatures: Iterable[float]) -> tuple[float, ...]:
     return values
 
 
-def _check_between(geometry: Geometry, between: tuple[str, str] | None) -> tuple[str, str]:
+def check_between(geometry: Geometry, between: tuple[str, str] | None) -> tuple[str, str]:
+    """The two terminals of two-terminal quantities: ``between``, checked against the
+    geometry's reservoirs, or :func:`default_terminals`."""
     if between is None:
         return default_terminals(geometry)
     names = [n.name for n in geometry.terminals]
@@ -576,19 +586,19 @@ def sweep_tasks(source: GeometrySource, temperatures: Iterable[float],
                 others: str = "floating", bcs_gaps: bool = True,
                 gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
                 grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
-                dynes: float | None = None) -> list[_SweepTask]:
+                dynes: float | None = None) -> list[SweepTask]:
     """The tasks of :func:`sweep`, one per (phase, group of temperatures sharing a gap)."""
-    _check_others(others)
-    temps = _check_temperatures(temperatures)
+    check_others(others)
+    temps = check_temperatures(temperatures)
     phase_list: list[float | None] = [None] if phases is None else [float(p) for p in phases]
     tasks = []
     for phase in phase_list:
         geometry = with_dynes(_source_at(source, phase), dynes)
-        pair = _check_between(geometry, between)
+        pair = check_between(geometry, between)
         for group in gap_groups(geometry, temps, tolerance=gap_tolerance, scaling=scaling, bcs_gaps=bcs_gaps):
             at_t = at_temperature(geometry, group.representative, scaling=scaling) if bcs_gaps else geometry
             factor = float(bcs.gap(group.representative)) if bcs_gaps else 1.0
-            tasks.append(_SweepTask(at_t, group.temperatures, phase, pair, others, grid, mesh, factor))
+            tasks.append(SweepTask(at_t, group.temperatures, phase, pair, others, grid, mesh, factor))
     return tasks
 
 
@@ -609,7 +619,7 @@ def sweep_plan(source: GeometrySource, temperatures: Iterable[float], phases: It
                            gap_tolerance=gap_tolerance, spectral_solves=len(tasks),
                            energies_per_solve=tuple(n for _, n, _ in outputs), notes=notes)
 
-    return Plan(tuple((_run_sweep_task, t) for t in tasks), assemble)
+    return Plan(tuple((run_sweep_task, t) for t in tasks), assemble)
 
 
 def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterable[float] | None = None, *,
@@ -703,7 +713,7 @@ def _run_convergence_task(task: _ConvergenceTask) -> tuple[float, int]:
     mesh = _mesh(task.geometry, task.mesh)
     if task.observable == "dos":
         # no retry on another mesh: the study is about this very mesh
-        solution, _ = _solve_retrying(lambda m: solve_spectral(m, [task.energy]), task.geometry, task.mesh, False)
+        solution, _ = solve_retrying(lambda m: solve_spectral(m, [task.energy]), task.geometry, task.mesh, False)
         return float(solution.dos(task.wire, [task.position])[0, 0]), int(mesh.n_dofs)
     grid, _, conductance, _ = _spectral_conductance(task.geometry, [task.temperature], task.grid, task.mesh,
                                                     retry=False)
@@ -736,7 +746,7 @@ def convergence_plan(geometry: Geometry, observable: str = "kappa", *, temperatu
         position = 0.5 * length if position is None else float(position)
         if not 0 <= position <= length:
             raise ValueError(f"position must lie in [0, {length}] (xi0) on wire '{wire_name}', got {position!r}")
-    pair = None if is_dos else _check_between(geometry, between)
+    pair = None if is_dos else check_between(geometry, between)
     h_order = build_mesh(geometry).order
     settings = ([MeshSettings(refine=float(r)) for r in refinements] + [MeshSettings(order=int(p)) for p in orders]
                 + [MeshSettings(refine=2.0 * max(refinements), order=max(max(orders), h_order))])
@@ -882,7 +892,7 @@ class GridSweepOutput:
 def run_grid_sweep_task(task: GridSweepTask) -> GridSweepOutput:
     """One spectral solve and the linear response at each temperature of the task."""
     grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
-    points = [_transport_point(response, _two_terminal(response, *task.between, task.others), None,
+    points = [transport_point(response, _two_terminal(response, *task.between, task.others), None,
                                task.gap_factor)
               for response in _linear_responses(conductance, grid, task.temperatures)]
     return GridSweepOutput(task.coordinates, tuple(points), int(grid.nodes.size), tuple(notes))
@@ -924,8 +934,8 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
     (:func:`with_dynes`; None keeps the geometry's). The rest as in :func:`sweep`. Every
     geometry is built (and checked) here, before any solve.
     """
-    _check_others(others)
-    temps = _check_temperatures(temperatures)
+    check_others(others)
+    temps = check_temperatures(temperatures)
     if isinstance(source, (str, Path)):
         source = GeometryFile.from_path(source)
     axis_list = _as_axes(axes)
@@ -935,7 +945,7 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
     for coordinates in itertools.product(*(axis.values for axis in axis_list)):
         geometry = with_dynes(_geometry_for(source, axis_list, coordinates), dynes)
         first = first or geometry
-        point_pair = _check_between(geometry, between)
+        point_pair = check_between(geometry, between)
         if pair is not None and point_pair != pair:
             raise ValueError(f"the default terminals change along the axes ({pair} vs {point_pair}): give between")
         pair = point_pair

@@ -292,7 +292,7 @@ def test_half_barrier_model_has_the_ratios_of_the_whole():
     ratios = {}
     for half, wires in ((False, ("left_arm", "right_arm")), (True, ("left_arm",))):
         geometry = figures.barrier_geometry(gap, half=half)
-        grid = sweeps._grid(geometry, temperatures, QUICK_GRID)
+        grid = sweeps.sweep_grid(geometry, temperatures, QUICK_GRID)
         solution = solve_spectral(geometry, grid.nodes)
         ratios[half] = np.array(figures._path_ratios(solution, grid, wires, temperatures, blocked_below=gap))
     assert np.all(ratios[True][:, 0] < 1)  # kappa/kappa_N
