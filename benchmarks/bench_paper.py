@@ -57,7 +57,7 @@ def main() -> None:
             fig4 = fig4_plan.assemble([output for (name, _), (output, _, _) in zip(pairs, results)
                                        if name == "figure4"])
             refinement = None if args.quick else figures.refinement_plan(
-                fig4, grid=api.paper_grid(args.quick), mesh=figures.FIGURE4_MESH)
+                fig4, grid=api.paper_grid(args.quick), mesh=figures.FIGURE4_MESH, shortcut_mesh=figures.SHORTCUT_MESH)
             refined = [] if refinement is None else list(pool.map(_timed, refinement.tasks))
         computed = time.perf_counter() - started
         print(f"femprox paper{' --quick' if args.quick else ''}: {len(pairs) + len(refined)} tasks on "

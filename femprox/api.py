@@ -180,7 +180,7 @@ def paper_plan(name: str, quick: bool = False) -> sweeps.Plan:
     """One of :func:`paper_plans`: "slopes", "figure4" or "figure3"."""
     if name == "figure4":
         return figures.figure4_plan(phases=figures.figure4_phases(quick), grid=paper_grid(quick),
-                                    mesh=figures.FIGURE4_MESH)
+                                    mesh=figures.FIGURE4_MESH, shortcut_mesh=figures.SHORTCUT_MESH)
     if name == "figure3":
         return figures.figure3_plan(temperatures=figures.figure3_temperatures(quick), grid=t_junction_paper_grid(quick),
                                     mesh=figures.FIGURE3_MESH)
@@ -256,6 +256,7 @@ def _write_paper_records(out: Path, fig3: Figure3Data, fig4: Figure4Data, slopes
                 "shortcut_model_energy_grid": asdict(figures.SHORTCUT_GRID),
                 "figure3_mesh": {"overrides": figures.T_JUNCTION_MESH, **asdict(figures.FIGURE3_MESH)},
                 "figure4_mesh": asdict(figures.FIGURE4_MESH),
+                "shortcut_model_mesh": asdict(figures.SHORTCUT_MESH),
                 "figure4_refinement": {"rounds": 0 if quick else FIGURE4_REFINE_ROUNDS,
                                        "tolerance": figures.PHASE_REFINE_TOLERANCE,
                                        "per_spectral_solve": True},
@@ -288,7 +289,8 @@ def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress 
     if executor is None:
         slopes, fig4, fig3 = sweeps.run_plans(list(paper_plans(quick).values()), None, progress)
         if rounds:
-            fig4 = figures.refine_figure4(fig4, rounds=rounds, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH)
+            fig4 = figures.refine_figure4(fig4, rounds=rounds, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH,
+                                          shortcut_mesh=figures.SHORTCUT_MESH)
         for callback, data in ((on_figure4, fig4), (on_figure3, fig3)):
             if callback is not None:
                 callback(data)
@@ -309,7 +311,8 @@ def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress 
         network = fig4_plan.assemble(queue.outputs_of(index["figure4"], count)
                                      + [None] * (len(fig4_plan.tasks) - count))
     for round_ in range(rounds):
-        plan = figures.refinement_plan(network, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH)
+        plan = figures.refinement_plan(network, grid=paper_grid(quick), mesh=figures.FIGURE4_MESH,
+                                       shortcut_mesh=figures.SHORTCUT_MESH)
         if plan is None:
             break
         refinements.append(queue.submit(plan, first=True))

@@ -52,11 +52,16 @@ T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa withi
 
 # Meshes of ``femprox paper``. The geometry files' meshes are chosen for ~1e-5 accuracy; a
 # figure needs less. Measured against meshes refined 2x (kappa/kappa_N and G/G_N, paper grid):
-# the T-junction at half the elements is within 9e-6 (r = 0.1, 1, 10; T = 0.005, 0.02, 0.1),
-# the house at 0.75 within 2.2e-4 (phi = 0, 2, 2.8, 3; T = 0.05, 0.1); at 0.5 the house
-# would be 3e-3 off.
+# the T-junction at half the elements is within 9e-6 (r = 0.1, 1, 10; T = 0.005, 0.02, 0.1).
+# The house converges faster in the element order than in the element count: against 2x
+# refined P3 at all 13 phases and 4 temperatures of Fig. 4, P6 on a fifth of the elements is
+# within 1.4e-6 (kappa/kappa_N) and 2.1e-5 (G/G_N) at 13% less CPU than P3 on 0.75 of them
+# (7.6e-5 and 2.4e-5; P3 at 0.5 would be 3e-3 off). The shortcut model's graded barrier wire
+# keeps P3 on 0.75 of its elements (within 6.3e-6 there; its 4 P6 elements would be 3.4e-4 off
+# in G/G_N).
 FIGURE3_MESH = MeshSettings(refine=0.5)
-FIGURE4_MESH = MeshSettings(refine=0.75)
+FIGURE4_MESH = MeshSettings(refine=0.2, order=6)
+SHORTCUT_MESH = MeshSettings(refine=0.75)
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,9 +364,9 @@ def _mirror(phases: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndar
 def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FIGURE4_TEMPERATURES,
                  phases: Iterable[float] | None = None, length_n: float = 10.0, mirror: bool = True,
                  grid: EnergyGridOptions = ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
-                 shortcut_grid: EnergyGridOptions = SHORTCUT_GRID) -> Plan:
+                 shortcut_grid: EnergyGridOptions = SHORTCUT_GRID, shortcut_mesh: MeshSettings | None = None) -> Plan:
     """:func:`figure4` as a :class:`Plan`. ``shortcut_grid``: the shortcut model's grid
-    (see :data:`SHORTCUT_GRID`)."""
+    (see :data:`SHORTCUT_GRID`); ``shortcut_mesh``: its mesh settings (default: ``mesh``)."""
     phase_list = np.array(sorted(figure4_phases() if phases is None else [float(p) for p in phases]))
     if mirror and (phase_list[0] < 0 or not np.isclose(phase_list[-1], np.pi, rtol=0, atol=1e-12)):
         raise ValueError("with mirror=True the phases must lie in [0, pi] and end at pi")
@@ -369,7 +374,8 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
     source = GeometryFile.from_path(path, {"parameters.length_n": float(length_n)}, "parameters.phi")
     network = sweep_tasks(source, temps, phase_list, between=("left", "right"), grid=grid, mesh=mesh)
     shortcut = [_ShortcutTask(task.gap_factor * abs(math.cos(task.phase / 2)), task.temperatures, task.phase,
-                              float(length_n), shortcut_grid, mesh) for task in network]
+                              float(length_n), shortcut_grid, mesh if shortcut_mesh is None else shortcut_mesh)
+                for task in network]
     house = source.geometry(0.0)
 
     def assemble(outputs: list) -> Figure4Data:
@@ -537,7 +543,7 @@ def _gap_group_rows(data: Figure4Data, path: str | Path) -> list[np.ndarray]:
 
 def refinement_plan(data: Figure4Data, *, tolerance: float = PHASE_REFINE_TOLERANCE,
                     path: str | Path = HOUSE_FILE, grid: EnergyGridOptions = ADAPTIVE_GRID,
-                    mesh: MeshSettings = MeshSettings()) -> Plan | None:
+                    mesh: MeshSettings = MeshSettings(), shortcut_mesh: MeshSettings | None = None) -> Plan | None:
     """One round of :func:`refine_figure4` as a :class:`Plan` (None when no phase needs
     adding): Fig. 4 at the phases of :func:`phases_to_refine_by_temperature`, unmirrored,
     solved only for the temperatures whose curves need them (with the others of their
@@ -551,7 +557,8 @@ def refinement_plan(data: Figure4Data, *, tolerance: float = PHASE_REFINE_TOLERA
             log.info("Fig. 4: %d phases added at T = %s", extra.size,
                      ", ".join(f"{t:g}" for t in data.temperatures[rows]))
             plans.append(figure4_plan(path=path, temperatures=data.temperatures[rows], phases=extra,
-                                      length_n=data.length_n, mirror=False, grid=grid, mesh=mesh))
+                                      length_n=data.length_n, mirror=False, grid=grid, mesh=mesh,
+                                      shortcut_mesh=shortcut_mesh))
     if not plans:
         return None
     if len(plans) == 1:
@@ -595,15 +602,15 @@ def merge_refinement(data: Figure4Data, more: Figure4Data) -> Figure4Data:
 
 def refine_figure4(data: Figure4Data, *, rounds: int = 2, tolerance: float = PHASE_REFINE_TOLERANCE,
                    path: str | Path = HOUSE_FILE, grid: EnergyGridOptions = ADAPTIVE_GRID,
-                   mesh: MeshSettings = MeshSettings(), executor: Executor | None = None,
-                   progress: Progress | None = None) -> Figure4Data:
+                   mesh: MeshSettings = MeshSettings(), shortcut_mesh: MeshSettings | None = None,
+                   executor: Executor | None = None, progress: Progress | None = None) -> Figure4Data:
     """Fig. 4 with phases added where the curves change fast, for up to ``rounds`` rounds:
     each group of temperatures sharing a spectral solve gets the phases its own curves need
     (:func:`phases_to_refine_by_temperature`; the other rows are NaN there). The other
     settings must be those ``data`` was made with. The result is mirrored to [0, 2 pi] like
     ``data``."""
     for _ in range(rounds):
-        plan = refinement_plan(data, tolerance=tolerance, path=path, grid=grid, mesh=mesh)
+        plan = refinement_plan(data, tolerance=tolerance, path=path, grid=grid, mesh=mesh, shortcut_mesh=shortcut_mesh)
         if plan is None:
             break
         data = merge_refinement(data, plan.run(executor, progress))
