@@ -491,13 +491,18 @@ def block_solver(rows: np.ndarray, cols: np.ndarray, n: int, fields: int = 1,
     if solver is None:
         solver = _analysed_solver(np.asarray(rows), np.asarray(cols), n, fields, separators)
     _SOLVER_CACHE[key] = solver  # most recently used last
-    while len(_SOLVER_CACHE) > SOLVER_CACHE_SIZE:
+    while len(_SOLVER_CACHE) > SOLVER_CACHE_SIZE or sum(s.n for s in _SOLVER_CACHE.values()) > SOLVER_CACHE_UNKNOWNS:
         _SOLVER_CACHE.pop(next(iter(_SOLVER_CACHE)))
     return _with_own_buffers(solver)
 
 
 SOLVER_CACHE_SIZE = 8
 """Patterns whose solver analysis :func:`block_solver` keeps (per process)."""
+
+SOLVER_CACHE_UNKNOWNS = 100_000
+"""... and at most this many unknowns in all: the analysis of a 30 x 30 grid network (64 000
+unknowns) holds about 80 MB, which a process that has moved on to other networks should not
+keep. A larger pattern is analysed for each call (its set-up is a small part of its solve)."""
 
 _SOLVER_CACHE: "OrderedDict[bytes, BatchedBlockSolver | CondensedBlockSolver]" = OrderedDict()
 

@@ -442,3 +442,17 @@ def test_block_solver_reuses_the_analysis_of_a_pattern_with_its_own_buffers():
     other = block_solver(pattern.row, pattern.col, n, 2)  # same pattern, no separators
     assert first.separators.tolist() == [0] and other.separators.size == 0
     assert len(_SOLVER_CACHE) >= 2
+
+
+def test_block_solver_cache_is_bounded_by_unknowns():
+    # large patterns are not kept: a process that moves on must not hold their analysis
+    from femprox import linalg
+
+    pattern, n, _ = element_chain_pattern([4, 3, 5], order=3)
+    old = linalg.SOLVER_CACHE_UNKNOWNS
+    try:
+        linalg.SOLVER_CACHE_UNKNOWNS = n - 1
+        linalg.block_solver(pattern.row, pattern.col, n, 2, separators=[0])
+        assert all(solver.n < n for solver in linalg._SOLVER_CACHE.values())
+    finally:
+        linalg.SOLVER_CACHE_UNKNOWNS = old
