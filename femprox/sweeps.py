@@ -474,8 +474,14 @@ class SweepTask:
 
 def run_sweep_task(task: SweepTask) -> tuple[list[TransportPoint], int, list[str]]:
     """One spectral solve and the linear response at each of its temperatures."""
+    return _solve_and_respond(task, task.phase)
+
+
+def _solve_and_respond(task: "SweepTask | GridSweepTask", phase: float | None):
+    """(transport points at the task's temperatures, energies of the grid, notes) of one
+    spectral solve: the work of a sweep task of either kind."""
     grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
-    points = [transport_point(response, _two_terminal(response, *task.between, task.others), task.phase,
+    points = [transport_point(response, _two_terminal(response, *task.between, task.others), phase,
                                task.gap_factor)
               for response in _linear_responses(conductance, grid, task.temperatures)]
     return points, int(grid.nodes.size), notes
@@ -891,11 +897,8 @@ class GridSweepOutput:
 
 def run_grid_sweep_task(task: GridSweepTask) -> GridSweepOutput:
     """One spectral solve and the linear response at each temperature of the task."""
-    grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
-    points = [transport_point(response, _two_terminal(response, *task.between, task.others), None,
-                               task.gap_factor)
-              for response in _linear_responses(conductance, grid, task.temperatures)]
-    return GridSweepOutput(task.coordinates, tuple(points), int(grid.nodes.size), tuple(notes))
+    points, energies, notes = _solve_and_respond(task, None)
+    return GridSweepOutput(task.coordinates, tuple(points), energies, tuple(notes))
 
 
 @dataclass(frozen=True)
