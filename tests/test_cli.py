@@ -1,6 +1,5 @@
 """The femprox command line end to end: files written, exit codes, one-line errors."""
 
-import csv
 import hashlib
 import json
 import subprocess
@@ -12,23 +11,12 @@ import pytest
 
 from femprox import cli, sweeps
 from femprox.spectral import SpectralConvergenceError
+from cli_helpers import read_csv, run
 
 ROOT = Path(__file__).resolve().parent.parent
 T_JUNCTION = str(ROOT / "geometries" / "t_junction.toml")
 HOUSE = str(ROOT / "geometries" / "house_interferometer.toml")
 BAD_GEOMETRIES = sorted((ROOT / "tests" / "data" / "bad_geometries").glob("*.toml"))
-
-
-def run(args, capsys):
-    """main(args) in-process: (exit status, stdout, stderr)."""
-    status = cli.main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
-    return list(csv.DictReader(lines))
 
 
 def assert_one_line_error(status, err, *fragments):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -13,23 +12,14 @@ import numpy as np
 import pytest
 
 import femprox
-from femprox import cli, sweeps
+from femprox import sweeps
+from cli_helpers import read_csv, run
 
 ROOT = Path(__file__).resolve().parent.parent
 T_JUNCTION = str(ROOT / "geometries" / "t_junction.toml")
 HOUSE = str(ROOT / "geometries" / "house_interferometer.toml")
 NS_WIRE = str(ROOT / "geometries" / "ns_wire.toml")
 QUICK = ["--grid", "quick", "--refine", "0.5", "--no-progress", "--jobs", "1"]
-
-
-def run(args, capsys):
-    status = cli.main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
 
 
 def one_line_error(status, err, fragment):

@@ -1,7 +1,6 @@
 """``femprox solve --self-consistent`` and ``femprox mesh --self-consistent``: the files, what
 they say (T_c, Delta(x)), and clear refusals."""
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,20 +9,11 @@ import pytest
 
 from femprox import cli, results
 from femprox.export import read_network
+from cli_helpers import read_csv, run
 
 ROOT = Path(__file__).resolve().parent.parent
 T_JUNCTION = str(ROOT / "geometries" / "t_junction.toml")
 NS_WIRE = str(ROOT / "geometries" / "ns_wire.toml")
-
-
-def run(args, capsys):
-    status = cli.main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    return list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
 
 
 def one_line_error(status, err, *fragments):

@@ -10,21 +10,16 @@ import numpy as np
 import pytest
 
 import femprox
-from femprox import cli, devices, studies
+from femprox import devices, studies
 from femprox.energy_grid import energy_grid, solve_on_grid
 from femprox.geometry import Geometry, Node, NodeKind, Wire
 from femprox.observables import linear_response
 from femprox.temperature import at_temperature
+from cli_helpers import run
 
 ROOT = Path(__file__).resolve().parent.parent
 SNS = str(ROOT / "geometries" / "sns_junction.toml")
 NS = str(ROOT / "geometries" / "ns_wire.toml")
-
-
-def run(args, capsys):
-    status = cli.main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def test_dos_map_shows_the_minigap_of_a_long_sns_junction():
