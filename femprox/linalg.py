@@ -490,7 +490,8 @@ def block_solver(rows: np.ndarray, cols: np.ndarray, n: int, fields: int = 1,
     solver = _SOLVER_CACHE.pop(key, None)
     if solver is None:
         solver = _analysed_solver(np.asarray(rows), np.asarray(cols), n, fields, separators)
-    _SOLVER_CACHE[key] = solver  # most recently used last
+    if n <= SOLVER_CACHE_UNKNOWNS:  # a larger one would only push the others out
+        _SOLVER_CACHE[key] = solver  # most recently used last
     while len(_SOLVER_CACHE) > SOLVER_CACHE_SIZE or sum(s.n for s in _SOLVER_CACHE.values()) > SOLVER_CACHE_UNKNOWNS:
         _SOLVER_CACHE.pop(next(iter(_SOLVER_CACHE)))
     return _with_own_buffers(solver)
