@@ -8,7 +8,7 @@ The job (the yardstick's own): the paper's T-junction, r = 1, L_N = L_S = 10 xi0
 Delta = Delta0, Dynes rate 1e-4 in every wire, S lead floating; kappa/kappa_N and G/G_N at
 25 temperatures log-spaced in [0.005, 0.5] Delta0. femprox runs as a user would call it,
 ``sweeps.sweep`` with the set-ups of SETTINGS (the defaults, ``accuracy="fast"``, and FAST_GRID
-on half the elements); all are run in this process, alternately with the yardstick,
+on the geometry's mesh and on half its elements); all are run in this process, alternately with the yardstick,
 ``--repeats`` times each (best time counts: the machine may be shared). Printed: the times,
 the speed-ups, and the largest deviation between femprox's curves and the yardstick's,
 together with each one's deviation from a femprox reference on a much finer energy grid and
@@ -59,14 +59,13 @@ def geometry(r: float = 1.0) -> Geometry:
 
 
 SETTINGS = {"standard": {"accuracy": "standard"}, "fast": {"accuracy": "fast"},
-            "fast, half mesh": {"grid": sweeps.FAST_GRID, "mesh": sweeps.MeshSettings(refine=0.5)},
-            "fast, P5": {"grid": sweeps.FAST_GRID, "mesh": sweeps.MeshSettings(refine=0.3, order=5)}}
+            "fast grid, own mesh": {"grid": sweeps.FAST_GRID},
+            "fast grid, half mesh": {"grid": sweeps.FAST_GRID, "mesh": sweeps.MeshSettings(refine=0.5)}}
 """femprox's set-ups, as a user would choose them in ``sweeps.sweep``: the two accuracy
-levels (defaults: ADAPTIVE_GRID; fast: FAST_GRID, both on the geometry's mesh), FAST_GRID
-on half the elements (for this geometry within 1.2e-6 of the full mesh; not for every
-network: see ``femprox.sweeps.ACCURACY_LEVELS``) and FAST_GRID on P5 elements, 0.3 of the
-count (as accurate as the geometry's own P3 mesh at r = 0.1, 1 and 10: kappa/kappa_N within
-5.8e-6 of a P4 mesh with twice the elements where P3 is within 5.9e-6; at 60-70% of its time)."""
+levels (defaults: ADAPTIVE_GRID on the geometry's mesh; fast: FAST_GRID on FAST_MESH, P5
+elements on 0.3 of the count), FAST_GRID on the geometry's own P3 mesh (the fast level before
+2026-11-30, evening) and on half its elements (for this geometry within 1.2e-6 of the full
+mesh; not for every network: see ``femprox.sweeps.ACCURACY_LEVELS``)."""
 
 
 def femprox_sweep(setting: str = "standard") -> tuple[np.ndarray, np.ndarray, int]:
@@ -122,8 +121,8 @@ def main() -> None:
           "(all runs in brackets)")
     labels = {"standard": "femprox sweep(), defaults",
               "fast": "femprox sweep(accuracy='fast')",
-              "fast, half mesh": "femprox sweep(grid=FAST_GRID, mesh=refine 0.5)",
-              "fast, P5": "femprox sweep(grid=FAST_GRID, mesh=P5 refine 0.3)",
+              "fast grid, own mesh": "femprox sweep(grid=FAST_GRID)",
+              "fast grid, half mesh": "femprox sweep(grid=FAST_GRID, mesh=refine 0.5)",
               "yardstick": "yardstick (scipy solve_bvp)"}
     for name, values in runs.items():
         print(f"  {labels[name]:50s}: {best[name]:.3f} s, {curves[name][2]:3d} energies "
