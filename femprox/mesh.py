@@ -298,17 +298,28 @@ def _common_order(geometry: Geometry) -> int:
     return orders.pop()
 
 
-class _UncachedElementLinePp(skfem.ElementLinePp):
-    """scikit-fem's hierarchical line element without its evaluation cache.
+class _PointKeyedElementLinePp(skfem.ElementLinePp):
+    """scikit-fem's hierarchical line element with an evaluation cache keyed on the points.
 
     ``ElementLinePp.lbasis`` in scikit-fem 12 keeps the last evaluation and reuses it
     whenever it is called with the same *number* of points, returning stale values for
-    different points (seen as wrong, asymmetric point evaluations of P3/P4 solutions).
+    different points (seen as wrong, asymmetric point evaluations of P3/P4 solutions). Here
+    the Legendre evaluation is kept per exact point set (its bytes), so that the order + 1
+    basis functions of one evaluation share it (building a P6 mesh evaluated it 7 times).
     """
 
+    _CACHED_POINT_SETS = 4
+
     def lbasis(self, X, i):
-        values, derivatives = self._reval_legendre(X[0, :], self.p)
-        return values[i], derivatives[i]
+        points = np.ascontiguousarray(X[0, :])
+        key = points.tobytes()
+        cache = self.__dict__.setdefault("_evaluations", {})
+        if key not in cache:
+            if len(cache) >= self._CACHED_POINT_SETS:
+                cache.pop(next(iter(cache)))
+            cache[key] = self._reval_legendre(points, self.p)
+        values, derivatives = cache[key]
+        return values[i].copy(), derivatives[i].copy()
 
 
 def _line_element(order: int):
@@ -316,7 +327,7 @@ def _line_element(order: int):
         return skfem.ElementLineP1()
     if order == 2:
         return skfem.ElementLineP2()
-    return _UncachedElementLinePp(order)
+    return _PointKeyedElementLinePp(order)
 
 
 def _broken_mesh(geometry: Geometry, refine: float):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import femprox.mesh as mesh_module
 from femprox.devices import t_junction
 from femprox.geometry import MeshOptions
 from femprox.mesh import PointwiseForms, _graded_partition, build_mesh
@@ -50,6 +51,22 @@ def test_point_evaluation_matches_quadrature_and_reflection_symmetry(order):
     left, _ = mesh.evaluation_matrices("left_arm", x)
     right, _ = mesh.evaluation_matrices("right_arm", 5.0 - x)
     np.testing.assert_allclose(left @ u, right @ u, rtol=1e-12)
+
+
+def test_line_element_keeps_evaluations_per_point_set():
+    # the element caches its Legendre evaluation per exact point set: revisiting a set after
+    # others of the same size (and after more sets than it keeps) gives that set's values
+    import skfem
+
+    element = mesh_module._line_element(5)
+    point_sets = [np.random.default_rng(k).uniform(-1, 1, size=(1, 7)) for k in range(6)]
+    for X in point_sets + point_sets[::-1]:
+        values, derivatives = skfem.ElementLinePp(5)._reval_legendre(X[0], 5)  # fresh: no cache
+        for i in range(6):
+            v, d = element.lbasis(X, i)
+            np.testing.assert_array_equal(v, values[i])
+            np.testing.assert_array_equal(d, derivatives[i])
+    assert len(element._evaluations) == element._CACHED_POINT_SETS
 
 
 def test_kirchhoff_balance_is_natural():
