@@ -49,8 +49,8 @@ from femprox.output import result_checks
 from femprox.output import safe_output
 from femprox.workflows import sweeps
 from femprox.paper.figures import Figure3Data, Figure4Data, figure3, figure4
-from femprox.workflows.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress, SweepResult,
-                            convergence_study, sweep)
+from femprox.workflows.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress,
+                                      SweepResult, convergence_study, sweep)
 from femprox.geometry.network import Geometry
 from femprox.geometry.files import geometry_to_toml, load_geometry
 from femprox.kinetic.solver import spectral_conductance

@@ -7,8 +7,7 @@ import pytest
 
 from femprox.geometry.devices import house_interferometer, ns_wire, sns_junction
 from femprox.geometry.network import Geometry, Node, NodeKind, Wire
-from femprox.kinetic.solver import (L, T, coefficients_at_quadrature, normal_state_conductance,
-                             spectral_conductance)
+from femprox.kinetic.solver import (L, T, coefficients_at_quadrature, normal_state_conductance, spectral_conductance)
 from femprox.mesh import build_mesh
 from femprox.spectral.solver import solve_spectral
 from networks import asymmetric_house, star_conductance_matrix, star_network

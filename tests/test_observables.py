@@ -13,7 +13,7 @@ from femprox.geometry.network import Geometry, Node, NodeKind, Wire
 from femprox.mesh import build_mesh
 from femprox.observables.energy_grid import EnergyGrid, energy_grid, reservoir_distributions, solve_on_grid
 from femprox.observables.conductance import (linear_response, nonlinear_currents, paper_ratios, path_resistances,
-                                 terminal_values)
+                                             terminal_values)
 from femprox.spectral.supercurrent import matsubara_supercurrent, supercurrent
 from femprox.geometry.temperature import at_temperature
 from femprox.spectral.solver import solve_spectral

@@ -14,7 +14,7 @@ from femprox.physics.bulk import pair_potential_conversion
 from femprox.physics.contacts import TunnelBarrier
 from femprox.physics.pair_potential import PairPotentialField, Superconductor, lorentzian_critical_temperature
 from femprox.selfconsistency.gap_equation import (MatsubaraRule, SelfConsistencyError, critical_temperature, gap_curve,
-                                     linearized_eigenvalue, solve_gap)
+                                                  linearized_eigenvalue, solve_gap)
 from femprox.spectral.solver import solve_spectral
 
 TC0 = bcs.critical_temperature()

@@ -18,7 +18,7 @@ from femprox.observables.conductance import linear_response
 from femprox.physics.pair_potential import PairPotentialField
 from femprox.selfconsistency.gap_equation import solve_gap
 from femprox.selfconsistency.transport import (contact_ends, gap_edges, normal_state, resolve_phase,
-                                              self_consistent_sweep, supercurrent_reason)
+                                               self_consistent_sweep, supercurrent_reason)
 from femprox.workflows.sweeps import FINE_GRID, MeshSettings
 from femprox.geometry.temperature import at_temperature
 

@@ -51,7 +51,7 @@ import numpy as np
 import xarray as xr
 
 from femprox.workflows.sweeps import (MATRIX_NAMES, EnergyGridOptions, GeometrySource, GridSweepOutput, GridSweepSpec,
-                            MeshSettings, Progress, SweepAxis, SweepResult, TransportPoint)
+                                      MeshSettings, Progress, SweepAxis, SweepResult, TransportPoint)
 
 log = logging.getLogger(__name__)
 

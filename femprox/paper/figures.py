@@ -28,8 +28,9 @@ from femprox.geometry.network import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.geometry.files import load_geometry, shipped_geometry_path
 from femprox.spectral.solver import solve_spectral
 from femprox.workflows.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
-from femprox.workflows.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan, Progress,
-                            SweepTask, check_temperatures, run_sweep_task, solve_retrying, sweep_grid, sweep_tasks)
+from femprox.workflows.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan,
+                                      Progress, SweepTask, check_temperatures, run_sweep_task, solve_retrying,
+                                      sweep_grid, sweep_tasks)
 from femprox.geometry.temperature import gap_groups
 
 log = logging.getLogger(__name__)

@@ -57,7 +57,7 @@ from femprox.kinetic.solver import spectral_conductance
 from femprox.physics.flux import effective_fluxes
 from femprox.physics.pair_potential import Superconductor
 from femprox.selfconsistency.gap_equation import (PHASE_MODES, CriticalTemperature, SelfConsistentSolution,
-                                     critical_temperature, materials_of, solve_gap)
+                                                  critical_temperature, materials_of, solve_gap)
 from femprox.spectral.solver import SpectralConvergenceError
 from femprox.geometry.temperature import at_temperature
 
