@@ -21,11 +21,11 @@ import time
 
 import numpy as np
 
-from femprox.devices import house_interferometer, house_s_loop, nis_thermometer, t_junction
-from femprox.geometry import Geometry
-from femprox.kinetic import spectral_conductance
+from femprox.geometry.devices import house_interferometer, house_s_loop, nis_thermometer, t_junction
+from femprox.geometry.network import Geometry
+from femprox.kinetic.solver import spectral_conductance
 from femprox.mesh import build_mesh
-from femprox.spectral import solve_spectral
+from femprox.spectral.solver import solve_spectral
 
 
 def best_time(function, repeats: int) -> float:

@@ -9,7 +9,7 @@ That is n (n + 1) horizontal and n (n - 1) vertical wires, 2 n^2 in all. Each si
 solved in a fresh process (spectral solve at ``--energies`` energies in (0, 2] Delta0), so
 that its peak resident memory (ru_maxrss) is its own; printed are the wall time, the time
 per wire and energy and its ratio to the smallest grid, and the memory. The spectral solve
-uses its default memory budget (``femprox.spectral.MEMORY_BUDGET``): large grids are solved
+uses its default memory budget (``femprox.spectral.solver.MEMORY_BUDGET``): large grids are solved
 in chunks of energies.
 """
 
@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from femprox.geometry import Geometry, Node, NodeKind, Wire  # noqa: E402
+from femprox.geometry.network import Geometry, Node, NodeKind, Wire  # noqa: E402
 
 
 def grid_network(n: int, wire_length: float = 1.0) -> Geometry:
@@ -59,7 +59,7 @@ def solve_one(n: int, count: int, repeats: int = 1) -> dict:
     """Mesh and solve the n x n grid in this process; best time of ``repeats`` solves (the
     first includes the solver's set-up: orderings, index maps) and peak memory."""
     from femprox.mesh import build_mesh
-    from femprox.spectral import solve_spectral
+    from femprox.spectral.solver import solve_spectral
 
     start = time.perf_counter()
     mesh = build_mesh(grid_network(n))

@@ -19,7 +19,9 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from femprox import api, figures, sweeps
+from femprox import api
+from femprox.paper import figures
+from femprox.workflows import sweeps
 
 
 def _timed(pair):

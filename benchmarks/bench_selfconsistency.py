@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
-from femprox import bcs
-from femprox.devices import t_junction
-from femprox.selfconsistency import critical_temperature, gap_curve, solve_gap
-from femprox.selfconsistent_transport import self_consistent_sweep
+from femprox.physics import bcs
+from femprox.geometry.devices import t_junction
+from femprox.selfconsistency.gap_equation import critical_temperature, gap_curve, solve_gap
+from femprox.selfconsistency.transport import self_consistent_sweep
 
 from bench_spectral import best_time as best_of  # benchmarks/ is on sys.path when run as a script
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-curve", action="store_true", help="leave out the 25-temperature kappa(T) curve")
     args = parser.parse_args()
-    logging.getLogger("femprox.spectral").setLevel(logging.ERROR)
+    logging.getLogger("femprox.spectral.solver").setLevel(logging.ERROR)
     geometry = t_junction(r=1.0)
 
     seconds, result = best_of(lambda: solve_gap(geometry, args.temperature), args.repeats)

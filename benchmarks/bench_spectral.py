@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from femprox.devices import t_junction
-from femprox.geometry import MeshOptions
+from femprox.geometry.devices import t_junction
+from femprox.geometry.network import MeshOptions
 from femprox.mesh import build_mesh
-from femprox.spectral import solve_spectral
+from femprox.spectral.solver import solve_spectral
 
 
 def energy_grid(count: int) -> np.ndarray:
@@ -49,7 +49,7 @@ def d_l_error(solution, reference) -> float:
 def newton_step_costs(mesh, energies: np.ndarray) -> dict[str, float]:
     """Microseconds per energy of the parts of one Newton step for the whole batch, at the
     converged solution (best of 20): residual, Jacobian assembly, block factorization, solve."""
-    from femprox import spectral
+    from femprox.spectral import solver as spectral
 
     solution = solve_spectral(mesh, energies)
     problem = spectral._shared_problem(mesh)
@@ -65,7 +65,7 @@ def newton_step_costs(mesh, energies: np.ndarray) -> dict[str, float]:
 def newton_counts(mesh, energies: np.ndarray) -> tuple[int, int, int]:
     """(Newton passes over the batch, energy-factorizations, iterations summed over energies)
     of one solve, counted by wrapping the solver's internals."""
-    from femprox import spectral
+    from femprox.spectral import solver as spectral
 
     counts = {"passes": 0, "factorizations": 0}
     line_search, refactor = spectral._line_search, spectral._Factorizations.refactor

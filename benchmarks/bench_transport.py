@@ -4,7 +4,7 @@
    Delta0 at all T): kappa/kappa_N and G/G_N at 40 temperatures from 0.005 to 0.5 Delta0,
    spectral and kinetic solves included (target: < 2 s on 2 cores). Accuracy is checked
    against a refined energy grid and two refined meshes (target: 1e-4 relative).
-2. House interferometer (``femprox.devices.house_interferometer``): kappa(phi)/kappa_N at 41
+2. House interferometer (``femprox.geometry.devices.house_interferometer``): kappa(phi)/kappa_N at 41
    phases in [0, 2 pi] and 4 temperatures (target: < 20 s on 2 cores). The phases are spread
    over a process pool of two workers. The N wire is meshed with elements graded toward the
    center node (see ``house_geometry``). Accuracy is checked at two phases against an
@@ -29,11 +29,11 @@ from concurrent.futures import Executor, ProcessPoolExecutor  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from femprox.devices import house_interferometer, t_junction  # noqa: E402
-from femprox.geometry import Geometry  # noqa: E402
+from femprox.geometry.devices import house_interferometer, t_junction  # noqa: E402
+from femprox.geometry.network import Geometry  # noqa: E402
 from femprox.mesh import build_mesh  # noqa: E402
-from femprox.energy_grid import adaptive_transport, energy_grid, solve_on_grid  # noqa: E402
-from femprox.observables import linear_response  # noqa: E402
+from femprox.observables.energy_grid import adaptive_transport, energy_grid, solve_on_grid  # noqa: E402
+from femprox.observables.conductance import linear_response  # noqa: E402
 
 T_JUNCTION_TEMPERATURES = np.geomspace(0.005, 0.5, 40)
 HOUSE_TEMPERATURES = (0.05, 0.1, 0.2, 0.4)

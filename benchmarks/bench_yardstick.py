@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import sweeps
-from femprox.devices import t_junction
-from femprox.energy_grid import energy_grid, solve_on_grid
-from femprox.geometry import Geometry
+from femprox.workflows import sweeps
+from femprox.geometry.devices import t_junction
+from femprox.observables.energy_grid import energy_grid, solve_on_grid
+from femprox.geometry.network import Geometry
 from femprox.mesh import build_mesh
-from femprox.observables import linear_responses
+from femprox.observables.conductance import linear_responses
 
 TEMPERATURES = np.geomspace(0.005, 0.5, 25)
 DYNES = 1e-4
@@ -65,12 +65,12 @@ SETTINGS = {"standard": {"accuracy": "standard"}, "fast": {"accuracy": "fast"},
 levels (defaults: ADAPTIVE_GRID on the geometry's mesh; fast: FAST_GRID on FAST_MESH, P5
 elements on 0.3 of the count), FAST_GRID on the geometry's own P3 mesh (the fast level before
 2026-11-30, evening) and on half its elements (for this geometry within 1.2e-6 of the full
-mesh; not for every network: see ``femprox.sweeps.ACCURACY_LEVELS``)."""
+mesh; not for every network: see ``femprox.workflows.sweeps.ACCURACY_LEVELS``)."""
 
 
 def femprox_sweep(setting: str = "standard") -> tuple[np.ndarray, np.ndarray, int]:
     """kappa/kappa_N, G/G_N at TEMPERATURES and the energies solved, the way a user would:
-    ``femprox.sweeps.sweep`` with one of SETTINGS, the gap fixed (no BCS Delta(T), as in the
+    ``femprox.workflows.sweeps.sweep`` with one of SETTINGS, the gap fixed (no BCS Delta(T), as in the
     yardstick)."""
     result = sweeps.sweep(geometry(), TEMPERATURES, bcs_gaps=False, **SETTINGS[setting])
     return (result.column("heat_conductance_ratio"), result.column("conductance_ratio"),

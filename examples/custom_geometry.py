@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from femprox import Geometry, Node, Wire
-from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, sweep
+from femprox.workflows.sweeps import ADAPTIVE_GRID, QUICK_GRID, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where figures are saved
@@ -47,7 +47,7 @@ kappa_tee = sweep(tee, temperatures, grid=grid).column("heat_conductance_ratio")
 largest_difference = float(np.max(np.abs(kappa_cross - kappa_tee)))
 
 if __name__ == "__main__":
-    from femprox.plotting import draw_network, figure_with_axes
+    from femprox.output.plotting import draw_network, figure_with_axes
 
     figure, (left, right) = figure_with_axes(2, width=5.5, height=4.5)
     draw_network(cross, left)

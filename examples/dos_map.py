@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 import femprox
-from femprox import results, studies
-from femprox.devices import sns_junction
+from femprox.output import results
+from femprox.workflows import studies
+from femprox.geometry.devices import sns_junction
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where files are saved
@@ -39,7 +40,7 @@ print(f"DOS ~ 0 up to E = {minigap_below:.4f} Delta0 = {minigap_below / thouless
 
 # %% a color map, saved (in Jupyter the figure also shows below the cell)
 if __name__ == "__main__":
-    from femprox.plotting import plot_dos_map
+    from femprox.output.plotting import plot_dos_map
 
     ax = plot_dos_map(dos)
     ax.set_title(r"SNS junction, $L = 10\,\xi_0$, $\varphi = 0$")

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox.export import distribution_point_data, read_network, spectral_point_data, write_network
-from femprox.figures import HOUSE_FILE
-from femprox.geometry_file import load_geometry
-from femprox.kinetic import spectral_conductance
+from femprox.output.export import distribution_point_data, read_network, spectral_point_data, write_network
+from femprox.paper.figures import HOUSE_FILE
+from femprox.geometry.files import load_geometry
+from femprox.kinetic.solver import spectral_conductance
 from femprox.mesh import build_mesh
-from femprox.spectral import solve_spectral
-from femprox.temperature import at_temperature
+from femprox.spectral.solver import solve_spectral
+from femprox.geometry.temperature import at_temperature
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))

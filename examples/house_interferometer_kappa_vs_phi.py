@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox.figures import HOUSE_FILE
-from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
+from femprox.paper.figures import HOUSE_FILE
+from femprox.workflows.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where figures are saved
@@ -32,7 +32,7 @@ conductance = result.column("conductance_ratio").reshape(len(phases), len(temper
 contrast = (kappa.max(axis=1) - kappa.min(axis=1)) / kappa.max(axis=1)
 
 if __name__ == "__main__":
-    from femprox.plotting import figure_with_axes
+    from femprox.output.plotting import figure_with_axes
 
     figure, (left, right) = figure_with_axes(2, width=5.5, height=4.0)
     for k, t in enumerate(temperatures):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import studies
-from femprox.devices import ns_wire
+from femprox.workflows import studies
+from femprox.geometry.devices import ns_wire
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))
@@ -38,7 +38,7 @@ print(f"largest |sum Q + I V| = {float(abs(heat_into_network + joule).max()):.2e
 
 # %% plot and save
 if __name__ == "__main__":
-    from femprox.plotting import figure_with_axes, plot_iv
+    from femprox.output.plotting import figure_with_axes, plot_iv
 
     figure, (left, right) = figure_with_axes(2, width=5.5, height=4.0)
     plot_iv(iv, ax=left)

@@ -13,8 +13,8 @@ Set FEMPROX_EXAMPLES_QUICK=1 for a coarse, fast run (used by the tests).
 import os
 from pathlib import Path
 
-from femprox.figures import T_JUNCTION_FILE
-from femprox.sweeps import PAPER_GRID, QUICK_GRID, GeometryFile, convergence_study
+from femprox.paper.figures import T_JUNCTION_FILE
+from femprox.workflows.sweeps import PAPER_GRID, QUICK_GRID, GeometryFile, convergence_study
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where figures are saved
@@ -27,7 +27,7 @@ study = convergence_study(t_junction, "kappa", temperature=0.05,
 
 if __name__ == "__main__":
     from femprox.api import convergence_table
-    from femprox.plotting import plot_convergence
+    from femprox.output.plotting import plot_convergence
 
     print(convergence_table(study))
     ax = plot_convergence(study)

@@ -20,10 +20,10 @@ import sys
 
 import numpy as np
 
-from femprox.energy_grid import energy_grid, solve_on_grid
-from femprox.geometry_file import load_geometry, shipped_geometry_path
-from femprox.observables import nonlinear_currents
-from femprox.temperature import at_temperature
+from femprox.observables.energy_grid import energy_grid, solve_on_grid
+from femprox.geometry.files import load_geometry, shipped_geometry_path
+from femprox.observables.conductance import nonlinear_currents
+from femprox.geometry.temperature import at_temperature
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 

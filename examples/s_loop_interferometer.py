@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 
-from femprox.geometry_file import shipped_geometry_path
-from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
+from femprox.geometry.files import shipped_geometry_path
+from femprox.workflows.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 

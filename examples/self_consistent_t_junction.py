@@ -16,17 +16,17 @@ import os
 
 import numpy as np
 
-from femprox import bcs
-from femprox.devices import t_junction
-from femprox.energy_grid import energy_grid, solve_on_grid
-from femprox.kinetic import spectral_conductance
-from femprox.observables import linear_response
-from femprox.selfconsistency import critical_temperature, solve_gap
-from femprox.temperature import at_temperature
+from femprox.physics import bcs
+from femprox.geometry.devices import t_junction
+from femprox.observables.energy_grid import energy_grid, solve_on_grid
+from femprox.kinetic.solver import spectral_conductance
+from femprox.observables.conductance import linear_response
+from femprox.selfconsistency.gap_equation import critical_temperature, solve_gap
+from femprox.geometry.temperature import at_temperature
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 if __name__ == "__main__":  # quiet the rigid solves' gap-edge notes (not when imported: global state)
-    logging.getLogger("femprox.spectral").setLevel(logging.ERROR)
+    logging.getLogger("femprox.spectral.solver").setLevel(logging.ERROR)
 
 proximity_strengths = [1.0] if QUICK else [0.1, 1.0, 10.0]
 temperatures = [0.1] if QUICK else [0.05, 0.1, 0.2, 0.3, 0.4]

@@ -4,8 +4,8 @@ with a self-consistent S lead, next to the rigid bulk BCS Delta(T).
 The paper's T-junction (L_N = L_S = 10 xi0, N reservoirs at both ends of the N wire, the S
 lead ending free, transparent NS contact) for r = 0.1, 1, 10 at 25 temperatures from 0.005
 to 0.56 Delta0 (log-spaced; T_c0 = 0.567). Self-consistent: Delta(x) from the cutoff-free gap
-equation at every T (:func:`femprox.selfconsistent_transport.self_consistent_sweep`);
-rigid: the S arm at the bulk BCS Delta(T) (:func:`femprox.sweeps.sweep`, the paper's
+equation at every T (:func:`femprox.selfconsistency.transport.self_consistent_sweep`);
+rigid: the S arm at the bulk BCS Delta(T) (:func:`femprox.workflows.sweeps.sweep`, the paper's
 approximation). Prints T_c of the structure, the largest differences of the two curves
 (below the structure's T_c) and where, and |Delta| at 0.1 and 1 xi0 from the contact.
 Temperatures and gaps in Delta0, lengths in xi0. See docs/self_consistency.md, "Research result".
@@ -23,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import bcs
-from femprox.devices import t_junction
-from femprox.selfconsistent_transport import self_consistent_sweep
-from femprox.sweeps import sweep
+from femprox.physics import bcs
+from femprox.geometry.devices import t_junction
+from femprox.selfconsistency.transport import self_consistent_sweep
+from femprox.workflows.sweeps import sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where the figure is saved
 if __name__ == "__main__":  # quiet the rigid solves' gap-edge notes (not when imported: global state)
-    logging.getLogger("femprox.spectral").setLevel(logging.ERROR)
+    logging.getLogger("femprox.spectral.solver").setLevel(logging.ERROR)
 
 proximity_strengths = [1.0] if QUICK else [0.1, 1.0, 10.0]
 temperatures = np.geomspace(0.05, 0.56, 4) if QUICK else np.geomspace(0.005, 0.56, 25)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import studies
-from femprox.devices import sns_junction
+from femprox.workflows import studies
+from femprox.geometry.devices import sns_junction
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))
@@ -46,7 +46,7 @@ if not QUICK:
 
 # %% plot and save
 if __name__ == "__main__":
-    from femprox.plotting import plot_current_phase
+    from femprox.output.plotting import plot_current_phase
 
     ax = plot_current_phase(short)
     ax.plot(phases, kulik_omelyanchuk, "k--", label="Kulik-Omelyanchuk")

@@ -26,8 +26,9 @@ import numpy as np
 from distributed import Client, LocalCluster
 
 import femprox
-from femprox import results, sweeps
-from femprox.figures import T_JUNCTION_FILE
+from femprox.output import results
+from femprox.workflows import sweeps
+from femprox.paper.figures import T_JUNCTION_FILE
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))
@@ -59,7 +60,7 @@ print(f"lowest kappa/kappa_N: {float(coldest.min()):.4f} at r = {float(strongest
 
 # %% save, load, plot
 if __name__ == "__main__":
-    from femprox.plotting import figure_with_axes, plot_dataset
+    from femprox.output.plotting import figure_with_axes, plot_dataset
 
     OUTPUT.mkdir(parents=True, exist_ok=True)
     path = results.save(dataset, OUTPUT / "sweep.nc")

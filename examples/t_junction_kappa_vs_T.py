@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import analytic, bcs
-from femprox.figures import T_JUNCTION_FILE
-from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
+from femprox.paper import analytic
+from femprox.physics import bcs
+from femprox.paper.figures import T_JUNCTION_FILE
+from femprox.workflows.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 OUTPUT = Path(os.environ.get("FEMPROX_EXAMPLES_OUTPUT", "example-output"))  # where figures are saved
@@ -39,7 +40,7 @@ andreev = np.array([analytic.andreev_kappa_ratio(t, gap=bcs.gap(t)) for t in tem
 kappa_lowest = {r: kappa[0] for r, (kappa, _) in curves.items()}
 
 if __name__ == "__main__":
-    from femprox.plotting import figure_with_axes
+    from femprox.output.plotting import figure_with_axes
 
     figure, (left, right) = figure_with_axes(2, width=5.5, height=4.0)
     for r, (kappa, conductance) in curves.items():

@@ -16,8 +16,8 @@ import sys
 
 import numpy as np
 
-from femprox.figures import T_JUNCTION_FILE
-from femprox.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
+from femprox.paper.figures import T_JUNCTION_FILE
+from femprox.workflows.sweeps import ADAPTIVE_GRID, QUICK_GRID, GeometryFile, sweep
 
 QUICK = os.environ.get("FEMPROX_EXAMPLES_QUICK") == "1"
 

@@ -3,22 +3,22 @@
 =====================================  ===============================================================
 ``femprox paper``                      :func:`paper_figures` (data only: :func:`figure3`, :func:`figure4`)
 ``femprox solve``                      :func:`solve_to_files` (data only: :func:`sweep`)
-``femprox sweep``                      :func:`sweep_to_files` (data only: :func:`femprox.results.parameter_sweep`)
-``femprox dos``                        :func:`dos_to_files` (data only: :func:`femprox.studies.dos_map`)
-``femprox iv``                         :func:`iv_to_files` (data only: :func:`femprox.studies.iv_curve`)
-``femprox supercurrent``               :func:`supercurrent_to_files` (:func:`femprox.studies.current_phase_relation`)
+``femprox sweep``                      :func:`sweep_to_files` (data only: :func:`femprox.output.results.parameter_sweep`)
+``femprox dos``                        :func:`dos_to_files` (data only: :func:`femprox.workflows.studies.dos_map`)
+``femprox iv``                         :func:`iv_to_files` (data only: :func:`femprox.workflows.studies.iv_curve`)
+``femprox supercurrent``               :func:`supercurrent_to_files` (:func:`femprox.workflows.studies.current_phase_relation`)
 ``femprox mesh --export/--draw``       :func:`export_mesh`, :func:`draw_network_to_file`
 ``femprox convergence``                :func:`convergence_to_files` (data only: :func:`convergence_study`)
 =====================================  ===============================================================
 
-The data-only functions (re-exported from :mod:`femprox.sweeps` and :mod:`femprox.figures`)
+The data-only functions (re-exported from :mod:`femprox.workflows.sweeps` and :mod:`femprox.paper.figures`)
 return plain dataclasses of numbers and write nothing.
 
 Output folders are never overwritten silently: an existing, non-empty folder raises
 :class:`OutputExistsError` unless ``overwrite=True``. Results are computed and checked
-(:mod:`femprox.result_checks`: no NaN, physical bounds) before anything is written, then
+(:mod:`femprox.output.result_checks`: no NaN, physical bounds) before anything is written, then
 written into a staging folder that replaces the previous run's files only when complete
-(:mod:`femprox.safe_output`). Every folder gets a ``run.json``
+(:mod:`femprox.output.safe_output`). Every folder gets a ``run.json``
 record (geometry text and its sha256, all parameters, mesh and solver settings, package
 versions) from which the run can be repeated. CSV files start with ``#`` comment lines
 giving the columns and their units.
@@ -43,17 +43,21 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import figures, limits, result_checks, safe_output, sweeps
-from femprox.figures import Figure3Data, Figure4Data, figure3, figure4
-from femprox.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress, SweepResult,
-                            convergence_study, sweep)
-from femprox.geometry import Geometry
-from femprox.geometry_file import geometry_to_toml, load_geometry
-from femprox.kinetic import spectral_conductance
+from femprox.paper import figures
+from femprox.geometry import limits
+from femprox.output import result_checks
+from femprox.output import safe_output
+from femprox.workflows import sweeps
+from femprox.paper.figures import Figure3Data, Figure4Data, figure3, figure4
+from femprox.workflows.sweeps import (ConvergenceData, EnergyGridOptions, GeometryFile, MeshSettings, Progress,
+                                      SweepResult, convergence_study, sweep)
+from femprox.geometry.network import Geometry
+from femprox.geometry.files import geometry_to_toml, load_geometry
+from femprox.kinetic.solver import spectral_conductance
 from femprox.mesh import build_mesh
-from femprox.paper_checks import checks_report
-from femprox.spectral import solve_spectral
-from femprox.temperature import at_temperature
+from femprox.paper.checks import checks_report
+from femprox.spectral.solver import solve_spectral
+from femprox.geometry.temperature import at_temperature
 
 __all__ = ["OutputExistsError", "PaperResult", "convergence_study", "convergence_to_files", "draw_network_to_file",
            "export_mesh", "figure3", "figure4", "package_versions", "paper_figures",
@@ -270,7 +274,7 @@ def _write_paper_records(out: Path, fig3: Figure3Data, fig4: Figure4Data, slopes
 
 
 FIGURE4_REFINE_ROUNDS = 1
-"""Rounds of :func:`femprox.figures.refine_figure4` in ``femprox paper`` (none with --quick)."""
+"""Rounds of :func:`femprox.paper.figures.refine_figure4` in ``femprox paper`` (none with --quick)."""
 
 
 def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress | None,
@@ -331,10 +335,10 @@ def _run_paper_plans(quick: bool, executor: Executor | None, progress: Progress 
 
 
 def _import_plotting() -> None:
-    """Import matplotlib (via femprox.plotting) now, e.g. while a pool computes (a failure
+    """Import matplotlib (via femprox.output.plotting) now, e.g. while a pool computes (a failure
     shows up where the figures are drawn)."""
     try:
-        import femprox.plotting  # noqa: F401
+        import femprox.output.plotting  # noqa: F401
     except Exception:  # noqa: BLE001
         pass
 
@@ -346,7 +350,7 @@ def _file_record(path: Path) -> dict:
 
 
 def _figure3_figure(data: Figure3Data):
-    from femprox.plotting import figure_with_axes, plot_conductance_vs_temperature, plot_kappa_vs_temperature
+    from femprox.output.plotting import figure_with_axes, plot_conductance_vs_temperature, plot_kappa_vs_temperature
 
     figure, (left, right) = figure_with_axes(2)
     plot_kappa_vs_temperature(data, left)
@@ -357,7 +361,7 @@ def _figure3_figure(data: Figure3Data):
 
 
 def _figure4_figure(data: Figure4Data):
-    from femprox.plotting import figure_with_axes, plot_conductance_vs_phase, plot_kappa_vs_phase
+    from femprox.output.plotting import figure_with_axes, plot_conductance_vs_phase, plot_kappa_vs_phase
 
     figure, (left, right) = figure_with_axes(2, height=4.8)
     plot_kappa_vs_phase(data, left)
@@ -415,7 +419,7 @@ def write_figure4_csv(data: Figure4Data, path: str | Path) -> Path:
 
 def write_slopes_csv(data: Figure3Data, path: str | Path) -> Path:
     """Long-wire kappa/kappa_N and its local log-slopes (network and semi-infinite model)."""
-    from femprox.paper_checks import log_slopes
+    from femprox.paper.checks import log_slopes
 
     comments = [f"T-junction with a long N wire: L_N = {data.length_n:g} xi0, r = {data.r_values[0]:g}, "
                 f"E_Th = {data.thouless_energy:.6g} Delta0, T0 = {data.t0[0]:.6g} Delta0",
@@ -443,7 +447,7 @@ def solve_to_files(path: str | Path, out_dir: str | Path, *, temperatures: Seque
     """Sweep a geometry file over temperatures (and phases) and write the results.
 
     Files: results.csv (G/G_N, kappa/kappa_N, thermopower between the two terminals), results.nc
-    (the same as a labelled xarray Dataset, :mod:`femprox.results`),
+    (the same as a labelled xarray Dataset, :mod:`femprox.output.results`),
     matrices.csv (multi-terminal matrices, long format), sweep.png, run.json. ``phase_key``
     is the dotted override key set to each phase (default ``parameters.phi`` if declared).
     """
@@ -480,7 +484,7 @@ def _write_solve_files(out: Path, source: GeometryFile, geometry: Geometry, resu
     files = {"results.csv": write_sweep_csv(result, out / "results.csv"),
              "matrices.csv": write_matrices_csv(result, out / "matrices.csv")}
     files["results.nc"] = _save_sweep_dataset(result, source, geometry, out / "results.nc")
-    from femprox.plotting import figure_with_axes, plot_sweep
+    from femprox.output.plotting import figure_with_axes, plot_sweep
 
     figure, (left, right) = figure_with_axes(2)
     plot_sweep(result, "heat_conductance_ratio", left)
@@ -544,14 +548,14 @@ def export_mesh(path: str | Path | Geometry, export_file: str | Path, *, energie
     """Write the meshed network (VTU, XDMF, ... by extension) with the DOS, the kinetic
     coefficients D_L, D_T and the distribution functions f_L, f_T at ``energies`` (Delta0) as
     point data (``dos_E0.5``, ``f_L_E0.5``, ...), sampled at the high-order points of every
-    element (:func:`femprox.export.network_points`).
+    element (:func:`femprox.output.export.network_points`).
 
     ``path``: a geometry file, or a Geometry built in Python. The reservoirs keep the file's
     temperatures and potentials unless ``temperature`` (every reservoir, Delta0; the gaps then
     follow BCS Delta(T)) or ``potentials`` (terminal name -> V in Delta0/e; S reservoirs are the
     reference 0) are given.
     """
-    from femprox.export import check_export_path, field_point_data, write_network  # meshio: only here
+    from femprox.output.export import check_export_path, field_point_data, write_network  # meshio: only here
 
     export_file = check_export_path(export_file)
     _check_output_file(export_file, overwrite)
@@ -575,8 +579,8 @@ def export_mesh(path: str | Path | Geometry, export_file: str | Path, *, energie
 
 def draw_network_to_file(path: str | Path, png: str | Path, *, overrides: Mapping[str, object] | None = None,
                          overwrite: bool = False) -> Path:
-    """Sketch of the network (:func:`femprox.plotting.draw_network`) as an image file."""
-    from femprox.plotting import draw_network, figure_with_axes
+    """Sketch of the network (:func:`femprox.output.plotting.draw_network`) as an image file."""
+    from femprox.output.plotting import draw_network, figure_with_axes
 
     png = drawing_path(png)
     _check_output_file(png, overwrite)
@@ -637,7 +641,7 @@ def _write_convergence_files(out: Path, source: GeometryFile, geometry: Geometry
                              observable: str, temperature: float, refinements: Sequence[float],
                              orders: Sequence[int], grid: EnergyGridOptions, started: float) -> dict[str, Path]:
     files = {"convergence.csv": write_convergence_csv(data, out / "convergence.csv")}
-    from femprox.plotting import figure_with_axes, plot_convergence
+    from femprox.output.plotting import figure_with_axes, plot_convergence
 
     figure, (ax,) = figure_with_axes(1)
     plot_convergence(data, ax)
@@ -686,7 +690,7 @@ def convergence_table(data: ConvergenceData) -> str:
 
 def _save_sweep_dataset(result: SweepResult, source: GeometryFile, geometry: Geometry, path: Path) -> Path:
     """results.nc of ``femprox solve``: the sweep as a labelled Dataset (phase, temperature)."""
-    from femprox import results
+    from femprox.output import results
 
     dataset = results.sweep_result_dataset(result, phase_key=source.phase_key,
                                            extra_attrs=results.geometry_attrs(source, geometry))
@@ -712,14 +716,14 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
                    grid: EnergyGridOptions = sweeps.ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
                    client: object | None = None, executor: Executor | None = None, resume: bool = False,
                    overwrite: bool = False, progress: Progress | None = None):
-    """A general sweep (:func:`femprox.results.parameter_sweep`) written to ``out_dir``.
+    """A general sweep (:func:`femprox.output.results.parameter_sweep`) written to ``out_dir``.
 
     Files: results.nc (the labelled Dataset; ``femprox.load``), results.csv (one row per
     axis point and temperature, columns named as the Dataset's variables), matrices.csv
     (long format), run.json (provenance), tasks/ (one file per finished spectral solve;
     with ``resume=True`` an interrupted sweep continues from them). Returns (Dataset, files).
     """
-    from femprox import results
+    from femprox.output import results
 
     started = time.perf_counter()
     if isinstance(source, (str, Path)):
@@ -728,7 +732,7 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
     spec = sweeps.grid_sweep_spec(source, temperatures, axes, between=between, others=others, bcs_gaps=bcs_gaps,
                                   dynes=dynes, grid=grid, mesh=mesh)
     out = prepare_run_folder(out_dir, overwrite=overwrite, resume=resume)
-    from femprox.distributed import RunFolder, run_grid_tasks
+    from femprox.workflows.distributed import RunFolder, run_grid_tasks
 
     if overwrite and not resume:  # a fresh run: task files of an earlier one are not kept around
         for stale in RunFolder(out).tasks.glob("*.json"):
@@ -766,7 +770,7 @@ def _dataset_axes(dataset) -> list[str]:
 
 def write_dataset_csv(dataset, path: str | Path) -> Path:
     """One row per axis point and temperature: the axes, then the two-terminal variables."""
-    from femprox.results import POINT_VARIABLES
+    from femprox.output.results import POINT_VARIABLES
 
     dims = _dataset_axes(dataset)
     comments = [f"two-terminal response between '{dataset.attrs['between_a']}' and '{dataset.attrs['between_b']}', "
@@ -781,7 +785,7 @@ def write_dataset_csv(dataset, path: str | Path) -> Path:
 
 def write_dataset_matrices_csv(dataset, path: str | Path) -> Path:
     """Multi-terminal matrices, one row per (axis point, temperature, matrix, i, j)."""
-    from femprox.results import MATRIX_VARIABLES
+    from femprox.output.results import MATRIX_VARIABLES
 
     dims = _dataset_axes(dataset)
     comments = ["multi-terminal linear response; currents flow from terminal i (row) into the network",
@@ -819,8 +823,8 @@ def _study_files(dataset, out_dir: str | Path, overwrite: bool, stem: str, plot,
 
 def _write_study_files(dataset, out: Path, stem: str, plot, command: str, settings: dict, started: float,
                        source: GeometryFile, geometry: Geometry) -> dict[str, Path]:
-    from femprox import results
-    from femprox.plotting import figure_with_axes
+    from femprox.output import results
+    from femprox.output.plotting import figure_with_axes
 
     files = {f"{stem}.nc": results.save(dataset, out / f"{stem}.nc")}
     table = dataset.to_dataframe().reset_index()
@@ -843,9 +847,9 @@ def dos_to_files(path: str | Path, out_dir: str | Path, *, energies: Sequence[fl
                  wires: Sequence[str] | None = None, points_per_wire: int = 41, temperature: float = 0.0,
                  bcs_gaps: bool = True, dynes: float | None = None, overrides: Mapping[str, object] | None = None,
                  mesh: MeshSettings = MeshSettings(), overwrite: bool = False):
-    """DOS map N(E, x) (:func:`femprox.studies.dos_map`) into dos.nc, dos.csv, dos.png, run.json."""
-    from femprox import studies
-    from femprox.plotting import plot_dos_map
+    """DOS map N(E, x) (:func:`femprox.workflows.studies.dos_map`) into dos.nc, dos.csv, dos.png, run.json."""
+    from femprox.workflows import studies
+    from femprox.output.plotting import plot_dos_map
 
     started = time.perf_counter()
     source = GeometryFile.from_path(path, overrides)
@@ -863,9 +867,9 @@ def iv_to_files(path: str | Path, out_dir: str | Path, *, biases: Sequence[float
                 temperature: float = 0.05, bcs_gaps: bool = True, dynes: float | None = None,
                 overrides: Mapping[str, object] | None = None, mesh: MeshSettings = MeshSettings(),
                 overwrite: bool = False):
-    """Finite-bias currents (:func:`femprox.studies.iv_curve`) into iv.nc, iv.csv, iv.png, run.json."""
-    from femprox import studies
-    from femprox.plotting import plot_iv
+    """Finite-bias currents (:func:`femprox.workflows.studies.iv_curve`) into iv.nc, iv.csv, iv.png, run.json."""
+    from femprox.workflows import studies
+    from femprox.output.plotting import plot_iv
 
     started = time.perf_counter()
     source = GeometryFile.from_path(path, overrides)
@@ -884,10 +888,10 @@ def supercurrent_to_files(path: str | Path, out_dir: str | Path, *, phases: Sequ
                           bcs_gaps: bool = True, dynes: float | None = None,
                           overrides: Mapping[str, object] | None = None, mesh: MeshSettings = MeshSettings(),
                           overwrite: bool = False):
-    """Current-phase relation and I_c (:func:`femprox.studies.current_phase_relation`) into
+    """Current-phase relation and I_c (:func:`femprox.workflows.studies.current_phase_relation`) into
     supercurrent.nc, supercurrent.csv, supercurrent.png, run.json."""
-    from femprox import studies
-    from femprox.plotting import plot_current_phase
+    from femprox.workflows import studies
+    from femprox.output.plotting import plot_current_phase
 
     started = time.perf_counter()
     source = GeometryFile.from_path(path, overrides, phase_key)

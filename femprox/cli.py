@@ -22,7 +22,7 @@ radians. ``--set key=value`` overrides a key of the geometry file (``parameters.
 Bad input prints one line ``femprox: error: ...`` on stderr and exits with status 2; so does
 any other failure, and an internal error (a bug) says so and where its traceback was saved.
 Ctrl-C (SIGINT) and SIGTERM stop the worker processes, remove partial output and exit with
-status 130 and 143. Output folders appear complete or not at all (:mod:`femprox.safe_output`).
+status 130 and 143. Output folders appear complete or not at all (:mod:`femprox.output.safe_output`).
 This module is the only place that configures logging and draws progress bars.
 """
 
@@ -48,11 +48,14 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import __version__, api, limits, safe_output, sweeps
-from femprox.geometry import GeometryError
-from femprox.geometry_file import FUNCTIONS, evaluate_expression, load_document
-from femprox.selfconsistency import SelfConsistencyError
-from femprox.spectral import SpectralConvergenceError
+from femprox import __version__, api
+from femprox.geometry import limits
+from femprox.output import safe_output
+from femprox.workflows import sweeps
+from femprox.geometry.network import GeometryError
+from femprox.geometry.files import FUNCTIONS, evaluate_expression, load_document
+from femprox.selfconsistency.gap_equation import SelfConsistencyError
+from femprox.spectral.solver import SpectralConvergenceError
 
 EXIT_USAGE = 2
 """Exit status for bad input and failed computations."""
@@ -454,7 +457,7 @@ SELF_CONSISTENT_FILES = ("results.csv", "matrices.csv", "results.nc", "self_cons
 
 def _check_self_consistent_geometry(geometry, path: str) -> None:
     """Refuse a network without S wires (nothing to make self-consistent), naming the file."""
-    from femprox.selfconsistency import materials_of
+    from femprox.selfconsistency.gap_equation import materials_of
 
     try:
         materials_of(geometry)
@@ -467,7 +470,7 @@ def run_solve_self_consistent(args) -> int:
     """``femprox solve --self-consistent``: Delta(x) from the gap equation at every temperature
     (each starts from the last; with -j N the temperatures are cut into N such chains run in
     parallel), then kappa/kappa_N and G/G_N with it."""
-    from femprox.selfconsistent_transport import self_consistent_sweep
+    from femprox.selfconsistency.transport import self_consistent_sweep
 
     for given, option, why in ((args.phases, "--phases", "one run is one chain of temperatures; "
                                 "sweep phases with --set per run"),
@@ -496,7 +499,7 @@ def run_solve_self_consistent(args) -> int:
         result = self_consistent_sweep(geometry, temperatures, between=between, others=args.others,
                                        grid=GRIDS[args.grid], mesh=mesh, phase=args.phase, executor=pool,
                                        chains=args.jobs, progress=progress)
-        from femprox import result_checks
+        from femprox.output import result_checks
 
         result_checks.check_sweep(result.transport)
         files = _write_self_consistent_files(stage.path, source, geometry, result, args, started)
@@ -514,8 +517,8 @@ def run_solve_self_consistent(args) -> int:
 def _write_self_consistent_files(out: Path, source, geometry, result, args, started: float) -> list[str]:
     from dataclasses import asdict
 
-    from femprox import results
-    from femprox.plotting import figure_with_axes, plot_sweep
+    from femprox.output import results
+    from femprox.output.plotting import figure_with_axes, plot_sweep
 
     api.write_sweep_csv(result.transport, out / "results.csv")
     api.write_matrices_csv(result.transport, out / "matrices.csv")
@@ -542,7 +545,7 @@ def _write_self_consistent_files(out: Path, source, geometry, result, args, star
 
 
 def _phase_argument(parser) -> None:
-    from femprox.selfconsistent_transport import PHASE_CHOICES
+    from femprox.selfconsistency.transport import PHASE_CHOICES
 
     parser.add_argument("--phase", choices=PHASE_CHOICES, default="auto",
                         help="with --self-consistent: the phase of Delta held at the file's profile (rigid) or "
@@ -609,10 +612,11 @@ def _export_self_consistent(args, geometry, energies, temperature: float, potent
     """The mesh of the self-consistent solution at ``temperature`` with |Delta| and its phase
     (point data ``gap``, ``gap_phase``) and, at ``energies``, the DOS, D_L, D_T, f_L, f_T
     solved with that Delta(x)."""
-    from femprox import export, result_checks
-    from femprox.selfconsistency import solve_gap
+    from femprox.output import export
+    from femprox.output import result_checks
+    from femprox.selfconsistency.gap_equation import solve_gap
 
-    from femprox.selfconsistent_transport import resolve_phase
+    from femprox.selfconsistency.transport import resolve_phase
 
     phase = resolve_phase(geometry, args.phase)
     solution = solve_gap(geometry, temperature, refine=refine, phase=phase)
@@ -665,7 +669,7 @@ def _mesh_targets(args) -> list[Path]:
             raise UsageError(f"{option}: the file name is empty")
     targets = []
     if args.export:
-        from femprox.export import check_export_path  # meshio: imported only where needed
+        from femprox.output.export import check_export_path  # meshio: imported only where needed
 
         targets.append(check_export_path(args.export))
     if args.draw:
@@ -838,7 +842,7 @@ def parse_sweep_axes(items: Sequence[str] | None) -> dict[str, list[float]]:
 def _sweep_runner(args, out: Path):
     """(client, executor, progress) for ``femprox sweep``: a Dask client for --scheduler,
     else a local process pool (-j) or serial."""
-    from femprox.distributed import dask_client
+    from femprox.workflows.distributed import dask_client
 
     # the run folder is not staged: its tasks/ must survive an interruption (--resume); the
     # log goes straight into it (closed by _run_context at the end)
@@ -889,7 +893,7 @@ def run_sweep(args) -> int:
 
 
 def _check_ranges(*, temperatures=(), dynes: float | None = None, energies=(), biases=(), phases=()) -> None:
-    """The accepted ranges of femprox.limits for the new commands' values."""
+    """The accepted ranges of femprox.geometry.limits for the new commands' values."""
     limits.check_values("--temperatures", "temperature", temperatures)
     if dynes is not None:
         limits.check_value("--dynes", "dynes", dynes)

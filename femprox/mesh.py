@@ -1,4 +1,4 @@
-"""Graph mesh: every wire of a :class:`~femprox.geometry.Geometry` meshed in arc length.
+"""Graph mesh: every wire of a :class:`~femprox.geometry.network.Geometry` meshed in arc length.
 
 Second stage of the pipeline (Geometry -> **GraphMesh** -> SpectralSolution -> ...).
 
@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 import skfem
 
-from femprox.geometry import Geometry, GeometryError, MeshOptions, NodeKind, Wire
+from femprox.geometry.network import Geometry, GeometryError, MeshOptions, NodeKind, Wire
 from femprox.physics.contacts import Contact
 
 _GAP_BETWEEN_WIRES = 1.0  # arc-length gap (xi0) separating wires in the broken mesh
@@ -96,7 +96,7 @@ class GraphMesh:
     element_dofs: (n_basis_functions, n_elements) global DOF of each local basis function.
     dirichlet_dofs / free_dofs: global DOFs at reservoirs / all others.
     junction_dofs: global DOFs of the free nodes where three or more wire ends meet (the
-        linear solvers eliminate them last, see :mod:`femprox.linalg`).
+        linear solvers eliminate them last, see :mod:`femprox.linalg.block`).
     end_dofs: (n_wires, 2) global DOF of each wire's start and end value (the node's DOF
         for a transparent end, the wire's own DOF behind a contact).
     contacts: the non-transparent wire ends, see :class:`MeshContact`.

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from femprox.geometry import Geometry, Node, NodeKind, Wire
+from femprox.geometry.network import Geometry, Node, NodeKind, Wire
 
 N_RES, S_RES, CLEAN = NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR, NodeKind.CLEAN
 

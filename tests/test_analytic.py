@@ -7,7 +7,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import zeta
 
-from femprox.analytic import (
+from femprox.paper.analytic import (
     andreev_kappa_ratio,
     conductance_ratio,
     crossover_temperature_t0,

@@ -9,7 +9,7 @@ from scipy.integrate import quad
 from scipy.optimize import brentq
 from scipy.special import zeta
 
-from femprox.bcs import critical_temperature, gap, gap_ginzburg_landau
+from femprox.physics.bcs import critical_temperature, gap, gap_ginzburg_landau
 
 TC = critical_temperature()
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femprox import cli, sweeps
-from femprox.spectral import SpectralConvergenceError
+from femprox import cli
+from femprox.workflows import sweeps
+from femprox.spectral.solver import SpectralConvergenceError
 from cli_helpers import read_csv, run
 
 ROOT = Path(__file__).resolve().parent.parent

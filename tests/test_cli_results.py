@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import femprox
-from femprox import sweeps
+from femprox.workflows import sweeps
 from cli_helpers import read_csv, run
 
 ROOT = Path(__file__).resolve().parent.parent

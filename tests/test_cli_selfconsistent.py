@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femprox import cli, results
-from femprox.export import read_network
+from femprox import cli
+from femprox.output import results
+from femprox.output.export import read_network
 from cli_helpers import read_csv, run
 
 ROOT = Path(__file__).resolve().parent.parent

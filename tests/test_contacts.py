@@ -13,13 +13,13 @@ import pytest
 from scipy.integrate import quad
 from scipy.optimize import brentq, minimize_scalar
 
-from femprox.devices import t_junction
-from femprox.energy_grid import energy_grid, solve_on_grid
-from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
-from femprox.kinetic import spectral_conductance
-from femprox.observables import linear_response, nonlinear_currents
+from femprox.geometry.devices import t_junction
+from femprox.observables.energy_grid import energy_grid, solve_on_grid
+from femprox.geometry.network import Geometry, MeshOptions, Node, NodeKind, Wire
+from femprox.kinetic.solver import spectral_conductance
+from femprox.observables.conductance import linear_response, nonlinear_currents
 from femprox.physics.contacts import FAR, NEAR, Contact, TunnelBarrier, advanced_matrix, retarded_matrix
-from femprox.spectral import solve_spectral
+from femprox.spectral.solver import solve_spectral
 
 N_RES, S_RES, CLEAN = NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR, NodeKind.CLEAN
 RNG = np.random.default_rng(7)
@@ -168,7 +168,7 @@ def test_vanishing_barrier_reproduces_the_transparent_contact():
 
 
 def test_unresolvably_small_barrier_is_refused():
-    from femprox.geometry import GeometryError
+    from femprox.geometry.network import GeometryError
     with pytest.raises(GeometryError, match=r"wire 's_arm': start_contact: tunnel barrier resistance 1e-10 .* "
                                             r"too small to resolve"):
         t_junction(barrier=1e-10)
@@ -345,7 +345,7 @@ def test_mesh_convergence_rate_unchanged_by_a_barrier(order):
 
 def test_linear_response_with_an_nis_probe_conserves_heat_and_charge():
     # T-junction-like: N wire with an NIS probe at its middle (nis_thermometer), T = 0.2
-    from femprox.devices import nis_thermometer
+    from femprox.geometry.devices import nis_thermometer
     geometry = nis_thermometer(barrier=5.0, temperature=0.2)
     grid = energy_grid(geometry, [0.2])
     _, conductance = solve_on_grid(geometry, grid)
@@ -392,7 +392,7 @@ def test_a_new_contact_type_needs_no_solver_change():
 # -- barriers in drawings and field export -----------------------------------------------------
 
 def test_export_gives_barrier_ends_their_own_points(tmp_path):
-    from femprox.export import network_points, read_network, write_network
+    from femprox.output.export import network_points, read_network, write_network
     from femprox.mesh import build_mesh
 
     mesh = build_mesh(t_junction(barrier=10.0, mesh=MeshOptions(elements=4)))
@@ -405,8 +405,8 @@ def test_export_gives_barrier_ends_their_own_points(tmp_path):
 
 
 def test_drawing_marks_barriers_and_loops():
-    from femprox.devices import house_s_loop
-    from femprox.plotting import draw_network, figure_with_axes
+    from femprox.geometry.devices import house_s_loop
+    from femprox.output.plotting import draw_network, figure_with_axes
 
     _, (ax,) = figure_with_axes()
     draw_network(t_junction(barrier=10.0), ax)
@@ -422,7 +422,7 @@ def test_sis_tunnel_junction_gives_the_ambegaokar_baratoff_current(phase):
     # I R_B = (pi Delta / 2e) sin(phi) tanh(Delta / 2T) for R_B >> the wire's resistance
     # (1e-3 here; measured agreement 2e-8). The Matsubara summand decays only like 1/omega^2,
     # which exercises the frequency tail of the sum.
-    from femprox.supercurrent import matsubara_supercurrent
+    from femprox.spectral.supercurrent import matsubara_supercurrent
 
     temperature, barrier = 0.1, 1000.0
     geometry = Geometry(nodes=(Node("S1", S_RES, gap=1.0, phase=phase / 2), Node("S2", S_RES, gap=1.0, phase=-phase / 2)),
@@ -457,7 +457,7 @@ def test_matsubara_sum_of_a_slowly_decaying_function():
     # 2 pi T sum_{n >= 0} 1/(omega_n^2 + Delta^2) = (pi / 2 Delta) tanh(Delta / 2T): the summand decays
     # like 1/omega^2, so the tail beyond the explicit frequencies matters (a gap in the tail's
     # panels once left 1e-3 of it out; measured now 2.5e-8 relative)
-    from femprox.supercurrent import matsubara_sum
+    from femprox.spectral.supercurrent import matsubara_sum
 
     for temperature in (0.02, 0.1, 0.4):
         rule = matsubara_sum(temperature, 1.0)

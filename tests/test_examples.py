@@ -50,12 +50,12 @@ def test_supercurrent_tutorial(output):
 
 def test_field_export_tutorial(output):
     run_script("field_export.py")
-    from femprox.export import read_network
+    from femprox.output.export import read_network
 
     mesh = read_network(output / "house_fields.vtu")
     assert {"dos_E0.2", "f_L_E1.5", "f_T_E0.2"} <= set(mesh.point_data)
     # the left reservoir is biased (V = 0.3): f_T there is that of a reservoir at V = 0.3, T = 0.1
-    from femprox.energy_grid import reservoir_distributions
+    from femprox.observables.energy_grid import reservoir_distributions
 
     f_t_left = reservoir_distributions(0.2, 0.1, 0.3)[1]
     assert np.isclose(mesh.point_data["f_T_E0.2"], f_t_left, atol=1e-12).any()

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from femprox.devices import t_junction
-from femprox.export import network_points, read_network, sample_field, spectral_point_data, write_network
-from femprox.geometry import Geometry, Node, Wire
+from femprox.geometry.devices import t_junction
+from femprox.output.export import network_points, read_network, sample_field, spectral_point_data, write_network
+from femprox.geometry.network import Geometry, Node, Wire
 from femprox.mesh import build_mesh
-from femprox.spectral import solve_spectral
+from femprox.spectral.solver import solve_spectral
 
 
 def test_points_lie_on_the_wires_between_their_nodes():
@@ -64,9 +64,9 @@ def test_unknown_export_format_is_rejected_before_any_work(tmp_path):
 
 
 def test_distribution_point_data_in_equilibrium_and_with_a_temperature_drop():
-    from femprox.devices import ns_wire
-    from femprox.export import distribution_point_data
-    from femprox.kinetic import spectral_conductance
+    from femprox.geometry.devices import ns_wire
+    from femprox.output.export import distribution_point_data
+    from femprox.kinetic.solver import spectral_conductance
 
     # Equilibrium (both reservoirs at T = 0.1): f_L = tanh(E/2T) and f_T = 0 everywhere, also
     # inside the proximity region, up to the kinetic solver's subgap regularization (1e-9).
@@ -101,7 +101,7 @@ def test_high_order_points_resolve_a_p3_field_between_vertices():
 
 def test_export_with_temperature_bias_and_named_wires_from_a_python_geometry(tmp_path):
     from femprox import api
-    from femprox.devices import nis_thermometer
+    from femprox.geometry.devices import nis_thermometer
 
     path = api.export_mesh(nis_thermometer(), tmp_path / "nis.vtu", energies=[0.5], temperature=0.1,
                            potentials={"left": 0.9, "right": 0.9})

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from femprox import figures, plotting
-from femprox.figures import Figure4Data, phases_to_refine, refine_figure4
+from femprox.paper import figures
+from femprox.output import plotting
+from femprox.paper.figures import Figure4Data, phases_to_refine, refine_figure4
 
 
 def synthetic(phases, kappa, conductance) -> Figure4Data:
@@ -90,8 +91,9 @@ def test_refinement_adds_phases_only_to_the_spectral_solves_whose_curves_need_th
     """T = 0.05 (a sharp dip next to pi) and T = 0.3 (gentle) have different gaps, so separate
     solves: only T = 0.05 gets the added phases, T = 0.3 is NaN there and left out of the
     CSV, the plot and the checks."""
-    from femprox import api, sweeps
-    from femprox.paper_checks import figure4_checks
+    from femprox import api
+    from femprox.workflows import sweeps
+    from femprox.paper.checks import figure4_checks
 
     phases = np.linspace(0.0, math.pi, 11)
     gentle = 1 + 0.1 * np.cos(phases)

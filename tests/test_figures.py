@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femprox import analytic, bcs, figures, sweeps
-from femprox.sweeps import PAPER_GRID, QUICK_GRID, GeometryFile
-from femprox.geometry import Geometry, Node, NodeKind, Wire
-from femprox.geometry_file import load_geometry
-from femprox.paper_checks import figure3_checks, figure4_checks, log_slopes, slope_at
-from femprox.temperature import at_temperature, gap_groups
-from femprox.spectral import solve_spectral
+from femprox.paper import analytic
+from femprox.physics import bcs
+from femprox.paper import figures
+from femprox.workflows import sweeps
+from femprox.workflows.sweeps import PAPER_GRID, QUICK_GRID, GeometryFile
+from femprox.geometry.network import Geometry, Node, NodeKind, Wire
+from femprox.geometry.files import load_geometry
+from femprox.paper.checks import figure3_checks, figure4_checks, log_slopes, slope_at
+from femprox.geometry.temperature import at_temperature, gap_groups
+from femprox.spectral.solver import solve_spectral
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))

@@ -10,13 +10,13 @@ with an S loop tending to its reservoir model.
 import numpy as np
 import pytest
 
-from femprox.devices import house_interferometer, house_s_loop
-from femprox.energy_grid import energy_grid, solve_on_grid
-from femprox.geometry import Geometry, Loop, MeshOptions, Node, NodeKind, Wire
-from femprox.kinetic import spectral_conductance
-from femprox.observables import linear_response
+from femprox.geometry.devices import house_interferometer, house_s_loop
+from femprox.observables.energy_grid import energy_grid, solve_on_grid
+from femprox.geometry.network import Geometry, Loop, MeshOptions, Node, NodeKind, Wire
+from femprox.kinetic.solver import spectral_conductance
+from femprox.observables.conductance import linear_response
 from femprox.physics.flux import effective_fluxes
-from femprox.spectral import solve_spectral
+from femprox.spectral.solver import solve_spectral
 
 N_RES, S_RES, CLEAN = NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR, NodeKind.CLEAN
 ENERGIES = np.array([0.05, 0.2, 0.6, 1.3])
@@ -138,8 +138,8 @@ def test_supercurrent_driven_by_flux_equals_that_driven_by_phase():
     # S1 (phase +phi/2) - N - S2 (phase -phi/2) is the gauge image of S1, S2 at phase 0 with
     # the N wire's vector potential winding phi: the Matsubara supercurrents agree to solver
     # and discretization tolerance (measured ~1e-9 relative on this P3 mesh)
-    from femprox.devices import sns_junction
-    from femprox.supercurrent import matsubara_supercurrent
+    from femprox.geometry.devices import sns_junction
+    from femprox.spectral.supercurrent import matsubara_supercurrent
 
     phi = 1.9
     mesh = MeshOptions(elements=24, order=4)

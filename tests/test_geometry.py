@@ -1,4 +1,4 @@
-"""Validation of the geometry dataclasses (femprox.geometry): every error names its culprit."""
+"""Validation of the geometry dataclasses (femprox.geometry.network): every error names its culprit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from femprox.geometry import (
+from femprox.geometry.network import (
     Geometry,
     GeometryError,
     MeshOptions,

@@ -1,4 +1,4 @@
-"""Geometry files (femprox.geometry_file) and the device builders (femprox.devices)."""
+"""Geometry files (femprox.geometry.files) and the device builders (femprox.geometry.devices)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from femprox import devices
+from femprox.geometry import devices
 from femprox.physics.contacts import TunnelBarrier
-from femprox.geometry import Geometry, GeometryError, MeshOptions, Node, NodeKind, Wire
-from femprox.geometry_file import (
+from femprox.geometry.network import Geometry, GeometryError, MeshOptions, Node, NodeKind, Wire
+from femprox.geometry.files import (
     GeometryFileError,
     evaluate_expression,
     geometry_to_toml,
@@ -283,7 +283,7 @@ def test_bad_override_value_is_marked():
 # -- writing and the round trip ---------------------------------------------------------------
 
 def unusual_geometry() -> Geometry:
-    # names are restricted to letters (any script), digits, '_', '.', '+', '-' (femprox.limits);
+    # names are restricted to letters (any script), digits, '_', '.', '+', '-' (femprox.geometry.limits);
     # the geometry's name is free text and exercises the TOML string escapes
     nodes = (
         Node("N-1", NodeKind.NORMAL_RESERVOIR, temperature=0.1, potential=-0.25,
@@ -400,7 +400,7 @@ def test_inset_segments():
 
 
 def test_shipped_geometries_are_found_by_name():
-    from femprox.geometry_file import shipped_geometry_path
+    from femprox.geometry.files import shipped_geometry_path
 
     assert shipped_geometry_path("t_junction").name == "t_junction.toml"
     with pytest.raises(GeometryFileError, match="no shipped geometry"):

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from femprox import cli, limits
+from femprox import cli
+from femprox.geometry import limits
 
 ROOT = Path(__file__).resolve().parent.parent
 GEOMETRIES = ROOT / "geometries"
@@ -493,7 +494,7 @@ def test_resource_errors_are_one_line(error, fragment, tmp_path, capsys, monkeyp
 def test_a_failing_solve_leaves_nothing_and_a_rerun_works(tmp_path, capsys, monkeypatch):
     """A failure during the solve used to leave a folder holding only femprox.log, and the
     re-run was then refused as 'not empty'."""
-    from femprox.spectral import SpectralConvergenceError
+    from femprox.spectral.solver import SpectralConvergenceError
     import numpy as np
 
     monkeypatch.chdir(tmp_path)
@@ -674,8 +675,8 @@ def test_repeated_log_messages_are_collapsed(tmp_path):
     try:
         cli._configure_logging(0, log_file)
         for _ in range(30):
-            logging.getLogger("femprox.spectral").info("3 of 7 energies needed smaller Dynes steps between 0.3 and 0.03")
-        logging.getLogger("femprox.spectral").info("another note")
+            logging.getLogger("femprox.spectral.solver").info("3 of 7 energies needed smaller Dynes steps between 0.3 and 0.03")
+        logging.getLogger("femprox.spectral.solver").info("another note")
         cli._log_repeats(logger)
         cli._close_file_handlers(logger)
     finally:
@@ -686,7 +687,7 @@ def test_repeated_log_messages_are_collapsed(tmp_path):
 
 
 def test_unusual_accepted_values_warn_naming_the_parameter(caplog):
-    from femprox.geometry_file import load_geometry
+    from femprox.geometry.files import load_geometry
 
     with caplog.at_level("WARNING", logger="femprox"):
         load_geometry(T_JUNCTION, {"wires.s_arm.conductance": 1e5, "wires.left_arm.mesh.grading": 5e3})
@@ -710,8 +711,8 @@ def test_extreme_accepted_temperatures_give_finite_results(temperature, tmp_path
 def test_plot_texts_are_shown_literally():
     from matplotlib.figure import Figure
 
-    from femprox.devices import ns_wire
-    from femprox.plotting import draw_network, plain_text
+    from femprox.geometry.devices import ns_wire
+    from femprox.output.plotting import draw_network, plain_text
 
     assert plain_text("$\\frac{1}{0}$ \x1b[2J") == "\\$\\frac{1}{0}\\$ \\x1b[2J"
     geometry = ns_wire()

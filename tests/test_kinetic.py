@@ -1,16 +1,15 @@
-"""Tests of the kinetic stage (femprox.kinetic): spectral conductance matrices."""
+"""Tests of the kinetic stage (femprox.kinetic.solver): spectral conductance matrices."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from femprox.devices import house_interferometer, ns_wire, sns_junction
-from femprox.geometry import Geometry, Node, NodeKind, Wire
-from femprox.kinetic import (L, T, coefficients_at_quadrature, normal_state_conductance,
-                             spectral_conductance)
+from femprox.geometry.devices import house_interferometer, ns_wire, sns_junction
+from femprox.geometry.network import Geometry, Node, NodeKind, Wire
+from femprox.kinetic.solver import (L, T, coefficients_at_quadrature, normal_state_conductance, spectral_conductance)
 from femprox.mesh import build_mesh
-from femprox.spectral import solve_spectral
+from femprox.spectral.solver import solve_spectral
 from networks import asymmetric_house, star_conductance_matrix, star_network
 
 N_RES, S_RES, CLEAN = NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR, NodeKind.CLEAN
@@ -157,7 +156,7 @@ def test_equilibrium_is_a_solution_with_phase_gradients():
                             for w, length in (("s1", 1.0), ("w", 3.0), ("s2", 1.0), ("n", 2.0))], axis=1)
         # f_T and f_L - 1 vanish up to the discretization of j_S' - c_TL/D: max measured 1.7e-6
         # and 1.2e-7 for refine 1 and 2 (and 7.7e-9 at 4: it falls like h^4, so it is
-        # discretization). With the j_s of femprox.coefficients: 2.5e-2 and 0.16.
+        # discretization). With the j_s of femprox.kinetic.coefficients: 2.5e-2 and 0.16.
         assert np.abs(f[..., T]).max() < bound
         assert np.abs(f[..., L] - 1).max() < bound
     # the energy mode carries no equilibrium current (measured 5e-13 at refine 2)

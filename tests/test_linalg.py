@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from femprox.linalg import BatchedBlockSolver
+from femprox.linalg.block import BatchedBlockSolver
 
 
 def graph_pattern(n: int) -> sp.coo_matrix:
@@ -254,7 +254,7 @@ def test_networks_with_many_junctions_match_dense(name):
 def test_junction_fronts_stay_small_on_a_grid():
     # nested dissection of a 30 x 30 junction grid: the largest front (top separator and
     # its border) grows like the grid's width, not like the 900 junctions
-    from femprox.multifrontal import MultifrontalSolver
+    from femprox.linalg.multifrontal import MultifrontalSolver
 
     edges = grid_edges(30, 30)
     rows = np.array([a for a, b in edges] + [b for a, b in edges] + list(range(900)))
@@ -305,7 +305,7 @@ def test_unsymmetric_pattern_matches_dense():
 
 
 def test_lane_length_trades_padding_against_loop_steps():
-    from femprox.linalg import _lane_length
+    from femprox.linalg.block import _lane_length
 
     # the T-junction's chains: lanes of 10 need three (30 block steps, 8 of padding), lanes
     # of 12 two (24 block steps)
@@ -336,7 +336,7 @@ def element_chain_pattern(elements: list[int], order: int) -> tuple[sp.coo_matri
 
 
 def test_condensable_groups_are_the_element_bubbles():
-    from femprox.linalg import condensable_groups
+    from femprox.linalg.block import condensable_groups
 
     pattern, n, bubbles = element_chain_pattern([4, 3], order=3)
     groups = condensable_groups(pattern.row, pattern.col, n, separators=[0])
@@ -354,7 +354,7 @@ def test_condensable_groups_are_the_element_bubbles():
 @pytest.mark.parametrize("order", [2, 3, 4])
 @pytest.mark.parametrize("batch_last", [False, True])
 def test_condensed_solver_matches_dense_linear_algebra(order, batch_last):
-    from femprox.linalg import CondensedBlockSolver, block_solver
+    from femprox.linalg.block import CondensedBlockSolver, block_solver
 
     pattern, n, _ = element_chain_pattern([4, 3, 5], order=order)
     solver = block_solver(pattern.row, pattern.col, n, 2, separators=[0])
@@ -377,7 +377,7 @@ def test_condensed_solver_matches_dense_linear_algebra(order, batch_last):
 
 
 def test_p1_chains_keep_the_plain_solver():
-    from femprox.linalg import block_solver
+    from femprox.linalg.block import block_solver
 
     pattern, n, _ = element_chain_pattern([6, 6], order=1)
     assert isinstance(block_solver(pattern.row, pattern.col, n, 2, separators=[0]), BatchedBlockSolver)
@@ -386,7 +386,7 @@ def test_p1_chains_keep_the_plain_solver():
 def test_condensed_solver_with_a_one_sided_pattern():
     # couplings present in one direction only (a bubble row without one of its vertex columns):
     # the missing entries are zeros of the group blocks, not errors
-    from femprox.linalg import CondensedBlockSolver, block_solver
+    from femprox.linalg.block import CondensedBlockSolver, block_solver
 
     full, n, bubbles = element_chain_pattern([3, 4], order=3)
     keep = ~(np.isin(full.row, bubbles[::3]) & ~np.isin(full.col, bubbles) & (full.col != full.row))
@@ -404,7 +404,7 @@ def test_condensed_solver_with_a_one_sided_pattern():
 
 
 def test_closed_form_inverse_of_2x2_blocks():
-    from femprox.linalg import _inverse
+    from femprox.linalg.block import _inverse
 
     rng = np.random.default_rng(4)
     blocks = rng.normal(size=(7, 3, 2, 2)) + 1j * rng.normal(size=(7, 3, 2, 2))
@@ -422,7 +422,7 @@ def test_block_solver_reuses_the_analysis_of_a_pattern_with_its_own_buffers():
     # a sweep solves one pattern many times: the analysis is kept, the work buffers are not
     # shared (threads factor on their own copies), and a different pattern of the same size
     # gets its own analysis
-    from femprox.linalg import _SOLVER_CACHE, block_solver
+    from femprox.linalg.block import _SOLVER_CACHE, block_solver
 
     pattern, n, _ = element_chain_pattern([4, 3, 5], order=3)
     first = block_solver(pattern.row, pattern.col, n, 2, separators=[0])
@@ -446,7 +446,7 @@ def test_block_solver_reuses_the_analysis_of_a_pattern_with_its_own_buffers():
 
 def test_block_solver_cache_is_bounded_by_unknowns():
     # large patterns are not kept: a process that moves on must not hold their analysis
-    from femprox import linalg
+    from femprox.linalg import block as linalg
 
     pattern, n, _ = element_chain_pattern([4, 3, 5], order=3)
     old = linalg.SOLVER_CACHE_UNKNOWNS

@@ -5,8 +5,8 @@ import pytest
 import scipy.sparse as sp
 
 import femprox.mesh as mesh_module
-from femprox.devices import t_junction
-from femprox.geometry import MeshOptions
+from femprox.geometry.devices import t_junction
+from femprox.geometry.network import MeshOptions
 from femprox.mesh import PointwiseForms, _graded_partition, build_mesh
 
 
@@ -94,7 +94,7 @@ def test_kirchhoff_balance_is_natural():
 
 
 def test_auto_grading_finds_ns_junctions_and_short_arms_to_superconductors():
-    from femprox.devices import house_interferometer
+    from femprox.geometry.devices import house_interferometer
     from femprox.mesh import _graded_ends
 
     t = t_junction()
@@ -110,8 +110,8 @@ def test_auto_grading_finds_ns_junctions_and_short_arms_to_superconductors():
 def test_solver_set_up_is_cached_on_the_mesh_but_not_pickled():
     import pickle
 
-    from femprox.devices import t_junction
-    from femprox.spectral import solve_spectral
+    from femprox.geometry.devices import t_junction
+    from femprox.spectral.solver import solve_spectral
 
     mesh = build_mesh(t_junction())
     first = solve_spectral(mesh, [0.2, 0.4])

@@ -8,15 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from femprox.devices import sns_junction, t_junction
-from femprox.geometry import Geometry, Node, NodeKind, Wire
+from femprox.geometry.devices import sns_junction, t_junction
+from femprox.geometry.network import Geometry, Node, NodeKind, Wire
 from femprox.mesh import build_mesh
-from femprox.energy_grid import EnergyGrid, energy_grid, reservoir_distributions, solve_on_grid
-from femprox.observables import (linear_response, nonlinear_currents, paper_ratios, path_resistances,
-                                 terminal_values)
-from femprox.supercurrent import matsubara_supercurrent, supercurrent
-from femprox.temperature import at_temperature
-from femprox.spectral import solve_spectral
+from femprox.observables.energy_grid import EnergyGrid, energy_grid, reservoir_distributions, solve_on_grid
+from femprox.observables.conductance import (linear_response, nonlinear_currents, paper_ratios, path_resistances,
+                                             terminal_values)
+from femprox.spectral.supercurrent import matsubara_supercurrent, supercurrent
+from femprox.geometry.temperature import at_temperature
+from femprox.spectral.solver import solve_spectral
 from networks import asymmetric_house, star_network
 
 N_RES, S_RES, CLEAN = NodeKind.NORMAL_RESERVOIR, NodeKind.SUPERCONDUCTING_RESERVOIR, NodeKind.CLEAN

@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from femprox import sweeps
-from femprox.devices import sns_junction
-from femprox.energy_grid import energy_grid, solve_on_grid
-from femprox.figures import T_JUNCTION_FILE
-from femprox.geometry_file import load_geometry
+from femprox.workflows import sweeps
+from femprox.geometry.devices import sns_junction
+from femprox.observables.energy_grid import energy_grid, solve_on_grid
+from femprox.paper.figures import T_JUNCTION_FILE
+from femprox.geometry.files import load_geometry
 from femprox.mesh import build_mesh
-from femprox.observables import least_resistance_path, linear_response, normal_resistance
-from femprox.temperature import at_temperature
+from femprox.observables.conductance import least_resistance_path, linear_response, normal_resistance
+from femprox.geometry.temperature import at_temperature
 from networks import asymmetric_house, star_network
 
 
@@ -130,13 +130,13 @@ def test_linear_response_says_when_the_gaps_are_not_those_of_its_temperature(cap
     mesh = build_mesh(geometry, refine=0.5)
     grid = energy_grid(geometry, [temperature], order=4)
     _, cold = solve_on_grid(mesh, grid)
-    with caplog.at_level("WARNING", logger="femprox.observables"):
+    with caplog.at_level("WARNING", logger="femprox.observables.conductance"):
         linear_response(cold, grid, temperature)
     assert "not BCS Delta(0.45)" in caplog.text and "at_temperature" in caplog.text
     with pytest.raises(ValueError, match="not BCS"):
         linear_response(cold, grid, temperature, bcs_gaps=True)
     caplog.clear()
-    with caplog.at_level("WARNING", logger="femprox.observables"):
+    with caplog.at_level("WARNING", logger="femprox.observables.conductance"):
         linear_response(cold, grid, temperature, bcs_gaps=False)  # gaps deliberately fixed
         warm = at_temperature(geometry, temperature)
         warm_grid = energy_grid(warm, [temperature], order=4)
@@ -148,7 +148,7 @@ def test_linear_response_says_when_the_gaps_are_not_those_of_its_temperature(cap
 
 
 def test_transmitted_normalization_counts_tunnel_barriers_as_series_resistors():
-    from femprox.geometry import Geometry, Node, NodeKind, Wire
+    from femprox.geometry.network import Geometry, Node, NodeKind, Wire
     from femprox.physics.contacts import TunnelBarrier
 
     normal = NodeKind.NORMAL_RESERVOIR

@@ -1,5 +1,5 @@
 """Self-consistent phase (solve_gap(phase="self-consistent")) and where the converted charge
-goes (femprox.condensate): docs/self_consistency.md, "Self-consistent phase" and "Where the
+goes (femprox.kinetic.condensate): docs/self_consistency.md, "Self-consistent phase" and "Where the
 converted charge goes"."""
 
 import numpy as np
@@ -7,18 +7,18 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import brentq
 
-from femprox import bcs
-from femprox.condensate import condensate_split, converted_charge, phase_stiffness, split_condensate
-from femprox.devices import house_s_loop
-from femprox.energy_grid import energy_grid
-from femprox.geometry import Geometry, Loop, MeshOptions, Node, NodeKind, Wire
-from femprox.kinetic import T, spectral_conductance
+from femprox.physics import bcs
+from femprox.kinetic.condensate import condensate_split, converted_charge, phase_stiffness, split_condensate
+from femprox.geometry.devices import house_s_loop
+from femprox.observables.energy_grid import energy_grid
+from femprox.geometry.network import Geometry, Loop, MeshOptions, Node, NodeKind, Wire
+from femprox.kinetic.solver import T, spectral_conductance
 from femprox.mesh import build_mesh
-from femprox.observables import linear_response
+from femprox.observables.conductance import linear_response
 from femprox.physics.contacts import TunnelBarrier
 from femprox.physics.pair_potential import PairPotentialField
-from femprox.selfconsistency import MatsubaraRule, linearized_eigenvalue, solve_gap
-from femprox.temperature import at_temperature
+from femprox.selfconsistency.gap_equation import MatsubaraRule, linearized_eigenvalue, solve_gap
+from femprox.geometry.temperature import at_temperature
 
 S_RES = NodeKind.SUPERCONDUCTING_RESERVOIR
 
@@ -207,7 +207,7 @@ def test_island_next_to_grounded_s_wires_is_refused():
     split = condensate_split(mesh, phase_stiffness(mesh, temperature))
     assert split.terminals == ("S1",) and split.islands == (("island",),)
     grid_energies = np.linspace(0.1, 2.0, 5)
-    from femprox.spectral import solve_spectral
+    from femprox.spectral.solver import solve_spectral
 
     solution = solve_spectral(mesh, grid_energies)
     with pytest.raises(ValueError, match="island"):
@@ -217,7 +217,7 @@ def test_island_next_to_grounded_s_wires_is_refused():
 def test_converted_charge_equals_the_condensate_booking():
     temperature = 0.2
     mesh = build_mesh(at_temperature(fork(4.0, 6.0), temperature))
-    from femprox.spectral import solve_spectral
+    from femprox.spectral.solver import solve_spectral
 
     solution = solve_spectral(mesh, np.linspace(0.05, 2.0, 9))
     conductance = spectral_conductance(solution)
@@ -254,7 +254,7 @@ def s_ring(flux: float, link_elements: int = 16) -> Geometry:
 
 
 def test_covariant_linearized_equation_without_flux_is_the_real_one():
-    from femprox.selfconsistency import _covariant_eigenvalue, _GapEquation, materials_of
+    from femprox.selfconsistency.gap_equation import _covariant_eigenvalue, _GapEquation, materials_of
 
     geometry = sn_pair(elements=6)
     mesh = build_mesh(geometry)
@@ -275,14 +275,14 @@ def test_tc_is_gauge_invariant_and_flux_periodic():
 
 
 def test_bad_inputs_of_the_condensate_stage_are_named():
-    from femprox.supercurrent import matsubara_supercurrent
+    from femprox.spectral.supercurrent import matsubara_supercurrent
 
     mesh = build_mesh(at_temperature(fork(), 0.2))
     with pytest.raises(ValueError, match="stiffness"):
         condensate_split(mesh, np.ones(3))
     with pytest.raises(ValueError, match="GraphMesh"):
         matsubara_supercurrent(fork(), "s1", 0.2, pair_potential=PairPotentialField.rigid(mesh))
-    from femprox.spectral import solve_spectral
+    from femprox.spectral.solver import solve_spectral
 
     solution = solve_spectral(mesh, np.linspace(0.1, 2.0, 3))
     conductance = spectral_conductance(solution, keep_distributions=False)
@@ -293,7 +293,7 @@ def test_bad_inputs_of_the_condensate_stage_are_named():
 
 @pytest.mark.slow
 def test_local_stiffness_split_is_close_to_the_exact_phase_response():
-    from femprox.condensate import phase_response_split
+    from femprox.kinetic.condensate import phase_response_split
 
     temperature = 0.2
     exact, equilibrium = phase_response_split(fork(4.0, 8.0), temperature)
@@ -344,7 +344,7 @@ def test_split_ignores_s_wires_whose_gap_vanished():
 def test_point_triples_assemble_the_weak_form_matrices():
     # the complex Newton's Jacobian is assembled from these quadruples once per frequency;
     # they must give V^T diag(w x) V and V^T diag(w x) Dx for any point density x (rounding)
-    from femprox.selfconsistency import _point_triples
+    from femprox.selfconsistency.gap_equation import _point_triples
 
     mesh = build_mesh(house_s_loop(0.25))
     q = mesh.quadrature

@@ -11,9 +11,11 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from femprox import figures, plotting, sweeps
-from femprox.geometry import Geometry, Node, Wire
-from femprox.geometry_file import load_geometry
+from femprox.paper import figures
+from femprox.output import plotting
+from femprox.workflows import sweeps
+from femprox.geometry.network import Geometry, Node, Wire
+from femprox.geometry.files import load_geometry
 
 T = np.geomspace(0.01, 0.6, 6)
 PHASES = np.linspace(0, 2 * math.pi, 7)

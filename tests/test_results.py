@@ -1,4 +1,4 @@
-"""Labelled results (femprox.results), general sweeps, run folders and Dask (femprox.distributed)."""
+"""Labelled results (femprox.output.results), general sweeps, run folders and Dask (femprox.workflows.distributed)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from femprox import bcs, devices, results, sweeps
-from femprox.distributed import RunFolder, run_grid_tasks, task_key
-from femprox.figures import HOUSE_FILE, T_JUNCTION_FILE
-from femprox.geometry_file import load_geometry
-from femprox.sweeps import MeshSettings, QUICK_GRID, SweepAxis
+from femprox.physics import bcs
+from femprox.geometry import devices
+from femprox.output import results
+from femprox.workflows import sweeps
+from femprox.workflows.distributed import RunFolder, run_grid_tasks, task_key
+from femprox.paper.figures import HOUSE_FILE, T_JUNCTION_FILE
+from femprox.geometry.files import load_geometry
+from femprox.workflows.sweeps import MeshSettings, QUICK_GRID, SweepAxis
 
 # coarse and quick: these tests check bookkeeping and equalities between routes, which hold
 # exactly (same arithmetic) whatever the accuracy of the grid and the mesh
@@ -202,8 +205,8 @@ def test_plain_sweep_takes_the_same_global_dynes_rate(serial_dataset):
 def test_transmitted_mode_through_a_sweep_equals_the_response_method():
     from networks import asymmetric_house
 
-    from femprox.energy_grid import energy_grid, solve_on_grid
-    from femprox.observables import linear_response
+    from femprox.observables.energy_grid import energy_grid, solve_on_grid
+    from femprox.observables.conductance import linear_response
 
     geometry = asymmetric_house(1.0)
     ds = results.parameter_sweep(geometry, [0.3], others="transmitted", grid=sweeps.FINE_GRID, bcs_gaps=False)
@@ -269,6 +272,6 @@ def test_provenance_keeps_the_geometry_as_given_not_at_temperature(serial_datase
     # the resolved TOML is the file at the first axis point (r = 0.1, length_n = 5), with its
     # zero-temperature gap, not the copy with BCS Delta(T) that was solved
     reloaded = load_geometry(T_JUNCTION_FILE, {"parameters.r": 0.1, "parameters.length_n": 5.0})
-    from femprox.geometry_file import geometry_to_toml
+    from femprox.geometry.files import geometry_to_toml
 
     assert serial_dataset.attrs["geometry_resolved_toml"] == geometry_to_toml(reloaded)

@@ -1,4 +1,4 @@
-"""Atomic output folders and files (femprox.safe_output) and the value limits (femprox.limits)."""
+"""Atomic output folders and files (femprox.output.safe_output) and the value limits (femprox.geometry.limits)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from femprox import limits, safe_output
-from femprox.safe_output import OutputExistsError, atomic_file, previous_run_files, staged
+from femprox.geometry import limits
+from femprox.output import safe_output
+from femprox.output.safe_output import OutputExistsError, atomic_file, previous_run_files, staged
 
 
 def names(folder):
@@ -154,7 +155,7 @@ def test_printable_and_depth():
 
 
 def test_memory_estimate_names_the_largest_wire():
-    from femprox.devices import t_junction
+    from femprox.geometry.devices import t_junction
 
     geometry = t_junction()
     dofs, order, wire = limits.estimated_dofs(geometry)

@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femprox import spectral
-from femprox.devices import t_junction
-from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
+from femprox.spectral import solver as spectral
+from femprox.geometry.devices import t_junction
+from femprox.geometry.network import Geometry, MeshOptions, Node, NodeKind, Wire
 from femprox.mesh import build_mesh
-from femprox.spectral import ProblemTooLargeError, bytes_per_energy, solve_spectral
+from femprox.spectral.solver import ProblemTooLargeError, bytes_per_energy, solve_spectral
 
 
 def small_grid(n: int = 3) -> Geometry:
@@ -65,9 +65,9 @@ def test_too_large_is_reported_by_the_command_line(monkeypatch, tmp_path, capsys
 
 def test_kinetic_energy_chunks_give_the_same_conductance():
     # a budget of one byte solves the kinetic equations one energy at a time
-    from femprox.devices import house_interferometer
-    from femprox.kinetic import spectral_conductance
-    from femprox.spectral import solve_spectral
+    from femprox.geometry.devices import house_interferometer
+    from femprox.kinetic.solver import spectral_conductance
+    from femprox.spectral.solver import solve_spectral
 
     solution = solve_spectral(house_interferometer(phase=1.0), np.linspace(0.05, 1.5, 7))
     whole = spectral_conductance(solution)
@@ -83,7 +83,7 @@ def test_size_check_plans_one_chunk_of_energies(monkeypatch):
     solves at 100 energies in 1.9 GB, was refused as needing 29.5 GB). It now plans
     CHUNK_ENERGIES energies at a time: refused just below that need, accepted just above, and
     the need does not grow with the number of energies."""
-    from femprox import limits
+    from femprox.geometry import limits
 
     grid = small_grid(30)
     dofs, order, _ = limits.estimated_dofs(grid)

@@ -4,18 +4,18 @@ gap equation, T_c from the linearized gap equation."""
 import numpy as np
 import pytest
 
-from femprox import bcs
-from femprox.coefficients import kinetic_coefficients
-from femprox.devices import t_junction
-from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
-from femprox.kinetic import coefficients_at_quadrature, spectral_conductance
+from femprox.physics import bcs
+from femprox.kinetic.coefficients import kinetic_coefficients
+from femprox.geometry.devices import t_junction
+from femprox.geometry.network import Geometry, MeshOptions, Node, NodeKind, Wire
+from femprox.kinetic.solver import coefficients_at_quadrature, spectral_conductance
 from femprox.mesh import build_mesh
 from femprox.physics.bulk import pair_potential_conversion
 from femprox.physics.contacts import TunnelBarrier
 from femprox.physics.pair_potential import PairPotentialField, Superconductor, lorentzian_critical_temperature
-from femprox.selfconsistency import (MatsubaraRule, SelfConsistencyError, critical_temperature, gap_curve,
-                                     linearized_eigenvalue, solve_gap)
-from femprox.spectral import solve_spectral
+from femprox.selfconsistency.gap_equation import (MatsubaraRule, SelfConsistencyError, critical_temperature, gap_curve,
+                                                  linearized_eigenvalue, solve_gap)
+from femprox.spectral.solver import solve_spectral
 
 TC0 = bcs.critical_temperature()
 # A barrier of 1e10 wire resistances decouples a wire from its reservoir (the proximity
@@ -128,7 +128,7 @@ def test_low_temperature_rule_stops_the_explicit_sum_early_without_losing_accura
 
 
 def test_low_temperature_bulk_gap_with_the_early_tail():
-    # measured 6e-11 and 3.2e-10 (cutoff-free BCS, femprox.bcs): the rule is not the limit
+    # measured 6e-11 and 3.2e-10 (cutoff-free BCS, femprox.physics.bcs): the rule is not the limit
     for ratio in (0.01, 0.05):
         result = solve_gap(isolated_s_wire(), ratio * TC0, tol=1e-12)
         delta = np.abs(result.pair_potential.values[np.abs(result.pair_potential.values) > 0])
@@ -327,9 +327,9 @@ def test_self_consistent_s_lead_weakens_the_proximity_suppression_of_heat_transp
     # paper's T-junction (r = 1, T = 0.1). The inverse proximity effect lowers Delta near the
     # contact, so the N wire is less proximitized: kappa/kappa_N 0.8558 against 0.7617 with
     # the rigid bulk gap. Energy grid order 8 -> 12 changes it by 2e-10, mesh x2 by 3e-4.
-    from femprox.energy_grid import energy_grid, solve_on_grid
-    from femprox.observables import linear_response
-    from femprox.temperature import at_temperature
+    from femprox.observables.energy_grid import energy_grid, solve_on_grid
+    from femprox.observables.conductance import linear_response
+    from femprox.geometry.temperature import at_temperature
 
     geometry, temperature = t_junction(r=1.0), 0.1
     rigid = at_temperature(geometry, temperature)
@@ -365,7 +365,7 @@ mesh = { elements = 4 }
 
 
 def test_material_keys_in_geometry_files():
-    from femprox.geometry_file import GeometryFileError, geometry_to_toml, parse_geometry
+    from femprox.geometry.files import GeometryFileError, geometry_to_toml, parse_geometry
 
     geometry = parse_geometry(ISOLATED_WIRE_FILE)
     wire = geometry.wire("s")

@@ -1,4 +1,4 @@
-"""Transport with a self-consistent pair potential (femprox.selfconsistent_transport), the
+"""Transport with a self-consistent pair potential (femprox.selfconsistency.transport), the
 energy-grid hooks it needs, and Delta(x) in the field export."""
 
 from __future__ import annotations
@@ -8,19 +8,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from femprox import bcs
-from femprox.devices import ns_wire, t_junction
-from femprox.energy_grid import adaptive_transport, energy_grid, solve_on_grid
-from femprox.export import network_points, pair_potential_point_data
-from femprox.geometry import Geometry, Node, NodeKind, Wire
+from femprox.physics import bcs
+from femprox.geometry.devices import ns_wire, t_junction
+from femprox.observables.energy_grid import adaptive_transport, energy_grid, solve_on_grid
+from femprox.output.export import network_points, pair_potential_point_data
+from femprox.geometry.network import Geometry, Node, NodeKind, Wire
 from femprox.mesh import build_mesh
-from femprox.observables import linear_response
+from femprox.observables.conductance import linear_response
 from femprox.physics.pair_potential import PairPotentialField
-from femprox.selfconsistency import solve_gap
-from femprox.selfconsistent_transport import (contact_ends, gap_edges, normal_state, resolve_phase,
-                                              self_consistent_sweep, supercurrent_reason)
-from femprox.sweeps import FINE_GRID, MeshSettings
-from femprox.temperature import at_temperature
+from femprox.selfconsistency.gap_equation import solve_gap
+from femprox.selfconsistency.transport import (contact_ends, gap_edges, normal_state, resolve_phase,
+                                               self_consistent_sweep, supercurrent_reason)
+from femprox.workflows.sweeps import FINE_GRID, MeshSettings
+from femprox.geometry.temperature import at_temperature
 
 S_RESERVOIR = NodeKind.SUPERCONDUCTING_RESERVOIR
 T_C_T_JUNCTION = 0.5496701  # r = 1, L_N = L_S = 10 xi0 (tests/test_selfconsistency.py)
@@ -77,10 +77,10 @@ def test_sweep_equals_the_direct_route_on_a_fixed_fine_grid(junction_sweep):
     # independent route: solve_gap, the solution's own spectral solve on the fixed FINE grid
     # (order 8, graded at the self-consistent edge), kinetic stage, linear response. The sweep
     # uses the adaptive grid (tol 1e-2 per panel share): it agrees to its error estimate,
-    # which on the T-junction is ~1e-5 (ADAPTIVE_GRID docs in femprox.sweeps); 1e-4 asserted.
+    # which on the T-junction is ~1e-5 (ADAPTIVE_GRID docs in femprox.workflows.sweeps); 1e-4 asserted.
     solution = solve_gap(t_junction(r=1.0), 0.1)
     grid = energy_grid(solution.geometry, [0.1], gaps=gap_edges(solution), **FINE_GRID.as_kwargs())
-    from femprox.kinetic import spectral_conductance
+    from femprox.kinetic.solver import spectral_conductance
 
     conductance = spectral_conductance(solution.solve_spectral(grid.nodes), keep_distributions=False)
     pair = linear_response(conductance, grid, 0.1, bcs_gaps=False).two_terminal("left", "right")
@@ -97,7 +97,7 @@ def test_self_consistent_lead_conducts_heat_better_than_the_rigid_gap(junction_s
     # T = 0.1 is 0.856 self-consistent against 0.762 with the rigid bulk gap (docs); a
     # difference of 0.09, asserted > 0.05
     k = list(junction_sweep.temperatures).index(0.1)
-    from femprox.sweeps import sweep
+    from femprox.workflows.sweeps import sweep
 
     rigid = sweep(t_junction(r=1.0), [0.1])
     assert junction_sweep.column("heat_conductance_ratio")[k] - rigid.points[0].heat_conductance_ratio > 0.05
@@ -188,7 +188,7 @@ def test_research_numbers_against_a_refined_reference():
     assert default.critical_temperature.temperature == pytest.approx(reference.critical_temperature.temperature,
                                                                      rel=3e-5)
     # the paper's rigid gap underestimates kappa/kappa_N at both temperatures (by 0.12 and 0.04)
-    from femprox.sweeps import sweep
+    from femprox.workflows.sweeps import sweep
 
     rigid = sweep(t_junction(r=1.0), temperatures).column("heat_conductance_ratio")
     assert np.all(reference.column("heat_conductance_ratio") - rigid > 0.02)
@@ -214,7 +214,7 @@ def test_parallel_chains_agree_with_the_serial_chain():
     # kappa and G agree to 1e-7 (they depend smoothly on Delta; 4e-10 measured on 25 T)
     from concurrent.futures import ThreadPoolExecutor
 
-    from femprox.selfconsistent_transport import _split_chains
+    from femprox.selfconsistency.transport import _split_chains
 
     temperatures = [0.2, 0.3]
     serial = self_consistent_sweep(t_junction(r=1.0), temperatures)

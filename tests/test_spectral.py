@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femprox import analytic
-from femprox.devices import sns_junction, t_junction
-from femprox.geometry import Geometry, MeshOptions, Node, Wire
-from femprox.geometry_file import load_geometry
+from femprox.paper import analytic
+from femprox.geometry.devices import sns_junction, t_junction
+from femprox.geometry.network import Geometry, MeshOptions, Node, Wire
+from femprox.geometry.files import load_geometry
 from femprox.mesh import build_mesh
-from femprox.spectral import SpectralConvergenceError, bulk_riccati, solve_spectral
+from femprox.spectral.solver import SpectralConvergenceError, bulk_riccati, solve_spectral
 
 N_RES, S_RES, CLEAN, FREE = "normal_reservoir", "superconducting_reservoir", "clean", "free_end"
 
@@ -301,7 +301,7 @@ def test_coarse_first_stage_leads_to_the_same_solution(monkeypatch, energies):
     # The first Dynes stage is solved on a subset of a dense grid and interpolated; the
     # final solutions must be those of the full first stage (both Newton-converged to a
     # step of 1e-10, so they agree far below that scale unless a branch changed).
-    import femprox.spectral as spectral
+    import femprox.spectral.solver as spectral
 
     geometry = t_junction()
     coarse = solve_spectral(geometry, energies)
@@ -315,7 +315,7 @@ def test_coarse_first_stage_leads_to_the_same_solution(monkeypatch, energies):
 # -- predicting the next Dynes stage --------------------------------------------------------
 
 def _stage(a, b) -> "spectral._NewtonResult":
-    from femprox import spectral
+    from femprox.spectral import solver as spectral
 
     n = a.shape[-1]
     return spectral._NewtonResult(np.atleast_2d(a), np.atleast_2d(b), np.ones(n, dtype=bool), np.zeros(n, dtype=int),
@@ -328,7 +328,7 @@ def test_continuation_in_the_dynes_rate_converges_like_a_taylor_series():
     # delta_eta^3 (log2 ratio 3; 2.7-3.3 allows the spline's own error, which is O(h^2) in the
     # second derivative at h = 0.025), and order 3 is better still and far below the change of
     # the stage itself (factor 1e-3: measured 5e-4 at the largest step, 2e-5 at the smallest).
-    from femprox import spectral
+    from femprox.spectral import solver as spectral
 
     energies = np.linspace(1.5, 3.0, 61)
     inner = slice(10, -10)  # away from the spline's end conditions
@@ -348,7 +348,7 @@ def test_continuation_saves_newton_iterations_and_finds_the_same_solution(monkey
     # does its work): with the analytic continuation (default) against the secant predictor
     # alone. Same roots to Newton's tolerance (1e-10 in the step, quadratic convergence: 1e-9
     # is generous); measured 35% fewer iterations (348 vs 539), asserted 15%.
-    from femprox import spectral
+    from femprox.spectral import solver as spectral
 
     mesh = build_mesh(t_junction(mesh=MeshOptions(elements=10, order=3)))
     energies = np.concatenate([np.geomspace(1e-4, 0.3, 30), 1 + np.geomspace(1e-4, 0.2, 20),

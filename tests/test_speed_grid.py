@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from femprox import figures, sweeps
-from femprox.devices import t_junction
-from femprox.energy_grid import (THERMAL_CUTOFF, _PanelShares, energy_grid, linear_response_weights,
-                                 solve_on_grid)
+from femprox.paper import figures
+from femprox.workflows import sweeps
+from femprox.geometry.devices import t_junction
+from femprox.observables.energy_grid import (THERMAL_CUTOFF, _PanelShares, energy_grid, linear_response_weights,
+                                             solve_on_grid)
 from femprox.mesh import build_mesh
-from femprox.observables import (linear_response, linear_responses, paper_ratios, paper_ratios_at,
-                                 path_resistances)
+from femprox.observables.conductance import (linear_response, linear_responses, paper_ratios, paper_ratios_at,
+                                             path_resistances)
 
 TEMPERATURES = np.array([0.004, 0.013, 0.05, 0.2, 0.45])
 

@@ -1,4 +1,4 @@
-"""DOS maps, finite-bias I-V and current-phase relations (femprox.studies) and their commands
+"""DOS maps, finite-bias I-V and current-phase relations (femprox.workflows.studies) and their commands
 ``femprox dos``, ``femprox iv``, ``femprox supercurrent``; plots of labelled results."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 import femprox
-from femprox import devices, studies
-from femprox.energy_grid import energy_grid, solve_on_grid
-from femprox.geometry import Geometry, Node, NodeKind, Wire
-from femprox.observables import linear_response
-from femprox.temperature import at_temperature
+from femprox.geometry import devices
+from femprox.workflows import studies
+from femprox.observables.energy_grid import energy_grid, solve_on_grid
+from femprox.geometry.network import Geometry, Node, NodeKind, Wire
+from femprox.observables.conductance import linear_response
+from femprox.geometry.temperature import at_temperature
 from cli_helpers import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,9 @@ def test_study_commands_report_bad_input_in_one_line(args, fragment, tmp_path, c
 
 
 def test_plots_of_labelled_results_return_axes_and_label_every_curve():
-    from femprox import plotting, results, sweeps
+    from femprox.output import plotting
+    from femprox.output import results
+    from femprox.workflows import sweeps
 
     ds = results.parameter_sweep(ROOT / "geometries" / "t_junction.toml", [0.1, 0.3], {"r": [0.1, 10.0]},
                                  grid=sweeps.QUICK_GRID, mesh=sweeps.MeshSettings(refine=0.5))
@@ -131,7 +134,7 @@ def test_figures_go_through_pyplot_only_in_a_notebook(monkeypatch):
 
     import matplotlib.pyplot as plt
 
-    from femprox import plotting
+    from femprox.output import plotting
 
     assert not plotting.in_notebook()  # pytest is no kernel: bare Figures, nothing global
     plt.close(plt.figure())  # let pyplot pick its backend now, outside the pretend kernel

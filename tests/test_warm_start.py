@@ -9,11 +9,13 @@ lies 1e-2 or more away. The tests compare at 1e-8.
 import numpy as np
 import pytest
 
-from femprox import energy_grid, figures, spectral
-from femprox.energy_grid import SpectralStore, adaptive_transport
+from femprox.observables import energy_grid
+from femprox.paper import figures
+from femprox.spectral import solver as spectral
+from femprox.observables.energy_grid import SpectralStore, adaptive_transport
 from femprox.mesh import build_mesh
-from femprox.spectral import _neighbour_interpolation, solve_spectral
-from femprox.sweeps import GeometryFile
+from femprox.spectral.solver import _neighbour_interpolation, solve_spectral
+from femprox.workflows.sweeps import GeometryFile
 
 SAME_ROOT = 1e-8
 

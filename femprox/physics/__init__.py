@@ -17,6 +17,8 @@ from here:
   field at the quadrature points, e.g. self-consistent) and the materials of the gap equation.
 * :mod:`femprox.physics.flux` -- magnetic flux through loops of the network, turned into
   vector potentials along wires by a documented gauge rule.
+* :mod:`femprox.physics.bcs` -- the weak-coupling BCS gap Delta(T) of a bulk superconductor
+  (reservoir gaps at a temperature, the bulk value the gap equation starts from).
 
 ``docs/adding_physics.md`` walks through adding a new contact type.
 """

@@ -21,7 +21,7 @@ The pair potential also converts charge imbalance into supercurrent in the kinet
 source function in :data:`SOURCE_TERMS` (and, if it acts on the distributions, one more
 conversion term); the solvers need no change.
 
-Weak form used by :mod:`femprox.spectral` (test function v, conductance per length g)::
+Weak form used by :mod:`femprox.spectral.solver` (test function v, conductance per length g)::
 
     sum_w g_w int [ (2 b (nabla a)^2 / s - i q nabla a + source_a) v - (nabla a) v' ] dx = 0
 
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from femprox.geometry import Geometry
+from femprox.geometry.network import Geometry
 from femprox.physics.flux import effective_fluxes
 
 

@@ -108,7 +108,7 @@ class TunnelBarrier(Contact):
       currents leaving side 1 are ``g j_L = Tr X / (8 R_B)`` and ``g j_T = Tr(tau3 X) /
       (8 R_B)`` with X the Keldysh block of [Ǧ_1, Ǧ_2]. The same projections of
       ``Ǧ nabla Ǧ`` give the wire currents j_L = D_L f_L' - Tcal f_T' + j_S f_T and j_T =
-      D_T f_T' + Tcal f_L' + j_S f_L (:mod:`femprox.coefficients`), so the two match. All
+      D_T f_T' + Tcal f_L' + j_S f_L (:mod:`femprox.kinetic.coefficients`), so the two match. All
       couplings (L-T cross terms from phases, Andreev terms from the proximity effect on
       either side) are kept; between a normal metal and a BCS reservoir the charge
       coefficient is the BCS density of states.

@@ -8,7 +8,7 @@ the wire). What is physical is the circulation of A around each closed loop, 2 p
 together with the gauge-invariant phase gradients of the pair potentials; how the circulation
 is shared among the loop's wires is a choice of gauge that changes no observable (tested).
 
-Rule for a :class:`~femprox.geometry.Loop` threaded by a flux Phi: the circulation is put on
+Rule for a :class:`~femprox.geometry.network.Loop` threaded by a flux Phi: the circulation is put on
 the loop's *normal* wires, shared in proportion to their normal-state resistances L/g, and
 added to their own ``flux``. Superconducting wires of the loop keep their pair potentials
 as given (no gauge-invariant phase gradient is induced in them): the rigid-gap picture in
@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 if TYPE_CHECKING:
-    from femprox.geometry import Geometry, Loop, Wire
+    from femprox.geometry.network import Geometry, Loop, Wire
 
 
 def loop_orientation(loop: "Loop", wires: Mapping[str, "Wire"]) -> list[tuple[str, int]]:
     """(wire name, +1 or -1) around the loop: +1 where the circulation runs from the wire's
     start to its end. Raises GeometryError unless the wires form one closed cycle."""
-    from femprox.geometry import GeometryError
+    from femprox.geometry.network import GeometryError
 
     owner = f"loop '{loop.name}'"
     if len(set(loop.wires)) != len(loop.wires):

@@ -7,7 +7,7 @@ graph mesh, which is where the solvers evaluate the pair potential anyway:
 
 * ``solve_spectral(mesh, energies, pair_potential=field)`` assembles the Usadel equation with
   it (and keeps it in ``SpectralSolution.pair_potential``);
-* the kinetic stage (:func:`femprox.kinetic.coefficients_at_quadrature`) takes c_TL and c_TT
+* the kinetic stage (:func:`femprox.kinetic.solver.coefficients_at_quadrature`) takes c_TL and c_TT
   from it through the solution.
 
 Units: Delta0 (the zero-temperature gap of the reference superconductor); positions are arc

@@ -4,14 +4,14 @@
 * Superconducting reservoir: bulk BCS amplitudes at its gap, phase and Dynes rate; f_T = 0
   (its potential is the reference) at every energy, f_L fixed by its temperature above its
   gap. Below the gap it Andreev-reflects (no energy current), so f_L is not imposed there
-  (:mod:`femprox.kinetic` explains how that natural condition is handled).
+  (:mod:`femprox.kinetic.solver` explains how that natural condition is handled).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from femprox.geometry import Node, NodeKind
+from femprox.geometry.network import Node, NodeKind
 
 
 def bulk_riccati(energy: np.ndarray, gap: float, phase: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

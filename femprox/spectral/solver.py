@@ -16,7 +16,7 @@ vanish at free ends; reservoirs are Dirichlet values (bulk BCS or zero).
 Newton's method with the exact Jacobian runs on every energy of the grid together: the
 residual and Jacobian entries for all energies are sparse products with the precomputed
 quadrature maps of :mod:`femprox.mesh`, and the linear systems are solved by the batched
-block solver of :mod:`femprox.linalg`. Every real energy is reached by path-following in an
+block solver of :mod:`femprox.linalg.block`. Every real energy is reached by path-following in an
 extra Dynes rate lowered to zero (``_DYNES_PATH``; why: see there), with smaller steps for
 energies that fail; complex energies in the upper half plane are solved directly. Each stage
 of the path starts from the analytic continuation of the previous one (the extra rate enters
@@ -40,8 +40,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.interpolate import make_interp_spline
 
-from femprox.geometry import Geometry, NodeKind
-from femprox.linalg import block_solver
+from femprox.geometry.network import Geometry, NodeKind
+from femprox.linalg.block import block_solver
 from femprox.mesh import GraphMesh, PointwiseForms, build_mesh, contact_pairs, extend_pattern
 from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
                                   riccati_densities, riccati_jacobian_densities)
@@ -153,8 +153,8 @@ class SpectralSolution:
         return self.fields(wire, x).theta
 
     def kinetic_coefficients(self, wire: str | int, x):
-        """D_L, D_T, Tcal, j_S, c_TL, c_TT at points of ``wire`` (see :mod:`femprox.coefficients`)."""
-        from femprox.coefficients import kinetic_coefficients
+        """D_L, D_T, Tcal, j_S, c_TL, c_TT at points of ``wire`` (see :mod:`femprox.kinetic.coefficients`)."""
+        from femprox.kinetic.coefficients import kinetic_coefficients
 
         k = self.mesh.wire_index(wire)
         x = np.atleast_1d(np.asarray(x, dtype=float))
@@ -596,7 +596,7 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
 
     ``pair_potential`` (a :class:`~femprox.physics.pair_potential.PairPotentialField` made on
     this mesh) replaces the wires' rigid gaps and phases, e.g. by a self-consistent Delta(x)
-    (:mod:`femprox.selfconsistency`); the solution keeps it for the kinetic stage.
+    (:mod:`femprox.selfconsistency.gap_equation`); the solution keeps it for the kinetic stage.
 
     Raises :class:`SpectralConvergenceError` naming the energies that failed, and
     :class:`ProblemTooLargeError` if even one energy would not fit into the machine's memory.

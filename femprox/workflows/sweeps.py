@@ -1,14 +1,14 @@
 """Transport sweeps and mesh convergence studies as plain numbers (no drawing, no files).
 
-Pipeline position: the last stage. Geometry -> (BCS gaps at T, :mod:`femprox.temperature`)
+Pipeline position: the last stage. Geometry -> (BCS gaps at T, :mod:`femprox.geometry.temperature`)
 -> energy grid -> spectral solve -> spectral conductance -> linear response at each T ->
 two-terminal ratios G/G_N and kappa/kappa_N and the multi-terminal matrices. The paper's
-figures (:mod:`femprox.figures`) are built from these pieces.
+figures (:mod:`femprox.paper.figures`) are built from these pieces.
 
-This module and :mod:`femprox.figures` are the only ones that talk to
-:mod:`femprox.observables` and :mod:`femprox.energy_grid` (and through them to
-:mod:`femprox.kinetic`): the private functions under "Adapter" are the contact surface.
-Drawing is in :mod:`femprox.plotting`, files in :mod:`femprox.api`.
+This module and :mod:`femprox.paper.figures` are the only ones that talk to
+:mod:`femprox.observables.conductance` and :mod:`femprox.observables.energy_grid` (and through them to
+:mod:`femprox.kinetic.solver`): the private functions under "Adapter" are the contact surface.
+Drawing is in :mod:`femprox.output.plotting`, files in :mod:`femprox.api`.
 
 Units: hbar = k_B = e = 1; energies and temperatures in Delta0; lengths in xi0 (D_N = 2);
 phases in radians; conductance ratios are dimensionless.
@@ -32,14 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import bcs
-from femprox import energy_grid as _energy_grid
-from femprox import observables as _observables
-from femprox.geometry import Geometry, NodeKind
-from femprox.geometry_file import load_geometry
+from femprox.physics import bcs
+from femprox.observables import energy_grid as _energy_grid
+from femprox.observables import conductance as _observables
+from femprox.geometry.network import Geometry, NodeKind
+from femprox.geometry.files import load_geometry
 from femprox.mesh import build_mesh
-from femprox.spectral import SpectralConvergenceError, solve_spectral
-from femprox.temperature import DEFAULT_GAP_TOLERANCE, at_temperature, gap_groups
+from femprox.spectral.solver import SpectralConvergenceError, solve_spectral
+from femprox.geometry.temperature import DEFAULT_GAP_TOLERANCE, at_temperature, gap_groups
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,13 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class EnergyGridOptions:
-    """Keyword options of the energy grid (see ``femprox.energy_grid.energy_grid``).
+    """Keyword options of the energy grid (see ``femprox.observables.energy_grid.energy_grid``).
 
     order: Gauss nodes per panel; ratio: panel growth away from E = 0; edge_ratio,
     edge_distance: grading on both sides of every gap edge (first panel edge_distance *
     Delta); low_fraction: first panel [0, low_fraction * min(T, E_Th)].
     adaptive_tolerance: if set, this grid is only the start, refined by
-    :func:`femprox.energy_grid.adaptive_transport` with this tolerance (the estimated share
+    :func:`femprox.observables.energy_grid.adaptive_transport` with this tolerance (the estimated share
     of each panel in the error, relative).
     """
 
@@ -71,7 +71,7 @@ class EnergyGridOptions:
     adaptive_tolerance: float | None = None
 
     def as_kwargs(self) -> dict[str, float]:
-        """Keyword arguments of :func:`femprox.energy_grid.energy_grid` (the starting grid)."""
+        """Keyword arguments of :func:`femprox.observables.energy_grid.energy_grid` (the starting grid)."""
         return {"order": self.order, "ratio": self.ratio, "edge_ratio": self.edge_ratio,
                 "edge_distance": self.edge_distance, "low_fraction": self.low_fraction}
 
@@ -172,7 +172,7 @@ def accuracy_settings(accuracy: str) -> Accuracy:
 class GeometryFile:
     """A geometry file with overrides, optionally swept in one key (picklable).
 
-    ``overrides`` are dotted keys as in :func:`femprox.geometry_file.load_geometry`;
+    ``overrides`` are dotted keys as in :func:`femprox.geometry.files.load_geometry`;
     ``phase_key`` is the dotted key that :meth:`geometry` sets to the phase (e.g.
     ``"parameters.phi"`` or ``"nodes.S1.phase"``).
     """
@@ -211,7 +211,7 @@ GeometrySource = Geometry | Callable[[float], Geometry]
 
 
 # ---------------------------------------------------------------------------------------
-# Adapter to femprox.observables (the only calls into the kinetic stage)
+# Adapter to femprox.observables.conductance (the only calls into the kinetic stage)
 # ---------------------------------------------------------------------------------------
 
 def sweep_grid(geometry: Geometry, temperatures: Sequence[float], options: EnergyGridOptions,
@@ -435,7 +435,7 @@ _PENDING = object()
 # ---------------------------------------------------------------------------------------
 
 MATRIX_NAMES = ("charge", "thermoelectric", "peltier", "heat")
-"""Multi-terminal linear-response matrices (see femprox.observables.LinearResponse)."""
+"""Multi-terminal linear-response matrices (see femprox.observables.conductance.LinearResponse)."""
 
 
 @dataclass(frozen=True)
@@ -499,7 +499,7 @@ def _solve_and_respond(task: "SweepTask | GridSweepTask", phase: float | None):
 
 
 def transport_point(response, pair, phase: float | None, gap_factor: float) -> TransportPoint:
-    """A :class:`TransportPoint` from a linear response (``femprox.observables``) and its
+    """A :class:`TransportPoint` from a linear response (``femprox.observables.conductance``) and its
     two-terminal pair; ``gap_factor`` is the Delta/Delta0 the spectral solve used."""
     errors = response.errors
     matrices = {name: np.array(getattr(response, name)) for name in MATRIX_NAMES}
@@ -542,8 +542,8 @@ class SweepResult:
 
     def to_dataset(self, phase_key: str | None = None):
         """The points as a labelled xarray Dataset (dimensions phase, if swept, and
-        temperature; see :func:`femprox.results.sweep_result_dataset`)."""
-        from femprox.results import sweep_result_dataset  # xarray only when asked for
+        temperature; see :func:`femprox.output.results.sweep_result_dataset`)."""
+        from femprox.output.results import sweep_result_dataset  # xarray only when asked for
 
         return sweep_result_dataset(self, phase_key=phase_key)
 
@@ -555,7 +555,7 @@ class SweepResult:
 
 
 TWO_TERMINAL_MODES = ("floating", "grounded", "transmitted")
-"""What the other terminals do (see femprox.observables.LinearResponse.two_terminal)."""
+"""What the other terminals do (see femprox.observables.conductance.LinearResponse.two_terminal)."""
 
 
 def check_others(others: str) -> None:
@@ -652,13 +652,13 @@ def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterabl
     kappa/kappa_N (default :func:`default_terminals`); ``others``: "floating" (zero charge
     and heat current), "grounded" (held at b's potential and temperature) or "transmitted"
     (all held at equilibrium; what arrives in b, over the path's normal conductance).
-    ``bcs_gaps``: gaps follow BCS Delta(T) (:func:`femprox.temperature.at_temperature`;
+    ``bcs_gaps``: gaps follow BCS Delta(T) (:func:`femprox.geometry.temperature.at_temperature`;
     temperatures whose gaps differ by < ``gap_tolerance`` share a solve), else they keep
     their values in the geometry. ``dynes``: one Dynes rate (Delta0) for every
     superconducting wire and reservoir (:func:`with_dynes`; None keeps the geometry's).
-    Raises SpectralConvergenceError if a solve fails twice. :func:`femprox.results.
+    Raises SpectralConvergenceError if a solve fails twice. :func:`femprox.output.results.
     sweep_result_dataset` turns the result into a labelled xarray Dataset;
-    :func:`femprox.results.parameter_sweep` sweeps any geometry parameter.
+    :func:`femprox.output.results.parameter_sweep` sweeps any geometry parameter.
     ``accuracy``: a named level of :data:`ACCURACY_LEVELS` ("standard", "fast") that sets
     ``grid`` and ``mesh`` (then they must not be given as well).
     """
@@ -862,7 +862,7 @@ def _geometry_for(source, axes: tuple[SweepAxis, ...], coordinates: tuple[float,
         overrides = dict(source.overrides)
         overrides.update({axis.key: value for axis, value in zip(axes, coordinates)})
         return load_geometry(source.path, overrides)
-    # a builder such as femprox.devices.t_junction: keyword = the key's last part
+    # a builder such as femprox.geometry.devices.t_junction: keyword = the key's last part
     return source(**{axis.key.rsplit(".", 1)[-1]: value for axis, value in zip(axes, coordinates)})
 
 
@@ -915,7 +915,7 @@ def run_grid_sweep_task(task: GridSweepTask) -> GridSweepOutput:
 @dataclass(frozen=True)
 class GridSweepSpec:
     """A general sweep, fully planned: the axes, the temperatures, the settings and the
-    tasks (one per axis point and gap group). :func:`femprox.results.grid_sweep_dataset`
+    tasks (one per axis point and gap group). :func:`femprox.output.results.grid_sweep_dataset`
     turns the tasks' outputs into an xarray Dataset."""
 
     axes: tuple[SweepAxis, ...]
@@ -942,7 +942,7 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
 
     ``source``: a geometry file (path or :class:`GeometryFile`; axis keys are its override
     keys, ``"r"`` meaning ``"parameters.r"``), a picklable builder called with the axes as
-    keyword arguments (e.g. ``femprox.devices.t_junction``), or a fixed Geometry (no axes).
+    keyword arguments (e.g. ``femprox.geometry.devices.t_junction``), or a fixed Geometry (no axes).
     ``axes``: ``{"r": [0.1, 1, 10], "length_n": [5, 10]}`` or :class:`SweepAxis` objects.
     ``dynes``: one Dynes rate (Delta0) for every superconducting wire and reservoir
     (:func:`with_dynes`; None keeps the geometry's). The rest as in :func:`sweep`. Every

@@ -17,7 +17,7 @@ over blocks of unknowns, and every operation inside is vectorized over the energ
   only to the junctions at its ends, so A_II^-1 A_IS is formed for those columns only
   (sandwich, 16 junctions: 20x faster than forming all columns, a quarter of the memory).
 * The Schur complement is as sparse as the junction graph (two junctions are coupled when
-  a wire joins them) and is kept so: :mod:`femprox.multifrontal` factors it by nested
+  a wire joins them) and is kept so: :mod:`femprox.linalg.multifrontal` factors it by nested
   dissection. Up to ``multifrontal.LEAF_NODES`` junctions that is one dense block, as
   before; a 30 x 30 grid of junctions needs 4 MB per energy instead of 52 MB dense, and
   time and memory of the whole solve grow about linearly with the number of wires.
@@ -46,7 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
-from femprox.multifrontal import MultifrontalLU, MultifrontalSolver
+from femprox.linalg.multifrontal import MultifrontalLU, MultifrontalSolver
 
 
 class BatchedBlockSolver:
@@ -128,7 +128,7 @@ class BatchedBlockSolver:
         S couples two separators when A_SS does or when one chain touches both (the
         products A_SI X of a chain's rows with its slot columns). S is kept sparse, as a
         list of separator pairs with f x f blocks, and factored by nested dissection
-        (:mod:`femprox.multifrontal`): its size grows with the junctions, not their square.
+        (:mod:`femprox.linalg.multifrontal`): its size grows with the junctions, not their square.
         """
         f, n_sep = self.fields, self.separators.size
         k = self._si_entries.size

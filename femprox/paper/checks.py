@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from femprox import bcs
-from femprox.figures import Figure3Data, Figure4Data
+from femprox.physics import bcs
+from femprox.paper.figures import Figure3Data, Figure4Data
 
 __all__ = ["Figure3Checks", "Figure4Checks", "checks_report", "figure3_checks", "figure4_checks", "log_slopes"]
 

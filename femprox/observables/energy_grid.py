@@ -1,14 +1,14 @@
 """Energy grids and integration: thermal kernels, Gauss panels, adaptive refinement.
 
-Pipeline position: SpectralConductance (:mod:`femprox.kinetic`) -> **energy integrals** ->
-observables (:mod:`femprox.observables`).
+Pipeline position: SpectralConductance (:mod:`femprox.kinetic.solver`) -> **energy integrals** ->
+observables (:mod:`femprox.observables.conductance`).
 
 Units: energies and temperatures in Delta0.
 
 Energy integrals
 ----------------
 Every integrand is even in E (f_L and Gamma_LT, Gamma_TL are odd; f_T, Gamma_LL, Gamma_TT
-even; proof in :mod:`femprox.kinetic`), so ``int_{-inf}^{inf} = 2 int_0^inf`` and only E > 0
+even; proof in :mod:`femprox.kinetic.solver`), so ``int_{-inf}^{inf} = 2 int_0^inf`` and only E > 0
 is ever solved. The half line is split into panels (:class:`EnergyGrid`) graded
 geometrically toward E = 0 (down to a fraction of min(T, E_Th)) and toward both sides of
 every gap edge (where the spectral functions have square-root branch points), with
@@ -17,7 +17,7 @@ order-1 polynomial on each panel and integrated against the thermal weights exac
 sub-grid fine on the scale T), so one spectral solve serves any temperature whose thermal
 window (~40 T) the grid covers, and panels need to follow the spectral data only.
 :meth:`EnergyGrid.thermal_weights` gives the weights of many temperatures in one vectorized
-pass (what :func:`femprox.observables.linear_responses` uses).
+pass (what :func:`femprox.observables.conductance.linear_responses` uses).
 
 Error estimate: the same integral is evaluated on the grid with every other panel edge
 removed (half the nodes; the data on it come from interpolating the full grid), and the
@@ -31,7 +31,7 @@ grid resolves worst. Either pass a good guess as a breakpoint, or let
 (weighted by their share of the thermal window) until a tolerance is met; only the new
 energies are solved, warm-started from their solved neighbours (:class:`SpectralStore`).
 
-Equilibrium supercurrents use Matsubara sums instead (:mod:`femprox.supercurrent`).
+Equilibrium supercurrents use Matsubara sums instead (:mod:`femprox.spectral.supercurrent`).
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ from functools import cached_property, lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from femprox.geometry import Geometry, NodeKind
-from femprox.kinetic import L, T, SpectralConductance, spectral_conductance
+from femprox.geometry.network import Geometry, NodeKind
+from femprox.kinetic.solver import L, T, SpectralConductance, spectral_conductance
 from femprox.mesh import GraphMesh, build_mesh
-from femprox.spectral import SpectralConvergenceError, SpectralSolution, solve_spectral
+from femprox.spectral.solver import SpectralConvergenceError, SpectralSolution, solve_spectral
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,7 @@ def energy_grid(geometry: Geometry, temperatures: Iterable[float] = (), *, e_max
         temperatures (supercurrents at T -> 0) to 4 times the largest gap.
     breakpoints: further non-smooth points (e.g. a known minigap edge), treated like gaps.
     gaps: the gap edges (Delta0) to use instead of the geometry's wire and reservoir gaps
-        (e.g. those of a self-consistent pair potential, :mod:`femprox.selfconsistent_transport`).
+        (e.g. those of a self-consistent pair potential, :mod:`femprox.selfconsistency.transport`).
     order: Gauss nodes per panel.
     ratio: panel growth ratio away from E = 0, whose first panel is [0, low_fraction *
         min(T_min, E_Th)] (the spectral data vary on the scale E_Th, the weights on T).
@@ -380,7 +380,7 @@ def energy_grid(geometry: Geometry, temperatures: Iterable[float] = (), *, e_max
 def solve_on_grid(system: Geometry | GraphMesh, grid: EnergyGrid,
                   **options) -> tuple[SpectralSolution, SpectralConductance]:
     """Spectral solution and spectral conductance at the nodes of ``grid`` (keyword options go
-    to :func:`femprox.kinetic.spectral_conductance`)."""
+    to :func:`femprox.kinetic.solver.spectral_conductance`)."""
     solution = solve_spectral(system, grid.nodes)
     return solution, spectral_conductance(solution, **options)
 

@@ -1,11 +1,11 @@
 """The paper's figures as plain numbers (no drawing, no files): Figs. 3 and 4 of Bezuglyi &
 Vinokur and the long-wire study of the exponents they print.
 
-Built from :mod:`femprox.sweeps` (energy grids, meshes, tasks and plans, linear response):
+Built from :mod:`femprox.workflows.sweeps` (energy grids, meshes, tasks and plans, linear response):
 Fig. 3 is the T-junction file swept in temperature for several r, with the paper's Eqs. 4
 and 6 for the semi-infinite and Andreev models; Fig. 4 the house interferometer file swept in
 phase, with the paper's shortcut model (a BCS-like barrier of gap Delta |cos(phi/2)|).
-Drawing is in :mod:`femprox.plotting`, files in :mod:`femprox.api`.
+Drawing is in :mod:`femprox.output.plotting`, files in :mod:`femprox.api`.
 
 Units: energies and temperatures in Delta0, lengths in xi0 (D_N = 2), phases in radians.
 """
@@ -21,15 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from femprox import analytic, bcs
-from femprox import observables as _observables
-from femprox.geometry import Geometry, MeshOptions, Node, NodeKind, Wire
-from femprox.geometry_file import load_geometry, shipped_geometry_path
-from femprox.spectral import solve_spectral
-from femprox.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
-from femprox.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan, Progress,
-                            SweepTask, check_temperatures, run_sweep_task, solve_retrying, sweep_grid, sweep_tasks)
-from femprox.temperature import gap_groups
+from femprox.paper import analytic
+from femprox.physics import bcs
+from femprox.observables import conductance as _observables
+from femprox.geometry.network import Geometry, MeshOptions, Node, NodeKind, Wire
+from femprox.geometry.files import load_geometry, shipped_geometry_path
+from femprox.spectral.solver import solve_spectral
+from femprox.workflows.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
+from femprox.workflows.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan,
+                                      Progress, SweepTask, check_temperatures, run_sweep_task, solve_retrying,
+                                      sweep_grid, sweep_tasks)
+from femprox.geometry.temperature import gap_groups
 
 log = logging.getLogger(__name__)
 

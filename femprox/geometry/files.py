@@ -1,7 +1,7 @@
 """Geometry files: a wire network described in TOML.
 
-Reads and writes the text form of a :class:`~femprox.geometry.Geometry` (first stage of the
-pipeline). Units are those of :mod:`femprox.geometry`: energies in Delta0, lengths in xi0,
+Reads and writes the text form of a :class:`~femprox.geometry.network.Geometry` (first stage of the
+pipeline). Units are those of :mod:`femprox.geometry.network`: energies in Delta0, lengths in xi0,
 diffusion constants in Delta0 xi0^2 (the reference normal metal has D = 2), conductances per
 unit length in arbitrary common units. The format::
 
@@ -31,7 +31,7 @@ unit length in arbitrary common units. The format::
 
 A superconducting wire may take ``phase_end`` (its pair potential's phase runs linearly from
 ``phase`` to it) and any wire ``flux`` (line integral of the vector potential along it, in
-flux quanta). For the self-consistent pair potential (:mod:`femprox.selfconsistency`) a
+flux quanta). For the self-consistent pair potential (:mod:`femprox.selfconsistency.gap_equation`) a
 superconducting wire may give its material: ``critical_temperature`` (Delta0; default 0.567
 ``gap``) and ``debye_frequency`` (Delta0, a smooth cutoff; default none).
 
@@ -61,8 +61,8 @@ from typing import Any
 
 import tomllib
 
-from femprox import limits
-from femprox.geometry import (
+from femprox.geometry import limits
+from femprox.geometry.network import (
     Geometry,
     GeometryError,
     Loop,
@@ -761,7 +761,7 @@ def geometry_to_toml(geometry: Geometry) -> str:
     Floats are written with ``repr`` (shortest round-tripping form), so the round trip is
     exact. Node fields equal to their defaults are left out; wires list every field.
     """
-    lines = ["# Written by femprox.geometry_file.geometry_to_toml.",
+    lines = ["# Written by femprox.geometry.files.geometry_to_toml.",
              "# Energies in Delta0, lengths in xi0, diffusion constants in Delta0 xi0^2.",
              f"name = {_toml_string(geometry.name)}", "", "[mesh]", *_mesh_lines(geometry.mesh)]
     for node in geometry.nodes:
@@ -842,7 +842,7 @@ def shipped_geometry_path(name: str) -> Path:
     checkout (editable install) they are read from the repository's ``geometries/`` folder.
     """
     filename = name if name.endswith(".toml") else f"{name}.toml"
-    candidates = [Path(__file__).resolve().parent.parent / "geometries" / filename]
+    candidates = [Path(__file__).resolve().parents[2] / "geometries" / filename]
     try:
         from importlib.resources import files
 
@@ -852,5 +852,5 @@ def shipped_geometry_path(name: str) -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    shipped = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "geometries").glob("*.toml"))
+    shipped = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "geometries").glob("*.toml"))
     raise GeometryFileError(filename, f"no shipped geometry of that name (available: {', '.join(shipped)})")

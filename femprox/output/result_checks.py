@@ -6,7 +6,7 @@ line) naming the quantity, where it was computed (temperature, phase, wire, ener
 what is wrong. Bounds (docs/physics.md section 4, retarded functions): DOS >= 0, 0 <= D_L <= 1, D_T >= 1,
 G/G_N >= 0, kappa/kappa_N >= 0. Finite elements violate them slightly near gap edges; the
 slack :data:`SLACK` is the one the spectral solver itself tolerates before it reports a
-bound violation (``femprox.spectral._BOUNDS_SLACK``, 2e-2), so what the solver accepts with
+bound violation (``femprox.spectral.solver._BOUNDS_SLACK``, 2e-2), so what the solver accepts with
 a note is written, and what it could not have produced is refused.
 """
 
@@ -35,7 +35,7 @@ def undefined_two_terminal(geometry, a: str, b: str) -> str | None:
     applied between them in linear response, and a dissipationless supercurrent flows, so
     G (and G/G_N = 0/0 in the solver) has no value.
     """
-    from femprox.geometry import NodeKind
+    from femprox.geometry.network import NodeKind
 
     kinds = {n.name: n.kind for n in geometry.nodes}
     if kinds.get(a) is NodeKind.SUPERCONDUCTING_RESERVOIR and kinds.get(b) is NodeKind.SUPERCONDUCTING_RESERVOIR:
@@ -55,7 +55,7 @@ def _bad(values: np.ndarray, low: float | None = None) -> np.ndarray:
 
 
 def check_sweep(result) -> None:
-    """Every number of a :class:`femprox.sweeps.SweepResult` finite, ratios >= -SLACK."""
+    """Every number of a :class:`femprox.workflows.sweeps.SweepResult` finite, ratios >= -SLACK."""
     for p in result.points:
         where = f"T = {p.temperature:g} Delta0" + ("" if p.phase is None else f", phase = {p.phase:g} rad")
         scalars = {"G/G_N": (p.conductance_ratio, -SLACK), "kappa/kappa_N": (p.heat_conductance_ratio, -SLACK),
@@ -73,7 +73,7 @@ def check_sweep(result) -> None:
 
 
 def check_convergence(data) -> None:
-    """Values of a :class:`femprox.sweeps.ConvergenceData` finite."""
+    """Values of a :class:`femprox.workflows.sweeps.ConvergenceData` finite."""
     for name in ("h_values", "p_values"):
         values = np.asarray(getattr(data, name), dtype=float)
         if _bad(values).any():

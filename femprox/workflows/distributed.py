@@ -1,7 +1,7 @@
 """Running sweep tasks on a Dask cluster (or a local pool), with partial results on disk.
 
-Pipeline position: runs the tasks planned by :func:`femprox.sweeps.grid_sweep_spec`; the
-results are assembled by :mod:`femprox.results`.
+Pipeline position: runs the tasks planned by :func:`femprox.workflows.sweeps.grid_sweep_spec`; the
+results are assembled by :mod:`femprox.output.results`.
 
 Where tasks run:
 
@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from femprox import __version__
-from femprox.sweeps import GridSweepOutput, GridSweepTask, Progress, TransportPoint
+from femprox.workflows.sweeps import GridSweepOutput, GridSweepTask, Progress, TransportPoint
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +147,12 @@ def run_grid_tasks(tasks: Sequence[GridSweepTask], *, function: Callable[[GridSw
                    resume: bool = False, progress: Progress | None = None) -> list[GridSweepOutput]:
     """Outputs of ``tasks`` (in task order), computed on ``client`` or ``executor`` or here.
 
-    ``function`` defaults to :func:`femprox.sweeps.run_grid_sweep_task` (tests pass others).
+    ``function`` defaults to :func:`femprox.workflows.sweeps.run_grid_sweep_task` (tests pass others).
     With ``run_folder`` each finished task is stored as it arrives; with ``resume`` stored
     tasks are read instead of computed (``resume`` needs ``run_folder``). On the first
     failing task the others are cancelled and the error is raised; what finished is kept.
     """
-    from femprox.sweeps import run_grid_sweep_task
+    from femprox.workflows.sweeps import run_grid_sweep_task
 
     function = function or run_grid_sweep_task
     if resume and run_folder is None:

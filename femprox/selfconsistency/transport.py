@@ -1,24 +1,24 @@
 """Transport sweeps with a self-consistent pair potential: kappa/kappa_N, G/G_N, T_c, Delta(x).
 
 Pipeline position: Geometry -> **self-consistent Delta(x) per temperature**
-(:func:`femprox.selfconsistency.solve_gap`) -> energy grid adapted to its gap edges ->
+(:func:`femprox.selfconsistency.gap_equation.solve_gap`) -> energy grid adapted to its gap edges ->
 spectral solve with ``pair_potential=`` -> spectral conductance -> linear response at T ->
-two-terminal ratios. The rigid-gap counterpart is :func:`femprox.sweeps.sweep` (BCS
+two-terminal ratios. The rigid-gap counterpart is :func:`femprox.workflows.sweeps.sweep` (BCS
 Delta(T) in every S wire, the paper's approximation); :func:`self_consistent_sweep`
-returns the same :class:`~femprox.sweeps.SweepResult` (same columns) plus the structure's
+returns the same :class:`~femprox.workflows.sweeps.SweepResult` (same columns) plus the structure's
 T_c and the pair potential at every temperature.
 
 Steps per temperature T (ascending):
 
 * T >= T_c of the structure (from the linearized gap equation,
-  :func:`femprox.selfconsistency.critical_temperature`): the S wires are normal (Delta = 0);
+  :func:`femprox.selfconsistency.gap_equation.critical_temperature`): the S wires are normal (Delta = 0);
   these temperatures go to the rigid sweep with the S wires made normal.
 * T < T_c: Delta(x) by Newton's method, started from the solution at the previous
-  (lower) temperature, which lies above the new one (as :func:`~femprox.selfconsistency.
+  (lower) temperature, which lies above the new one (as :func:`~femprox.selfconsistency.gap_equation.
   gap_curve` does); then the energy grid. Its gap edges are the largest |Delta| of every S
   wire (where the local DOS of a long S wire has its BCS-like edge) and the bulk gaps of S
   reservoirs at T, not the zero-temperature gaps of the geometry; with an adaptive grid
-  the panels are refined from there (:func:`femprox.energy_grid.adaptive_transport`).
+  the panels are refined from there (:func:`femprox.observables.energy_grid.adaptive_transport`).
 
 Networks with S reservoirs have no T_c from the linearized equation (it refuses
 them); there every temperature is solved self-consistently and ``critical_temperature`` is
@@ -29,7 +29,7 @@ equation: supercurrents conserved along S wires) where an equilibrium supercurre
 (:func:`supercurrent_reason`: flux, a rigid phase gradient in an S wire, different phases
 among the pair potentials of one connected part), else holds the rigid profile, which is
 then exact and cheaper. Charge converted in S wires (the kinetic conversion term) is handed
-to the S reservoirs those wires reach (:mod:`femprox.condensate`; by the local phase
+to the S reservoirs those wires reach (:mod:`femprox.kinetic.condensate`; by the local phase
 stiffness when there are several), so that every point's charge and thermoelectric
 matrices conserve charge over all terminals; an island of S wires next to grounded ones
 keeps it with the condensate, with a note.
@@ -48,18 +48,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from femprox import energy_grid as _energy_grid
-from femprox import observables as _observables
-from femprox import sweeps
-from femprox.condensate import condensate_split, phase_stiffness, split_condensate
-from femprox.geometry import Geometry, NodeKind, connected_parts
-from femprox.kinetic import spectral_conductance
+from femprox.observables import energy_grid as _energy_grid
+from femprox.observables import conductance as _observables
+from femprox.workflows import sweeps
+from femprox.kinetic.condensate import condensate_split, phase_stiffness, split_condensate
+from femprox.geometry.network import Geometry, NodeKind, connected_parts
+from femprox.kinetic.solver import spectral_conductance
 from femprox.physics.flux import effective_fluxes
 from femprox.physics.pair_potential import Superconductor
-from femprox.selfconsistency import (PHASE_MODES, CriticalTemperature, SelfConsistentSolution,
-                                     critical_temperature, materials_of, solve_gap)
-from femprox.spectral import SpectralConvergenceError
-from femprox.temperature import at_temperature
+from femprox.selfconsistency.gap_equation import (PHASE_MODES, CriticalTemperature, SelfConsistentSolution,
+                                                  critical_temperature, materials_of, solve_gap)
+from femprox.spectral.solver import SpectralConvergenceError
+from femprox.geometry.temperature import at_temperature
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def supercurrent_reason(geometry: Geometry) -> str | None:
 
 
 def resolve_phase(geometry: Geometry, phase: str) -> str:
-    """The phase mode of :func:`~femprox.selfconsistency.solve_gap` for ``phase`` in
+    """The phase mode of :func:`~femprox.selfconsistency.gap_equation.solve_gap` for ``phase`` in
     :data:`PHASE_CHOICES` ("auto": "self-consistent" if :func:`supercurrent_reason`, else "rigid")."""
     if phase not in PHASE_CHOICES:
         raise ValueError(f"phase must be one of {', '.join(map(repr, PHASE_CHOICES))}, got {phase!r}")
@@ -167,12 +167,12 @@ class SelfConsistentSweep:
     """Linear response with a self-consistent pair potential over temperatures.
 
     geometry: the network (zero-temperature gaps mark its S wires).
-    transport: a :class:`~femprox.sweeps.SweepResult` (points ordered by temperature; its
+    transport: a :class:`~femprox.workflows.sweeps.SweepResult` (points ordered by temperature; its
         ``gap_factor`` column is the largest |Delta| over S wires divided by their largest
         zero-temperature gap, 0 above T_c).
-    critical_temperature: the structure's :class:`~femprox.selfconsistency.CriticalTemperature`,
+    critical_temperature: the structure's :class:`~femprox.selfconsistency.gap_equation.CriticalTemperature`,
         or None where the linearized gap equation does not apply (S reservoirs).
-    solutions: per temperature, the :class:`~femprox.selfconsistency.SelfConsistentSolution`,
+    solutions: per temperature, the :class:`~femprox.selfconsistency.gap_equation.SelfConsistentSolution`,
         or None above T_c (S wires normal).
     energies: size of the energy grid per temperature; seconds: wall time per temperature
         (gap equation and transport; the first includes the warm-up, none the T_c search);
@@ -180,7 +180,7 @@ class SelfConsistentSweep:
     phase_mode: how the phase of Delta was treated, "rigid" or "self-consistent" (see
         :func:`resolve_phase`).
     condensate_split: True where the charge converted in S wires was handed to the S
-        reservoirs (:func:`femprox.condensate.split_condensate`): the ``charge`` and
+        reservoirs (:func:`femprox.kinetic.condensate.split_condensate`): the ``charge`` and
         ``thermoelectric`` matrices then have rows for the S terminals too and every column
         sums to zero over all terminals.
     """
@@ -280,7 +280,7 @@ def _transport_at(solution: SelfConsistentSolution, temperature: float, between:
 
 def _condensate_split_of(solution: SelfConsistentSolution, explicit_cutoff: float):
     """(split, note): how the S reservoirs share the charge converted in S wires
-    (:func:`femprox.condensate.condensate_split`), or (None, why not).
+    (:func:`femprox.kinetic.condensate.condensate_split`), or (None, why not).
 
     None without S wires reaching an S reservoir (the condensate then floats or is the only
     sink: nothing to split) and, with a note, when a region of S wires without S reservoir
@@ -314,19 +314,19 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
                           progress: Callable[[int, int], None] | None = None) -> SelfConsistentSweep:
     """kappa/kappa_N and G/G_N over ``temperatures`` (Delta0) with the self-consistent Delta(x).
 
-    ``geometry`` has zero-temperature gaps (as for :func:`femprox.sweeps.sweep`); its S wires
-    get the materials of :func:`femprox.selfconsistency.materials_of` (``materials``,
+    ``geometry`` has zero-temperature gaps (as for :func:`femprox.workflows.sweeps.sweep`); its S wires
+    get the materials of :func:`femprox.selfconsistency.gap_equation.materials_of` (``materials``,
     ``debye_frequency``). ``between``/``others``: the two terminals and what the others do,
-    as in :func:`femprox.sweeps.sweep`. ``grid``: the energy-grid options (adaptive by
+    as in :func:`femprox.workflows.sweeps.sweep`. ``grid``: the energy-grid options (adaptive by
     default), with the gap edges of the self-consistent Delta(x). ``mesh.refine`` refines the
     mesh of both the gap equation and the transport (they share it); a different element
     order is not supported here. ``explicit_cutoff`` (Delta0) and ``tol`` (Delta0) go to
-    :func:`~femprox.selfconsistency.solve_gap`. ``phase``: "rigid" (the geometry's phase profile
+    :func:`~femprox.selfconsistency.gap_equation.solve_gap`. ``phase``: "rigid" (the geometry's phase profile
     held), "self-consistent" (the complex Delta solved for: supercurrents conserved along S
     wires) or "auto" (default: self-consistent where an equilibrium supercurrent can flow,
     see :func:`supercurrent_reason`, else rigid, which is then exact and cheaper).
     Where S wires reach S reservoirs, the charge converted in them is handed to those
-    reservoirs (:mod:`femprox.condensate`; shared by the local phase stiffness when there are
+    reservoirs (:mod:`femprox.kinetic.condensate`; shared by the local phase stiffness when there are
     several), so that the charge matrices conserve charge over all terminals.
     ``executor`` (e.g. a process pool): the
     temperatures below T_c are cut into ``chains`` contiguous groups of about equal estimated
@@ -334,7 +334,7 @@ def self_consistent_sweep(geometry: Geometry, temperatures: Iterable[float], *,
     parallel; the results agree with the serial ones to the Newton tolerance ``tol``.
     ``progress(done, total)`` after each temperature (serial) or chain. Raises ValueError
     for a network without S wires or bad arguments,
-    :class:`~femprox.selfconsistency.SelfConsistencyError` if the gap equation fails.
+    :class:`~femprox.selfconsistency.gap_equation.SelfConsistencyError` if the gap equation fails.
     """
     if not isinstance(geometry, Geometry):
         raise TypeError(f"self_consistent_sweep needs a Geometry, got {type(geometry).__name__}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from femprox.physics.bulk import pair_potential_conversion
-from femprox.spectral import SpectralFields
+from femprox.spectral.solver import SpectralFields
 
 
 @dataclass(frozen=True)

@@ -60,15 +60,15 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.optimize import brentq
 
-from femprox import bcs
-from femprox.energy_grid import gauss_rule
-from femprox.geometry import Geometry, NodeKind, connected_parts
+from femprox.physics import bcs
+from femprox.observables.energy_grid import gauss_rule
+from femprox.geometry.network import Geometry, NodeKind, connected_parts
 from femprox.mesh import GraphMesh, build_mesh
 from femprox.physics.bulk import PointParameters, riccati_jacobian_densities
 from femprox.physics.contacts import FAR, NEAR
 from femprox.physics.pair_potential import PairPotentialField, Superconductor
-from femprox.spectral import SpectralSolution, solve_spectral
-from femprox.temperature import at_temperature
+from femprox.spectral.solver import SpectralSolution, solve_spectral
+from femprox.geometry.temperature import at_temperature
 
 log = logging.getLogger(__name__)
 
@@ -422,8 +422,8 @@ class SelfConsistentSolution:
 
     def supercurrent(self, wire: str, **options):
         """Equilibrium supercurrent through ``wire`` (start -> end) with this pair potential
-        (:func:`femprox.supercurrent.matsubara_supercurrent`; g Delta0)."""
-        from femprox.supercurrent import matsubara_supercurrent
+        (:func:`femprox.spectral.supercurrent.matsubara_supercurrent`; g Delta0)."""
+        from femprox.spectral.supercurrent import matsubara_supercurrent
 
         return matsubara_supercurrent(self.mesh, wire, self.temperature, pair_potential=self.pair_potential,
                                       **options)
@@ -450,7 +450,7 @@ def solve_gap(geometry: Geometry, temperature: float, *,
     profile. Vector potentials (wire ``flux``) enter through the covariant derivatives.
 
     ``geometry`` has zero-temperature gaps, as everywhere in femprox (not one returned by
-    :func:`femprox.temperature.at_temperature`): its reservoirs are moved to T and it is
+    :func:`femprox.geometry.temperature.at_temperature`): its reservoirs are moved to T and it is
     meshed with its own mesh options times ``refine``. ``materials`` per S wire name
     override the default material (the
     wire's own gap, ``debye_frequency``). ``initial``: a starting field (e.g. the solution
@@ -585,7 +585,7 @@ def _newton(mesh, equation: _GapEquation, linear: "_LinearizedMatsubara", energi
 class _RiccatiLinearization:
     """The weak Riccati equations at E = i omega linearized about a state, per frequency.
 
-    Same weak form as :mod:`femprox.spectral` (residual = V^T g w (value density) -
+    Same weak form as :mod:`femprox.spectral.solver` (residual = V^T g w (value density) -
     Dx^T g w (flux density) + contact fluxes, reservoir DOFs fixed), assembled here from the
     public point densities of :mod:`femprox.physics.bulk` so that this module does not
     depend on the spectral solver's internals. ``response`` gives d(i f) at the S points

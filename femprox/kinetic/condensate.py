@@ -1,10 +1,10 @@
 """Where the charge converted in S wires goes: its split among the S terminals.
 
-Pipeline position: SpectralConductance (:mod:`femprox.kinetic`) + Matsubara functions ->
-**S-terminal charge currents** -> observables (:func:`femprox.observables.linear_response`).
+Pipeline position: SpectralConductance (:mod:`femprox.kinetic.solver`) + Matsubara functions ->
+**S-terminal charge currents** -> observables (:func:`femprox.observables.conductance.linear_response`).
 
 The kinetic equations convert charge imbalance into supercurrent inside S wires
-(j_T' = (c_TL f_L + c_TT f_T)/D); :mod:`femprox.kinetic` books all of it to one node, the
+(j_T' = (c_TL f_L + c_TT f_T)/D); :mod:`femprox.kinetic.solver` books all of it to one node, the
 *condensate*. Physically, in a static state, the converted charge flows on as supercurrent
 and leaves through the S reservoirs (their phases are fixed: zero voltage). In linear
 response about an equilibrium without supercurrent, the supercurrent perturbation is
@@ -34,7 +34,7 @@ grounded S regions would need a kinetic solve with the island's potential as one
 and is refused here.
 
 Units: kappa in g Delta0 (per unit length conductance times Delta0); currents as in
-:mod:`femprox.kinetic`.
+:mod:`femprox.kinetic.solver`.
 """
 
 from __future__ import annotations
@@ -47,14 +47,14 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
-from femprox.geometry import NodeKind
-from femprox.kinetic import T, SpectralConductance, coefficients_at_quadrature
+from femprox.geometry.network import NodeKind
+from femprox.kinetic.solver import T, SpectralConductance, coefficients_at_quadrature
 from femprox.mesh import GraphMesh
 from femprox.physics.pair_potential import PairPotentialField
-from femprox.spectral import SpectralSolution, solve_spectral
+from femprox.spectral.solver import SpectralSolution, solve_spectral
 
 if TYPE_CHECKING:
-    from femprox.selfconsistency import SelfConsistentSolution
+    from femprox.selfconsistency.gap_equation import SelfConsistentSolution
 
 
 def phase_stiffness(mesh: GraphMesh, temperature: float, pair_potential: PairPotentialField | None = None,
@@ -63,11 +63,11 @@ def phase_stiffness(mesh: GraphMesh, temperature: float, pair_potential: PairPot
     normal wires): delta I_S = -kappa delta chi' for a small phase twist delta chi.
 
     Matsubara functions at ``temperature`` (Delta0) with ``pair_potential`` (None: the wires'
-    rigid gaps), summed by :class:`femprox.selfconsistency.MatsubaraRule` (``rule_options``).
+    rigid gaps), summed by :class:`femprox.selfconsistency.gap_equation.MatsubaraRule` (``rule_options``).
     Bulk BCS: sum_k c_k sin^2 theta_k = 2 pi T sum_n Delta^2/(omega_n^2 + Delta^2), so
     kappa = g (pi/2) Delta tanh(Delta / 2T) (the dirty-limit superfluid stiffness).
     """
-    from femprox.selfconsistency import MatsubaraRule
+    from femprox.selfconsistency.gap_equation import MatsubaraRule
 
     rule = MatsubaraRule.build(temperature, **rule_options)
     solution = solve_spectral(mesh, 1j * rule.frequencies, pair_potential=pair_potential)
@@ -214,13 +214,13 @@ def phase_response_split(geometry, temperature: float, *, epsilon: float = 1e-3,
     phase-stiffness kernel (the second variation of the free energy in the phase) this is
     the fraction of the charge converted at x that leaves through s, with the full nonlocal
     response of the amplitudes. Computed by central differences (phase +-``epsilon``,
-    radians) of :func:`femprox.selfconsistency.solve_gap` with ``phase="self-consistent"``
+    radians) of :func:`femprox.selfconsistency.gap_equation.solve_gap` with ``phase="self-consistent"``
     at ``temperature`` (Delta0) on ``geometry`` (zero-temperature gaps, as for solve_gap),
     each started from the equilibrium solution; the error is O(epsilon^2) plus the Newton
     tolerance ``tol`` / epsilon. Returns the split and the equilibrium solution (the mesh of
     both). Costs 1 + 2 n_S-terminals complex self-consistent solves.
     """
-    from femprox.selfconsistency import solve_gap
+    from femprox.selfconsistency.gap_equation import solve_gap
 
     if not (np.isfinite(epsilon) and 0 < epsilon < 0.1):
         raise ValueError(f"phase_response_split: epsilon must lie in (0, 0.1) radians, got {epsilon!r}")

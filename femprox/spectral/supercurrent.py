@@ -1,10 +1,10 @@
 """Equilibrium supercurrent through a wire: Matsubara sums, and a real-axis cross-check.
 
-Pipeline position: SpectralSolution (:mod:`femprox.spectral`) -> **supercurrent**.
+Pipeline position: SpectralSolution (:mod:`femprox.spectral.solver`) -> **supercurrent**.
 
 I_S = -(g/2) int j_S tanh(E/2T) dE is the electric current along the wire (start -> end);
 the formula is often printed without the minus sign (docs/physics.md sections 5 and 10,
-:mod:`femprox.kinetic`). Units: currents in g * Delta0 (e = hbar = 1).
+:mod:`femprox.kinetic.solver`). Units: currents in g * Delta0 (e = hbar = 1).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from femprox.energy_grid import EnergyGrid, check_on_grid, gauss_rule, gaps_of, tanh_half
-from femprox.geometry import Geometry
+from femprox.observables.energy_grid import EnergyGrid, check_on_grid, gauss_rule, gaps_of, tanh_half
+from femprox.geometry.network import Geometry
 from femprox.mesh import GraphMesh, build_mesh
 from femprox.physics.bulk import PointParameters, riccati_densities
-from femprox.spectral import SpectralSolution, solve_spectral
+from femprox.spectral.solver import SpectralSolution, solve_spectral
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,8 @@ def supercurrent(solution: SpectralSolution, grid: EnergyGrid, wire: str, temper
 #
 # and for T -> 0 the sum becomes -2 g int_0^inf Im X(i omega) d omega. On the imaginary axis
 # the Riccati amplitudes are smooth and bounded away from the unit circle: no edges, Newton
-# converges from the bulk/normal guess. femprox.spectral solves real energies only, so the
-# imaginary-axis problem is the same weak form, solved by femprox.spectral at E = i omega.
+# converges from the bulk/normal guess. femprox.spectral.solver solves real energies only, so the
+# imaginary-axis problem is the same weak form, solved by femprox.spectral.solver at E = i omega.
 
 @dataclass(frozen=True)
 class MatsubaraSum:

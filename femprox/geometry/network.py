@@ -175,7 +175,7 @@ class Wire:
         ``TunnelBarrier(resistance=5.0)``; resistances are in units of wire resistances
         length / conductance.
     critical_temperature, debye_frequency: material of an S wire for the self-consistent
-        pair potential (:mod:`femprox.selfconsistency`, Delta0): its bulk T_c (None: the
+        pair potential (:mod:`femprox.selfconsistency.gap_equation`, Delta0): its bulk T_c (None: the
         weak-coupling value 0.567 ``gap``) and the Debye frequency of a smooth cutoff (None:
         cutoff-free). The rigid-gap solvers do not use them.
     """
@@ -524,7 +524,7 @@ def _validate_loops(loops: Sequence[Loop], wires: Sequence[Wire]) -> None:
         loop_orientation(loop, by_name)
 
 
-# Keys of Node, Wire and MeshOptions whose magnitudes femprox.limits.RANGES bounds (new keys:
+# Keys of Node, Wire and MeshOptions whose magnitudes femprox.geometry.limits.RANGES bounds (new keys:
 # add them here and a Range there).
 _NODE_MAGNITUDES = ("temperature", "potential", "gap", "phase", "dynes")
 _WIRE_MAGNITUDES = ("length", "diffusion", "conductance", "gap", "phase", "dynes", "phase_end", "flux",
@@ -533,9 +533,9 @@ _MESH_MAGNITUDES = ("grading", "elements")
 
 
 def _check_names_and_magnitudes(nodes: Sequence[Node], wires: Sequence[Wire]) -> None:
-    """Safe names and values inside femprox.limits.RANGES (the geometry-file reader checks the
+    """Safe names and values inside femprox.geometry.limits.RANGES (the geometry-file reader checks the
     same with file locations; this covers geometries built in Python)."""
-    from femprox import limits
+    from femprox.geometry import limits
 
     too_large = limits.check_network_size(len(nodes), len(wires))
     if too_large is not None:

@@ -203,9 +203,9 @@ def read_network(path: str | Path) -> meshio.Mesh:
 def spectral_point_data(solution, energy_indices, quantities=("dos", "d_l", "d_t")) -> dict[str, np.ndarray]:
     """Point data of spectral quantities at selected energies, named like ``dos_E0.5``.
 
-    ``solution`` is a :class:`femprox.spectral.SpectralSolution`; quantities are ``dos``
+    ``solution`` is a :class:`femprox.spectral.solver.SpectralSolution`; quantities are ``dos``
     and the kinetic coefficients ``d_l``, ``d_t``, ``t_cal``, ``j_s`` (see
-    :mod:`femprox.coefficients`).
+    :mod:`femprox.kinetic.coefficients`).
     """
     mesh = solution.mesh
     points = network_points(mesh)
@@ -224,11 +224,11 @@ def spectral_point_data(solution, energy_indices, quantities=("dos", "d_l", "d_t
 def distribution_point_data(solution, conductance, reservoirs) -> dict[str, np.ndarray]:
     """Point data f_L and f_T at every energy of ``solution``, named like ``f_L_E0.5``.
 
-    ``conductance`` is :func:`femprox.kinetic.spectral_conductance` of ``solution`` (with
+    ``conductance`` is :func:`femprox.kinetic.solver.spectral_conductance` of ``solution`` (with
     distributions kept); ``reservoirs`` maps terminal names to (temperature, potential)
-    in Delta0 (see :func:`femprox.observables.terminal_values`).
+    in Delta0 (see :func:`femprox.observables.conductance.terminal_values`).
     """
-    from femprox.observables import terminal_values
+    from femprox.observables.conductance import terminal_values
 
     values = terminal_values(conductance, reservoirs)
     points = network_points(solution.mesh)
@@ -245,7 +245,7 @@ def distribution_point_data(solution, conductance, reservoirs) -> dict[str, np.n
 def pair_potential_point_data(mesh: GraphMesh, pair_potential) -> dict[str, np.ndarray]:
     """Point data ``gap`` (|Delta|, Delta0) and ``gap_phase`` (its phase, radians) of a
     :class:`~femprox.physics.pair_potential.PairPotentialField` on ``mesh`` (e.g. the
-    self-consistent one of :func:`femprox.selfconsistency.solve_gap`).
+    self-consistent one of :func:`femprox.selfconsistency.gap_equation.solve_gap`).
 
     Between its quadrature points the field is its element polynomial
     (:meth:`~femprox.physics.pair_potential.PairPotentialField.at`). A point shared by wires
@@ -269,15 +269,15 @@ def field_point_data(system, energies, reservoirs=None, pair_potential=None) -> 
     :func:`spectral_point_data` (DOS, D_L, D_T) and, with ``reservoirs``, of
     :func:`distribution_point_data` (f_L, f_T).
 
-    ``system``: a :class:`~femprox.geometry.Geometry` (built in Python or loaded from a file)
+    ``system``: a :class:`~femprox.geometry.network.Geometry` (built in Python or loaded from a file)
     or a prepared GraphMesh. ``reservoirs``: terminal name -> (temperature, potential) in
     Delta0; terminals not named keep the temperature and potential of the geometry. None
     gives the geometry's own reservoir state. ``pair_potential``: a pair-potential field on
     ``system``'s mesh to solve with (None: the wires' rigid gaps); pass the mesh it lives on.
     """
-    from femprox.kinetic import spectral_conductance
+    from femprox.kinetic.solver import spectral_conductance
     from femprox.mesh import build_mesh
-    from femprox.spectral import solve_spectral
+    from femprox.spectral.solver import solve_spectral
 
     mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
     energies = list(energies)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from femprox.geometry import Geometry, GeometryError, Loop, MeshOptions, Node, NodeKind, Wire
+from femprox.geometry.network import Geometry, GeometryError, Loop, MeshOptions, Node, NodeKind, Wire
 from femprox.physics.contacts import TunnelBarrier
 
 __all__ = ["D_N", "G_N", "house_interferometer", "house_s_loop", "inset", "nis_thermometer", "ns_wire",

@@ -19,10 +19,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from femprox.export import node_positions
-from femprox.figures import Figure3Data, Figure4Data
-from femprox.sweeps import ConvergenceData, SweepResult
-from femprox.geometry import Geometry, NodeKind
+from femprox.output.export import node_positions
+from femprox.paper.figures import Figure3Data, Figure4Data
+from femprox.workflows.sweeps import ConvergenceData, SweepResult
+from femprox.geometry.network import Geometry, NodeKind
 from femprox.mesh import build_mesh
 
 __all__ = ["draw_network", "plot_conductance_vs_phase", "plot_conductance_vs_temperature", "plot_convergence",
@@ -251,7 +251,7 @@ def plot_convergence(data: ConvergenceData, ax: Axes | None = None) -> Axes:
 def draw_network(geometry: Geometry, ax: Axes | None = None, *, names: bool = True) -> Axes:
     """The network in the plane: wires as lines (blue: superconducting, gray: normal),
     nodes marked by kind, names written next to them. Coordinates in xi0; nodes without
-    positions are laid out automatically (as in :mod:`femprox.export`)."""
+    positions are laid out automatically (as in :mod:`femprox.output.export`)."""
     ax = _axes(ax)
     positions = node_positions(build_mesh(geometry))
     points = np.array([p[:2] for p in positions.values()])
@@ -320,9 +320,9 @@ def _draw_nodes(geometry: Geometry, positions: dict, ax: Axes, names: bool) -> N
 def plain_text(text: str) -> str:
     """``text`` shown literally in a plot: '$' escaped (matplotlib reads $...$ as mathematics
     and fails on malformed formulas) and control characters replaced by escapes. Names are
-    restricted to safe characters already (femprox.limits); this covers titles and geometries
+    restricted to safe characters already (femprox.geometry.limits); this covers titles and geometries
     built in Python."""
-    from femprox.limits import printable
+    from femprox.geometry.limits import printable
 
     return printable(text).replace("$", r"\$")
 
@@ -335,7 +335,7 @@ def figure_with_axes(count: int = 1, *, width: float = 6.0, height: float = 4.2)
     return figure, list(axes)
 
 
-# -- labelled results (xarray Datasets of femprox.results and femprox.studies) -----------
+# -- labelled results (xarray Datasets of femprox.output.results and femprox.workflows.studies) -----------
 
 _DIMENSION_LABELS = {"temperature": r"temperature $T$ ($\Delta_0$)", "phase": r"phase $\varphi$ (rad)",
                      "bias": r"bias $V$ ($\Delta_0/e$)", "energy": r"energy $E$ ($\Delta_0$)"}
@@ -375,7 +375,7 @@ def plot_dataset(dataset, variable: str = "heat_conductance_ratio", ax: Axes | N
 
 
 def plot_dos_map(dataset, wire: str | None = None, ax: Axes | None = None) -> Axes:
-    """N(E, x)/N_0 along one wire of a :func:`femprox.studies.dos_map` Dataset as a color
+    """N(E, x)/N_0 along one wire of a :func:`femprox.workflows.studies.dos_map` Dataset as a color
     map (x horizontal, E vertical); ``wire`` defaults to the first."""
     ax = _axes(ax)
     wires = list(dict.fromkeys(dataset["wire"].values.tolist()))
@@ -392,7 +392,7 @@ def plot_dos_map(dataset, wire: str | None = None, ax: Axes | None = None) -> Ax
 
 
 def plot_iv(dataset, ax: Axes | None = None) -> Axes:
-    """Current through the biased terminal of a :func:`femprox.studies.iv_curve` Dataset
+    """Current through the biased terminal of a :func:`femprox.workflows.studies.iv_curve` Dataset
     and the normal-state line G_N V (dashed)."""
     ax = _axes(ax)
     terminal = dataset.attrs["biased_terminal"]
@@ -408,7 +408,7 @@ def plot_iv(dataset, ax: Axes | None = None) -> Axes:
 
 
 def plot_current_phase(dataset, ax: Axes | None = None) -> Axes:
-    """e I_S R_N against the phase, from a :func:`femprox.studies.current_phase_relation`
+    """e I_S R_N against the phase, from a :func:`femprox.workflows.studies.current_phase_relation`
     Dataset, with markers at the computed phases."""
     ax = _axes(ax)
     phase = dataset["phase"].values

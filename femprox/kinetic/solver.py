@@ -1,7 +1,7 @@
 """Kinetic stage: the linear kinetic equations for f_L and f_T on the graph mesh.
 
 Pipeline position: SpectralSolution -> kinetic coefficients -> **SpectralConductance** ->
-observables (:mod:`femprox.observables`).
+observables (:mod:`femprox.observables.conductance`).
 
 Equations (docs/physics.md section 4), per energy E and wire::
 
@@ -15,7 +15,7 @@ the weak form (boundary terms cancel at clean nodes by Kirchhoff's rule, vanish 
     sum_w g_w int [ j_T v' + (c_TL f_L + c_TT f_T) v / D ] dx = 0
 
 Both modes share one set of nodal DOFs, so the matrix is a 2x2 block per DOF pair and all
-energies are factored at once by :func:`~femprox.linalg.block_solver` (``fields=2``; element
+energies are factored at once by :func:`~femprox.linalg.block.block_solver` (``fields=2``; element
 bubbles of P2+ meshes condensed first, as in the spectral stage).
 One factorization per energy serves all ``2 n_terminals`` unit boundary data (the right-hand
 sides), which is what a spectral conductance matrix needs.
@@ -42,7 +42,7 @@ Conventions
   printed ``I = (g/2) int j_T dE`` does not fix the direction; the check
   ``I = G_N (V_1 - V_2)`` for a normal wire needs the sign used here (see the tests).
 * **Supercurrent density** ``j_S = -Re[2 (a b' - b a') / (1 - a b)^2]`` (see
-  :mod:`femprox.coefficients` for why this differs from an often printed form; docs/physics.md
+  :mod:`femprox.kinetic.coefficients` for why this differs from an often printed form; docs/physics.md
   section 10).
 
 Degenerate subgap regions (how they are handled)
@@ -82,13 +82,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from femprox.coefficients import KineticCoefficients, kinetic_coefficients
-from femprox.linalg import block_solver
+from femprox.kinetic.coefficients import KineticCoefficients, kinetic_coefficients
+from femprox.linalg.block import block_solver
 from femprox.mesh import GraphMesh, PointwiseForms, contact_pairs, extend_pattern
 from femprox.physics.bulk import PointParameters
 from femprox.physics.contacts import FAR, NEAR
 from femprox.physics.reservoirs import fixed_modes, reservoir_gap
-from femprox.spectral import SpectralSolution
+from femprox.spectral.solver import SpectralSolution
 
 log = logging.getLogger(__name__)
 
@@ -523,7 +523,7 @@ def _energy_subsets(solution: SpectralSolution, size: int):
 
 
 def _check_distribution_memory(problem: KineticProblem, n_energies: int) -> None:
-    from femprox.spectral import ProblemTooLargeError, _available_memory
+    from femprox.spectral.solver import ProblemTooLargeError, _available_memory
 
     needed = n_energies * problem.mesh.n_dofs * 2 * 2 * problem.n_terminals * 8
     if needed > 0.8 * _available_memory():

@@ -1,11 +1,11 @@
 """DOS maps, finite-bias I-V curves and current-phase relations as labelled xarray Datasets.
 
-Pipeline position: like :mod:`femprox.sweeps`, the last stage; these are the data behind
+Pipeline position: like :mod:`femprox.workflows.sweeps`, the last stage; these are the data behind
 ``femprox dos``, ``femprox iv`` and ``femprox supercurrent``. Every function takes a
 Geometry and a temperature; ``bcs_gaps=True`` (the default everywhere in femprox) gives the
 superconductors their BCS gap Delta(T) and the reservoirs the temperature T
-(:func:`femprox.temperature.at_temperature`) before solving; ``dynes`` sets one Dynes rate
-for every superconductor (:func:`femprox.sweeps.with_dynes`).
+(:func:`femprox.geometry.temperature.at_temperature`) before solving; ``dynes`` sets one Dynes rate
+for every superconductor (:func:`femprox.workflows.sweeps.with_dynes`).
 
 Units: hbar = k_B = e = 1; energies, temperatures, biases in Delta0 (biases in Delta0/e);
 lengths in xi0; currents in G0 Delta0/e with G0 the wires' conductance unit per xi0; the
@@ -23,14 +23,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import xarray as xr
 
-from femprox.energy_grid import energy_grid, solve_on_grid
-from femprox.geometry import Geometry, NodeKind
+from femprox.observables.energy_grid import energy_grid, solve_on_grid
+from femprox.geometry.network import Geometry, NodeKind
 from femprox.mesh import build_mesh
-from femprox.observables import nonlinear_currents, normal_resistance
-from femprox.spectral import solve_spectral
-from femprox.supercurrent import matsubara_supercurrent
-from femprox.sweeps import MeshSettings, with_dynes
-from femprox.temperature import at_temperature
+from femprox.observables.conductance import nonlinear_currents, normal_resistance
+from femprox.spectral.solver import solve_spectral
+from femprox.spectral.supercurrent import matsubara_supercurrent
+from femprox.workflows.sweeps import MeshSettings, with_dynes
+from femprox.geometry.temperature import at_temperature
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def _prepared(geometry: Geometry, temperature: float, bcs_gaps: bool, dynes: flo
 
 def _settings_attrs(temperature: float, bcs_gaps: bool, dynes: float | None, mesh: MeshSettings,
                     geometry: Geometry) -> dict:
-    from femprox.geometry_file import geometry_to_toml
-    from femprox.results import package_versions
+    from femprox.geometry.files import geometry_to_toml
+    from femprox.output.results import package_versions
 
     return {"temperature": float(temperature), "bcs_gaps": int(bcs_gaps),
             "dynes": math.nan if dynes is None else float(dynes),
@@ -177,7 +177,7 @@ def current_phase_relation(family: Callable[[float], Geometry], phases: Sequence
                            mesh: MeshSettings = MeshSettings()) -> xr.Dataset:
     """Equilibrium supercurrent I(phi) through ``wire`` from Matsubara sums.
 
-    ``family``: phase (radians) -> Geometry (a :class:`femprox.sweeps.GeometryFile` with a
+    ``family``: phase (radians) -> Geometry (a :class:`femprox.workflows.sweeps.GeometryFile` with a
     phase key, or e.g. ``lambda phi: sns_junction(10, phase=phi)`` when run here).
     ``wire``: default the first wire. ``between``: the two reservoirs defining R_N (default
     the first two superconducting ones), the normal-state resistance between them with any

@@ -1,19 +1,19 @@
 """Observables: conductance matrices and currents from spectral conductances.
 
-Pipeline position: SpectralConductance (:mod:`femprox.kinetic`) -> **observables**.
+Pipeline position: SpectralConductance (:mod:`femprox.kinetic.solver`) -> **observables**.
 
 Units: hbar = k_B = e = 1; energies, temperatures and potentials in Delta0; conductances in
 the units of the wires' ``conductance`` (per unit length) times 1/xi0, so a normal wire has
 G_N = g/L. Heat conductances are in G_N * Delta0 (kappa_N = pi^2 T G_N / 3).
 
-Sign conventions (see :mod:`femprox.kinetic`): every current flows *from terminal i into the
+Sign conventions (see :mod:`femprox.kinetic.solver`): every current flows *from terminal i into the
 network*; electric current ``I_i = (1/2) int sum Gamma_T f dE``, energy current
 ``J_E,i = -(1/2) int E sum Gamma_L f dE``, heat current ``Q_i = J_E,i - V_i I_i`` (electrons sit
 at chemical potential -V_i). Potentials are measured from the superconducting condensate
 (all S reservoirs are at V = 0).
 
-Energy integrals use :mod:`femprox.energy_grid`; supercurrents are in
-:mod:`femprox.supercurrent`.
+Energy integrals use :mod:`femprox.observables.energy_grid`; supercurrents are in
+:mod:`femprox.spectral.supercurrent`.
 
 Linear response and floating terminals
 --------------------------------------
@@ -38,12 +38,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from femprox import bcs
-from femprox.coefficients import kinetic_coefficients
-from femprox.energy_grid import EnergyGrid, check_on_grid, check_temperature, reservoir_distributions
-from femprox.geometry import Geometry
-from femprox.kinetic import L, T, SpectralConductance
-from femprox.spectral import SpectralFields, SpectralSolution
+from femprox.physics import bcs
+from femprox.kinetic.coefficients import kinetic_coefficients
+from femprox.observables.energy_grid import EnergyGrid, check_on_grid, check_temperature, reservoir_distributions
+from femprox.geometry.network import Geometry
+from femprox.kinetic.solver import L, T, SpectralConductance
+from femprox.spectral.solver import SpectralFields, SpectralSolution
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ def normal_resistance(geometry: Geometry, a: str, b: str) -> float:
     """R_N between reservoirs a and b in the normal state (all gaps zero, every reservoir a
     normal one, the others floating): the resistance that makes e I R_N of a Josephson
     junction (units: 1/(conductance unit / xi0))."""
-    from femprox.kinetic import normal_state_conductance
+    from femprox.kinetic.solver import normal_state_conductance
     from femprox.mesh import build_mesh
 
     mesh = build_mesh(geometry, order=1)  # the normal state is piecewise linear: P1 is exact
@@ -390,13 +390,13 @@ def _two_terminal_normal(normal: np.ndarray, a: int, b: int, others: str) -> flo
 GAP_CONSISTENCY_TOLERANCE = 1e-4
 """Relative difference between BCS Delta at the reservoirs' temperature and at the response's
 temperature above which :func:`linear_response` reports gaps that were not brought to T
-(the tolerance of :func:`femprox.temperature.gap_groups`)."""
+(the tolerance of :func:`femprox.geometry.temperature.gap_groups`)."""
 
 
 def _gaps_not_at(geometry: Geometry, temperature: float) -> float | None:
     """The largest reservoir temperature whose BCS gap differs from Delta(temperature) by more
     than the tolerance, in a network with superconductors; None if consistent.
-    :func:`femprox.temperature.at_temperature` puts every reservoir at T, so a network brought
+    :func:`femprox.geometry.temperature.at_temperature` puts every reservoir at T, so a network brought
     to T passes; one solved with its zero-temperature gaps has reservoirs elsewhere."""
     if not any(w.is_superconducting for w in geometry.wires) and not any(
             n.kind.value == "superconducting_reservoir" for n in geometry.nodes):
@@ -413,7 +413,7 @@ def linear_response(conductance: SpectralConductance, grid: EnergyGrid, temperat
 
     ``bcs_gaps`` states whether the spectral solve had the BCS gaps Delta(T) of this
     temperature (femprox's default everywhere: the network passed through
-    :func:`femprox.temperature.at_temperature`, as ``sweep()`` and the command line do).
+    :func:`femprox.geometry.temperature.at_temperature`, as ``sweep()`` and the command line do).
     True: a ValueError if the network's reservoirs sit at a temperature whose BCS gap differs
     from Delta(temperature) by more than 1e-4 (the sign that it was solved at other gaps);
     None (default): the same check, reported as a logged warning; False: no check (gaps
@@ -438,7 +438,7 @@ def _check_gaps_at(geometry: Geometry, temperature: float, bcs_gaps: bool | None
         return
     message = (f"linear response at T = {temperature:g} from a network whose reservoirs are at T = {off:g}: "
                f"its gaps are not BCS Delta({temperature:g}) = {float(bcs.gap(temperature)):.6g}; "
-               "solve femprox.temperature.at_temperature(geometry, T), or pass bcs_gaps=False to keep "
+               "solve femprox.geometry.temperature.at_temperature(geometry, T), or pass bcs_gaps=False to keep "
                "the gaps as given")
     if bcs_gaps:
         raise ValueError(message)
@@ -607,7 +607,7 @@ def terminal_values(conductance: SpectralConductance,
                     reservoirs: Mapping[str, tuple[float, float]]) -> np.ndarray:
     """Terminal data (n_energies, n_terminals, 2) = (f_L, f_T) of reservoirs at (T_i, V_i),
     at the energies of ``conductance``; feed it to
-    :meth:`~femprox.kinetic.SpectralConductance.distribution` for f_L, f_T along wires."""
+    :meth:`~femprox.kinetic.solver.SpectralConductance.distribution` for f_L, f_T along wires."""
     temps, volts = _bias_state(conductance, reservoirs)
     values = np.empty((conductance.energies.size, temps.size, 2))
     for k, (t, v) in enumerate(zip(temps, volts)):

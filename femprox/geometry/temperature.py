@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from femprox import bcs
-from femprox.geometry import Geometry, Node, NodeKind
+from femprox.physics import bcs
+from femprox.geometry.network import Geometry, Node, NodeKind
 
 __all__ = ["DEFAULT_GAP_TOLERANCE", "TemperatureGroup", "at_temperature", "gap_factor", "gap_groups"]
 

@@ -1,12 +1,12 @@
 """Labelled sweep results: xarray Datasets, saved and loaded as netCDF (HDF5) files.
 
-Pipeline position: after :mod:`femprox.sweeps`. A sweep's transport points become one
+Pipeline position: after :mod:`femprox.workflows.sweeps`. A sweep's transport points become one
 :class:`xarray.Dataset` whose dimensions are the swept geometry parameters (in the order
 given, e.g. ``r``, ``length_n`` or ``phase``), then ``temperature``, and for the
 multi-terminal matrices ``row_terminal`` and ``column_terminal``.
 
 Naming: variables carry the names of the attributes of
-:class:`femprox.sweeps.TransportPoint` and :class:`femprox.observables.LinearResponse`, and the
+:class:`femprox.workflows.sweeps.TransportPoint` and :class:`femprox.observables.conductance.LinearResponse`, and the
 CSV columns written by the command line carry the same names:
 
 =================================  =============================================================
@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from femprox.sweeps import (MATRIX_NAMES, EnergyGridOptions, GeometrySource, GridSweepOutput, GridSweepSpec,
-                            MeshSettings, Progress, SweepAxis, SweepResult, TransportPoint)
+from femprox.workflows.sweeps import (MATRIX_NAMES, EnergyGridOptions, GeometrySource, GridSweepOutput, GridSweepSpec,
+                                      MeshSettings, Progress, SweepAxis, SweepResult, TransportPoint)
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,10 @@ def _common_attrs(between: tuple[str, str], others: str, bcs_gaps: bool, gap_tol
 
 
 def geometry_attrs(source: object, geometry: object = None) -> dict:
-    """Provenance of a geometry source: a :class:`femprox.sweeps.GeometryFile` (path, text,
+    """Provenance of a geometry source: a :class:`femprox.workflows.sweeps.GeometryFile` (path, text,
     sha256, overrides) and/or a Geometry (its name and resolved TOML)."""
-    from femprox.geometry_file import geometry_to_toml
-    from femprox.sweeps import GeometryFile
+    from femprox.geometry.files import geometry_to_toml
+    from femprox.workflows.sweeps import GeometryFile
 
     attrs: dict = {}
     if isinstance(source, GeometryFile):
@@ -197,7 +197,7 @@ def grid_sweep_dataset(spec: GridSweepSpec, outputs: Sequence[GridSweepOutput], 
 
 def sweep_result_dataset(result: SweepResult, *, phase_key: str | None = None,
                          extra_attrs: Mapping[str, object] | None = None) -> xr.Dataset:
-    """The Dataset of a :func:`femprox.sweeps.sweep` result: dimensions ``phase`` (if the
+    """The Dataset of a :func:`femprox.workflows.sweeps.sweep` result: dimensions ``phase`` (if the
     sweep had phases) and ``temperature``."""
     points = result.points
     temperatures = sorted({p.temperature for p in points})
@@ -241,22 +241,22 @@ def parameter_sweep(source: "str | Path | GeometrySource", temperatures: Sequenc
                     resume: bool = False, progress: "Progress | None" = None, **plan_options) -> xr.Dataset:
     """Sweep temperatures (Delta0) and any geometry parameters; the labelled result.
 
-    ``source``: a geometry file path, a :class:`femprox.sweeps.GeometryFile`, a picklable
-    builder such as ``femprox.devices.t_junction`` (called with the axes as keyword
+    ``source``: a geometry file path, a :class:`femprox.workflows.sweeps.GeometryFile`, a picklable
+    builder such as ``femprox.geometry.devices.t_junction`` (called with the axes as keyword
     arguments), or a fixed Geometry (no axes). ``axes``: ``{"r": [0.1, 1, 10], "phi": [0,
     3.14]}`` (keys are override keys, ``"r"`` = ``"parameters.r"``; the Cartesian product
-    is swept) or a sequence of :class:`femprox.sweeps.SweepAxis`. ``between``, ``others``,
-    ``bcs_gaps``: as in :func:`femprox.sweeps.sweep`; ``dynes``: one Dynes rate (Delta0)
+    is swept) or a sequence of :class:`femprox.workflows.sweeps.SweepAxis`. ``between``, ``others``,
+    ``bcs_gaps``: as in :func:`femprox.workflows.sweeps.sweep`; ``dynes``: one Dynes rate (Delta0)
     for all superconductors. ``grid``, ``mesh``: EnergyGridOptions (default the adaptive
     grid) and MeshSettings. ``client`` (a Dask ``distributed.Client``) or ``executor``:
     where the tasks run; ``run_folder``/``resume``: partial results on disk (see
-    :mod:`femprox.distributed`).
+    :mod:`femprox.workflows.distributed`).
 
     Returns a Dataset with dimensions (axes..., temperature[, row_terminal,
     column_terminal]); see the module docstring for the variables and attributes.
     """
-    from femprox import sweeps
-    from femprox.distributed import run_grid_tasks
+    from femprox.workflows import sweeps
+    from femprox.workflows.distributed import run_grid_tasks
 
     if isinstance(source, (str, Path)):
         source = sweeps.GeometryFile.from_path(source)
@@ -283,7 +283,7 @@ def gap_profile_positions(geometry, wire: str, points: int = PROFILE_POINTS) -> 
 
 def self_consistent_dataset(result, *, points: int = PROFILE_POINTS,
                             extra_attrs: Mapping[str, object] | None = None) -> xr.Dataset:
-    """The Dataset of a :func:`femprox.selfconsistent_transport.self_consistent_sweep` result.
+    """The Dataset of a :func:`femprox.selfconsistency.transport.self_consistent_sweep` result.
 
     The transport variables of :func:`sweep_result_dataset` (dimension ``temperature``), and:
     ``gap_<wire>`` and ``gap_phase_<wire>`` (|Delta| in Delta0, phase in rad; dimensions
@@ -291,7 +291,7 @@ def self_consistent_dataset(result, *, points: int = PROFILE_POINTS,
     above T_c), ``newton_iterations`` and ``energies`` per temperature, and the attribute
     ``critical_temperature`` (Delta0; NaN where the linearized gap equation does not apply).
     """
-    from femprox.selfconsistent_transport import contact_ends
+    from femprox.selfconsistency.transport import contact_ends
 
     attrs = {"self_consistent": 1,
              "critical_temperature": (math.nan if result.critical_temperature is None
@@ -346,7 +346,7 @@ def write_self_consistency_csv(result, path: str | Path, *, distances: Sequence[
     every S wire and |Delta| at ``distances`` (xi0) from every NS contact."""
     import csv
 
-    from femprox.selfconsistent_transport import contact_ends
+    from femprox.selfconsistency.transport import contact_ends
 
     tc = result.critical_temperature
     ends = contact_ends(result.geometry)
