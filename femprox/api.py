@@ -169,7 +169,7 @@ def paper_grid(quick: bool = False) -> EnergyGridOptions:
 
 def t_junction_paper_grid(quick: bool = False) -> EnergyGridOptions:
     """Energy grid of the T-junctions in ``femprox paper`` (Fig. 3, long wire): FAST_GRID, with
-    a fifth fewer energies than ADAPTIVE_GRID and within 3e-6 of the reference there (errors
+    a tenth fewer energies than ADAPTIVE_GRID and within 3e-6 of the reference there (errors
     far below those of the figure meshes; QUICK_GRID with --quick)."""
     return sweeps.QUICK_GRID if quick else sweeps.FAST_GRID
 

@@ -387,6 +387,27 @@ def _mesh_settings(args) -> sweeps.MeshSettings:
     return sweeps.MeshSettings(refine=args.refine, order=args.order)
 
 
+def _grid_and_mesh(args) -> tuple[sweeps.EnergyGridOptions, sweeps.MeshSettings]:
+    """Energy grid and mesh settings: a named --accuracy level, or --grid, --refine, --order."""
+    if args.accuracy is None:
+        return GRIDS[args.grid or "adaptive"], _mesh_settings(args)
+    given = [option for option, value in (("--grid", args.grid), ("--order", args.order)) if value is not None]
+    if args.refine != 1.0:
+        given.append("--refine")
+    if given:
+        raise UsageError(f"--accuracy sets the energy grid and the mesh: give it or {', '.join(given)}, not both")
+    level = sweeps.accuracy_settings(args.accuracy)
+    return level.grid, level.mesh
+
+
+def _accuracy_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--accuracy", choices=tuple(sweeps.ACCURACY_LEVELS),
+                        help="a named accuracy level, grid and mesh together (sweep(accuracy=...)): standard "
+                        "(the defaults) or fast (fewer energies, P5 elements on 0.3 of the file's element "
+                        "counts; on the shipped geometries as accurate as the standard level to ~1e-5, at "
+                        "half to two thirds of its time); not together with --grid, --refine, --order")
+
+
 def _prepare(out: str, overwrite: bool) -> safe_output.StagedFolder:
     """A staging folder for the output folder ``out`` (checked, not created: it appears when
     the run commits)."""
@@ -428,7 +449,7 @@ def run_solve(args) -> int:
     phase_key = _dotted(args.phase_key) if args.phase_key else default_phase_key(args.geometry)
     if phases is not None and phase_key is None:
         raise UsageError("--phases needs --phase-key (the file declares no parameter 'phi')")
-    mesh = _mesh_settings(args)
+    grid, mesh = _grid_and_mesh(args)
     between = tuple(args.between) if args.between else None
     # planning loads every phase's geometry and checks the terminals: bad input fails
     # here, before any folder is created
@@ -443,7 +464,7 @@ def run_solve(args) -> int:
         result, files = api.solve_to_files(
             args.geometry, stage.path, temperatures=temperatures, overrides=overrides, phases=phases,
             phase_key=phase_key if phases is not None else None, between=between,
-            others=args.others, bcs_gaps=not args.fixed_gaps, grid=GRIDS[args.grid], mesh=mesh, overwrite=True,
+            others=args.others, bcs_gaps=not args.fixed_gaps, grid=grid, mesh=mesh, overwrite=True,
             executor=pool, progress=progress)
     _print_sweep(result)
     print(f"wrote {', '.join(files)} to {limits.printable(str(stage.target))}")
@@ -476,7 +497,9 @@ def run_solve_self_consistent(args) -> int:
                                 "sweep phases with --set per run"),
                                (args.fixed_gaps, "--fixed-gaps", "the gaps come from the gap equation"),
                                (args.order, "--order", "the gap equation uses the file's element orders; "
-                                "use --refine")):
+                                "use --refine"),
+                               (args.accuracy, "--accuracy", "its levels are verified for rigid gaps; use "
+                                "--grid and --refine")):
         if given:
             raise UsageError(f"--self-consistent cannot be combined with {option}: {why}")
     safe_output.check_target(args.output, args.overwrite)
@@ -497,7 +520,7 @@ def run_solve_self_consistent(args) -> int:
     started = time.perf_counter()
     with _run_context(args, "femprox solve --self-consistent", stage) as (pool, progress):
         result = self_consistent_sweep(geometry, temperatures, between=between, others=args.others,
-                                       grid=GRIDS[args.grid], mesh=mesh, phase=args.phase, executor=pool,
+                                       grid=GRIDS[args.grid or "adaptive"], mesh=mesh, phase=args.phase, executor=pool,
                                        chains=args.jobs, progress=progress)
         from femprox.output import result_checks
 
@@ -774,12 +797,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="S wires get Delta(x) from the gap equation at every temperature (instead of "
                        "the rigid BCS Delta(T)); writes T_c and Delta(x) profiles too (-j N: N chains of temperatures)")
     _phase_argument(solve)
-    solve.add_argument("--grid", choices=tuple(GRIDS), default="adaptive",
+    solve.add_argument("--grid", choices=tuple(GRIDS),
                        help="energy grid (default adaptive: refined where the spectral data need it, "
                        "e.g. at an interferometer's minigap cusp, which moves with the phase; the fixed "
-                       "grids fine, paper, quick may miss such cusps; fast: fewer, higher-order panels, "
-                       "also refined; with --order 5 --refine 0.3 it is sweep(accuracy='fast'))")
+                       "grids fine, paper, quick may miss such cusps; fast: the same panels refined to a "
+                       "ten times looser tolerance; --accuracy fast adds its mesh)")
     _mesh_arguments(solve)
+    _accuracy_argument(solve)
     _common(solve, output="")
     solve.set_defaults(run=run_solve)
 
@@ -875,11 +899,11 @@ def run_sweep(args) -> int:
                        math.prod(len(v) for v in axes.values()) * len(temperatures))
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    mesh = _mesh_settings(args)
+    grid, mesh = _grid_and_mesh(args)
     between = tuple(args.between) if args.between else None
     source = sweeps.GeometryFile.from_path(args.geometry, overrides)
     options = dict(between=between, others=args.others, bcs_gaps=not args.fixed_gaps, dynes=args.dynes,
-                   grid=GRIDS[args.grid], mesh=mesh)
+                   grid=grid, mesh=mesh)
     spec = sweeps.grid_sweep_spec(source, temperatures, axes, **options)  # checks everything before any work
     out = api.prepare_run_folder(args.output, overwrite=args.overwrite, resume=args.resume)
     with _sweep_runner(args, out) as (client, pool, progress):
@@ -993,13 +1017,14 @@ def _add_result_commands(commands) -> None:
                        help="not available here: use femprox solve --self-consistent (one run per parameter value)")
     sweep.add_argument("--dynes", type=float, help="one Dynes rate (Delta0) for every superconducting wire and "
                        "reservoir (default: the file's)")
-    sweep.add_argument("--grid", choices=tuple(GRIDS), default="adaptive", help="energy grid (default adaptive)")
+    sweep.add_argument("--grid", choices=tuple(GRIDS), help="energy grid (default adaptive)")
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster: its scheduler address "
                        "(tcp://host:8786) or 'local' for a cluster on this machine")
     sweep.add_argument("--workers", type=int, help="workers of --scheduler local (default: CPUs, at most 4)")
     sweep.add_argument("--resume", action="store_true", help="continue the sweep stored in the output folder "
                        "(finished solves in DIR/tasks are read, not recomputed)")
     _mesh_arguments(sweep)
+    _accuracy_argument(sweep)
     _common(sweep, output="")
     sweep.set_defaults(run=run_sweep)
 

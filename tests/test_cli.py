@@ -104,7 +104,31 @@ def test_solve_with_the_adaptive_grid_records_its_tolerance(tmp_path, capsys):
     rows = read_csv(out / "results.csv")
     # estimates of the adaptive grid are conservative and small here (1e-5 measured)
     assert float(rows[0]["conductance_ratio_error"]) < 1e-4
-    assert json.loads((out / "run.json").read_text())["settings"]["energy_grid"]["adaptive_tolerance"] == 1e-2
+    assert json.loads((out / "run.json").read_text())["settings"]["energy_grid"]["adaptive_tolerance"] == \
+        sweeps.ADAPTIVE_GRID.adaptive_tolerance
+
+
+def test_solve_takes_an_accuracy_level_instead_of_grid_and_mesh(tmp_path, capsys):
+    out = tmp_path / "fast"
+    args = ["solve", T_JUNCTION, "--temperatures", "0.05", "0.2", "--accuracy", "fast", "-o", out,
+            "--no-progress", "--jobs", "1"]
+    assert run(args, capsys)[0] == 0
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    level = sweeps.ACCURACY_LEVELS["fast"]
+    assert settings["mesh"] == {"refine": level.mesh.refine, "order": level.mesh.order}
+    assert settings["energy_grid"]["order"] == level.grid.order
+    # the same numbers as the Python call with that level
+    expected = sweeps.sweep(sweeps.GeometryFile.from_path(T_JUNCTION).geometry(), [0.05, 0.2], accuracy="fast")
+    rows = read_csv(out / "results.csv")
+    np.testing.assert_allclose([float(r["heat_conductance_ratio"]) for r in rows],
+                               expected.column("heat_conductance_ratio"), rtol=1e-12)
+    for extra, named in ((["--grid", "quick"], "--grid"), (["--refine", "0.5"], "--refine"),
+                         (["--order", "4", "--grid", "fine"], "--grid, --order")):
+        status, _, err = run(args[:-5] + extra + ["-o", tmp_path / "x", "--no-progress"], capsys)
+        assert_one_line_error(status, err, "--accuracy", named, "not both")
+    assert not (tmp_path / "x").exists()
+    status, _, err = run(args[:-5] + ["--accuracy", "best", "-o", tmp_path / "x"], capsys)
+    assert status == 2 and "invalid choice: 'best'" in err
 
 
 # -- femprox mesh and convergence ---------------------------------------------------------------

@@ -118,6 +118,18 @@ def test_sweep_with_a_global_dynes_rate_records_it(tmp_path, capsys):
     assert json.loads((out / "run.json").read_text())["settings"]["dynes"] == 0.02
 
 
+def test_sweep_takes_an_accuracy_level(tmp_path, capsys):
+    out = tmp_path / "fast"
+    assert run(["sweep", NS_WIRE, "--sweep", "wires.wire.length=4,6", "--temperatures", "0.1", "--accuracy", "fast",
+                "-o", out, "--no-progress", "--jobs", "1"], capsys)[0] == 0
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    assert settings["mesh"] == {"refine": 0.3, "order": 5} and settings["energy_grid"]["order"] == 6
+    status, _, err = run(["sweep", NS_WIRE, "--sweep", "wires.wire.length=4", "--accuracy", "fast", "-o",
+                          tmp_path / "x", *QUICK], capsys)
+    one_line_error(status, err, "--accuracy sets the energy grid and the mesh: give it or --grid, --refine")
+    assert not (tmp_path / "x").exists()
+
+
 def test_solve_writes_results_nc_beside_its_csv(tmp_path, capsys):
     out = tmp_path / "solve"
     assert run(["solve", HOUSE, "--temperatures", "0.1", "0.2", "--phases", "0:pi:3", "-o", out, *QUICK],

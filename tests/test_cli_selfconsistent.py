@@ -72,6 +72,7 @@ def test_solve_refuses_to_overwrite(solved, capsys):
     (["--phases", "0", "1"], "--phases"),
     (["--fixed-gaps"], "--fixed-gaps"),
     (["--order", "2"], "--order"),
+    (["--accuracy", "fast"], "--accuracy"),
     (["--temperatures", "0.1", "0.1"], "twice"),
 ])
 def test_solve_refuses_what_makes_no_sense(tmp_path, capsys, extra, fragment):

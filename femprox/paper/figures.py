@@ -152,8 +152,8 @@ class _Figure3Task:
 def _run_figure3_task(task: _Figure3Task):
     """Network ratios (kappa, G, errors) and the semi-infinite model on the same grid (the
     start grid when the grid is adaptive: the model has no features the start grid misses;
-    at the default temperatures and r = 0.1, 1, 10 the starts of ADAPTIVE_GRID and FAST_GRID
-    are within 3.2e-5 and 3.3e-5 of FINE_GRID for it)."""
+    at the default temperatures and r = 0.1, 1, 10 the start of FAST_GRID, also ADAPTIVE_GRID's,
+    is within 3.3e-5 of FINE_GRID for it)."""
     if _normal_state(task.sweep.geometry):
         # above T_c nothing is superconducting: the network is its own normal reference, the
         # ratios are 1 by definition (a solve gives 1 - 4e-15 with error estimates ~6e-16)

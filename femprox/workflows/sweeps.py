@@ -76,35 +76,37 @@ class EnergyGridOptions:
                 "edge_distance": self.edge_distance, "low_fraction": self.low_fraction}
 
 
-# Accuracy of the grids: largest absolute error of kappa/kappa_N and G/G_N against a grid of
-# 12-point panels with growth ratio 1.3 (house interferometer, phi = 0, 1, 2, 2.3, 2.6, 2.83,
-# 3.0, 3.1, T = 0.05, 0.1, 0.2, 0.3 with BCS gaps, where fixed grids do worst). Between
-# phi ~ 0.6 pi and pi the spectral functions have a sharp cusp at the local minigap edge of the
-# centre node; it moves with phi, so it is no panel boundary, and the half-grid error
-# estimates of the fixed grids report as little as 0.1 of the error there. Adaptive refinement
-# finds the cusp. On the other shipped geometries (no moving cusp; T = 0.02, 0.1, 0.3) the
-# fixed FINE_GRID is within 1e-9, ADAPTIVE_GRID within 1.5e-5 with 2-3 times fewer energies.
+# Accuracy of the grids: largest absolute error of kappa/kappa_N and G/G_N. Fixed grids:
+# against a grid of 12-point panels with growth ratio 1.3 (house interferometer, phi = 0, 1, 2,
+# 2.3, 2.6, 2.83, 3.0, 3.1, T = 0.05, 0.1, 0.2, 0.3 with BCS gaps, where fixed grids do worst).
+# Between phi ~ 0.3 pi and pi the spectral functions have a sharp cusp at the local minigap
+# edge of the centre node; it moves with phi, so it is no panel boundary, and the half-grid
+# error estimates of the fixed grids report as little as 0.1 of the error there. Adaptive
+# refinement finds the cusp. On the other shipped geometries (no moving cusp; T = 0.02, 0.1,
+# 0.3) the fixed FINE_GRID is within 1e-9. Adaptive grids: against FINE_GRID refined to
+# tolerance 2e-5 (house on the Fig. 4 mesh at 25 phases 0..pi x the 4 temperatures above; every
+# shipped geometry on its own mesh at T = 0.02, 0.1, 0.3, the house at phi = 0, 2, 2.8, 3.05).
 FINE_GRID = EnergyGridOptions()
 """Fixed grid, order 8: errors <= 1.3e-3 (kappa/kappa_N) and 4.3e-3 (G/G_N)."""
 PAPER_GRID = EnergyGridOptions(order=6, ratio=2.0, edge_ratio=4.0, edge_distance=1e-4)
 """Fixed grid, 0.6 of FINE_GRID's energies: errors <= 2.1e-3 and 6.3e-3."""
 QUICK_GRID = EnergyGridOptions(order=4, ratio=3.0, edge_ratio=4.0, edge_distance=1e-4)
 """Coarse grid for tests and --quick, a third of FINE_GRID: errors <= 2.6e-2 and 4.9e-2."""
-ADAPTIVE_GRID = replace(QUICK_GRID, adaptive_tolerance=1e-2)
-"""QUICK_GRID refined adaptively, the default of sweeps: house errors <= 1e-5 (kappa/kappa_N)
-and 3.5e-4 (G/G_N; the latter at phi = 0.99 pi, T = 0.2, <= 1e-4 at phi <= 0.95 pi) with
-100-200 energies per solve, on the default and on the Fig. 4 mesh, its estimates
-conservative wherever the error exceeds 4e-5; elsewhere <= 1.5e-5 (see above), at a third to
-a half of FINE_GRID's cost. Each refinement round is a separate, small spectral solve."""
 FAST_GRID = EnergyGridOptions(order=6, ratio=8.0, edge_ratio=10.0, edge_distance=1e-3, low_fraction=0.5,
                               adaptive_tolerance=1e-2)
-"""Fewer, higher-order panels, refined adaptively like ADAPTIVE_GRID: two thirds of its energies
-on the T-junction (84 for T <= 0.5), errors <= 3e-6 there (r = 0.1, 1, 10; T = 0.005..0.3,
-BCS gaps); house: kappa/kappa_N within 5e-6, G/G_N within 6.5e-4 (at phi = 0.99 pi) with 6%
-fewer energies than ADAPTIVE_GRID. Order-6 panels spanning a factor 8 in energy resolve the
-spectral data, which are smooth in ln E away from 0 and the gap edges and smooth in E
-below the Thouless energy (where the first panel ends: low_fraction 0.5); the thermal kernels
-need no panels of their own (they are integrated exactly against the interpolant)."""
+"""Few, high-order panels, refined adaptively where the estimated share of a panel in the
+error exceeds 1e-2: T-junction errors <= 3e-6 with 84 energies (T <= 0.5); house kappa/kappa_N
+within 6.8e-5 (phi = pi/3, T = 0.1), G/G_N within 6.9e-4 (phi = 0.96 pi, next to the cusp).
+Order-6 panels spanning a factor 8 in energy resolve the spectral data, which are smooth in
+ln E away from 0 and the gap edges and smooth in E below the Thouless energy (where the first
+panel ends: low_fraction 0.5); the thermal kernels need no panels of their own (they are
+integrated exactly against the interpolant)."""
+ADAPTIVE_GRID = replace(FAST_GRID, adaptive_tolerance=1e-3)
+"""The default of sweeps: FAST_GRID's panels refined to a tenth of its tolerance. House:
+kappa/kappa_N within 8.7e-6, G/G_N within 1.2e-5 at 130 energies per solve (FAST_GRID: 108);
+the other shipped geometries within 3e-6 and 2.1e-5 (84-177 energies). Each refinement round
+is a separate, small spectral solve. Until 2026-11-30 the default was QUICK_GRID refined to
+1e-2, as costly on the house (121 energies per solve) but 5.6e-5 and 6.5e-4 off there."""
 
 
 @dataclass(frozen=True)
@@ -139,21 +141,21 @@ ACCURACY_LEVELS = {
 """Accuracy levels of :func:`sweep` (``accuracy=``).
 
 standard: the defaults (ADAPTIVE_GRID on the geometry's own mesh): energy-grid errors <= 3e-6
-on the T-junction, 1e-5 (kappa) and 3.5e-4 (G, phi next to pi) on the house interferometer.
-fast: FAST_GRID on FAST_MESH. The grid has two thirds of the standard energies on the
-T-junction (errors <= 3e-6 there), 6% fewer on the house (kappa 5e-6, G 6.5e-4 at phi =
-0.99 pi). The geometry files' P3 meshes are chosen for ~1e-5 with P3; the solutions are
-smooth along the wires, so higher-order elements on fewer of them do as well at a half to a
-third of the unknowns. Measured on every shipped geometry (T = 0.02, 0.1, 0.3 with BCS gaps;
-house at phi = 0, 2, 2.8, 3.05; T-junction also at r = 0.1, 10, with a barrier, L_N = 30;
-against a 2x refined P5 mesh and a 2e-4-adaptive order-8 grid): the level's largest errors
-are those of its grid, 1.5e-8 to 5.7e-6 in kappa/kappa_N and 3e-9 to 8.9e-6 in G/G_N (house:
-4.8e-6, 6.2e-5), those of FAST_GRID on the geometry's own mesh to within 1e-5 (house G:
-6.2e-5 against 5.4e-5), at 45-80% of its time. A mesh coarser in the element count alone
+(kappa/kappa_N) and 2.1e-5 (G/G_N) on the shipped geometries, house interferometer included.
+fast: FAST_GRID on FAST_MESH. The grid has 0.9 of the standard energies on the T-junction
+(errors <= 3e-6 there) and 0.83 on the house, where it is 6.8e-5 (kappa) and 6.9e-4 (G, phi
+next to pi) off. The geometry files' P3 meshes are chosen for ~1e-5 with P3; the solutions
+are smooth along the wires, so higher-order elements on fewer of them do as well at a half
+to a third of the unknowns. Measured on every shipped geometry (T = 0.02, 0.1, 0.3 with BCS
+gaps; house at phi = 0, 2, 2.8, 3.05; T-junction also at r = 0.1, 10, with a barrier, L_N =
+30; against a 2x refined P5 mesh and a 2e-4-adaptive order-8 grid): the level's largest
+errors are those of its grid, 1.5e-8 to 5.7e-6 in kappa/kappa_N and 3e-9 to 8.9e-6 in G/G_N
+(house: 4.8e-6, 6.2e-5), those of FAST_GRID on the geometry's own mesh to within 1e-5 (house
+G: 6.2e-5 against 5.4e-5), at 45-80% of its time. A mesh coarser in the element count alone
 costs accuracy: P3 on half the elements is off by 1.2e-6 at r = 1 but 1.4e-4 at r = 0.1 (the
-N arms' D_L dip next to the contact), the house by 3e-3. Networks unlike the shipped ones (wires meshed with very few
-elements, sharp features inside a wire) should be checked with a convergence study
-(:func:`convergence_study`) before relying on this level."""
+N arms' D_L dip next to the contact), the house by 3e-3. Networks unlike the shipped ones
+(wires meshed with very few elements, sharp features inside a wire) should be checked with a
+convergence study (:func:`convergence_study`) before relying on this level."""
 
 
 def accuracy_settings(accuracy: str) -> Accuracy:
