@@ -715,8 +715,10 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
                    others: str = "floating", bcs_gaps: bool = True, dynes: float | None = None,
                    grid: EnergyGridOptions = sweeps.ADAPTIVE_GRID, mesh: MeshSettings = MeshSettings(),
                    client: object | None = None, executor: Executor | None = None, resume: bool = False,
-                   overwrite: bool = False, progress: Progress | None = None):
-    """A general sweep (:func:`femprox.output.results.parameter_sweep`) written to ``out_dir``.
+                   overwrite: bool = False, progress: Progress | None = None, self_consistent: bool = False,
+                   phase: str = "auto"):
+    """A general sweep (:func:`femprox.output.results.parameter_sweep`) written to ``out_dir``;
+    ``self_consistent``/``phase``: see :func:`femprox.workflows.sweeps.grid_sweep_spec`.
 
     Files: results.nc (the labelled Dataset; ``femprox.load``), results.csv (one row per
     axis point and temperature, columns named as the Dataset's variables), matrices.csv
@@ -730,7 +732,7 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
         source = GeometryFile.from_path(source)
     # plan first: bad axes, keys or terminals fail before the folder is touched
     spec = sweeps.grid_sweep_spec(source, temperatures, axes, between=between, others=others, bcs_gaps=bcs_gaps,
-                                  dynes=dynes, grid=grid, mesh=mesh)
+                                  dynes=dynes, grid=grid, mesh=mesh, self_consistent=self_consistent, phase=phase)
     out = prepare_run_folder(out_dir, overwrite=overwrite, resume=resume)
     from femprox.workflows.distributed import RunFolder, run_grid_tasks
 
@@ -755,6 +757,7 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
                 "axes": [{"name": a.name, "key": a.key, "values": list(a.values)} for a in spec.axes],
                 "between": list(spec.between), "others": others, "bcs_gaps": bcs_gaps, "dynes": dynes,
                 "energy_grid": asdict(grid), "mesh": asdict(mesh), "spectral_solves": len(spec.tasks),
+                "self_consistent": self_consistent, "phase": phase if self_consistent else None,
                 "resumed": resume, "scheduler": None if client is None else str(getattr(client, "scheduler", client)),
                 "notes": json.loads(dataset.attrs["notes"]),
                 "geometry": geometry_record(source, spec.geometry)}

@@ -882,11 +882,16 @@ def _sweep_runner(args, out: Path):
 
 
 def run_sweep(args) -> int:
+    _check_phase_option(args)
     if args.self_consistent:
-        # the general sweep cuts the work into independent tasks (pools, Dask, --resume); a
-        # self-consistent temperature chain is one serial task per geometry: not wired in yet
-        raise UsageError("--self-consistent is available in femprox solve (one geometry, a chain of "
-                         "temperatures): run femprox solve --self-consistent --set KEY=VALUE per parameter value")
+        for given, option, why in ((args.fixed_gaps, "--fixed-gaps", "the gaps come from the gap equation"),
+                                   (args.dynes is not None, "--dynes", "the file's Dynes rates are kept"),
+                                   (args.order is not None, "--order", "the gap equation uses the file's element "
+                                    "orders; use --refine"),
+                                   (args.accuracy is not None, "--accuracy", "its levels are verified for rigid "
+                                    "gaps; use --grid and --refine")):
+            if given:
+                raise UsageError(f"--self-consistent cannot be combined with {option}: {why}")
     overrides = parse_overrides(args.set)
     temperatures = parse_values(args.temperatures, "--temperatures", positive=True)
     axes = parse_sweep_axes(args.sweep)
@@ -904,14 +909,27 @@ def run_sweep(args) -> int:
     source = sweeps.GeometryFile.from_path(args.geometry, overrides)
     options = dict(between=between, others=args.others, bcs_gaps=not args.fixed_gaps, dynes=args.dynes,
                    grid=grid, mesh=mesh)
-    spec = sweeps.grid_sweep_spec(source, temperatures, axes, **options)  # checks everything before any work
+    if args.self_consistent:
+        options.update(self_consistent=True, phase=args.phase)
+    try:  # checks everything before any work
+        spec = sweeps.grid_sweep_spec(source, temperatures, axes, **options)
+    except ValueError as error:
+        if args.self_consistent:  # e.g. no S wire at some point of the axes
+            raise UsageError(f"{args.geometry}: --self-consistent: {error}") from None
+        raise
     out = api.prepare_run_folder(args.output, overwrite=args.overwrite, resume=args.resume)
     with _sweep_runner(args, out) as (client, pool, progress):
         dataset, files = api.sweep_to_files(source, out, temperatures=temperatures, axes=axes, client=client,
                                             executor=pool, resume=args.resume, overwrite=True, progress=progress,
                                             **options)
-    print(f"{len(spec.tasks)} spectral solves; dimensions: "
+    work = (f"{len(spec.tasks)} self-consistent chains of temperatures" if args.self_consistent
+            else f"{len(spec.tasks)} spectral solves")
+    print(f"{work}; dimensions: "
           + ", ".join(f"{name} ({size})" for name, size in dataset["conductance_ratio"].sizes.items()))
+    if "critical_temperature" in dataset:
+        tc = dataset["critical_temperature"]
+        print(f"T_c (Delta0): {float(tc.min()):.6g} .. {float(tc.max()):.6g} over the axes (results.nc: "
+              "critical_temperature)")
     print(f"wrote {', '.join(files)} to {out} (load with femprox.load('{out / 'results.nc'}'))")
     return 0
 
@@ -1014,7 +1032,10 @@ def _add_result_commands(commands) -> None:
                        "equilibrium, absorbing; G, kappa of what arrives in B, over the path's normal values)")
     sweep.add_argument("--fixed-gaps", action="store_true", help="keep the file's gaps (no BCS Delta(T))")
     sweep.add_argument("--self-consistent", action="store_true",
-                       help="not available here: use femprox solve --self-consistent (one run per parameter value)")
+                       help="S wires get Delta(x) from the gap equation at every temperature: one warm-started "
+                       "chain of temperatures per axis point (the points run in parallel); results.nc also "
+                       "gets T_c per axis point (critical_temperature)")
+    _phase_argument(sweep)
     sweep.add_argument("--dynes", type=float, help="one Dynes rate (Delta0) for every superconducting wire and "
                        "reservoir (default: the file's)")
     sweep.add_argument("--grid", choices=tuple(GRIDS), help="energy grid (default adaptive)")

@@ -99,9 +99,62 @@ def test_phase_needs_self_consistent(tmp_path, capsys):
     assert not (tmp_path / "x").exists() and not (tmp_path / "m.vtu").exists()
 
 
-def test_sweep_points_to_solve(tmp_path, capsys):
-    status, _, err = run(["sweep", T_JUNCTION, "--self-consistent", "-o", tmp_path / "x"], capsys)
-    one_line_error(status, err, "femprox solve --self-consistent")
+def test_sweep_runs_one_chain_per_axis_point_with_the_numbers_of_solve(solved, tmp_path, capsys):
+    # the same chain (T = 0.2, 0.56, quick grid) as the solve fixture at r = 1 (the file's
+    # value), next to r = 10: each axis point is one task, so r = 1 must give solve's numbers
+    out = tmp_path / "sweep"
+    status, printed, _ = run(["sweep", T_JUNCTION, "--sweep", "r=1,10", "--temperatures", "0.2", "0.56",
+                              "--self-consistent", "--grid", "quick", "-o", out, "--no-progress", "--jobs", "1"],
+                             capsys)
+    assert status == 0 and "2 self-consistent chains of temperatures" in printed
+    dataset = results.load(out / "results.nc")
+    assert dataset.attrs["self_consistent"] == 1
+    tc = dataset["critical_temperature"]
+    assert tc.dims == ("r",)
+    assert float(tc.sel(r=1.0)) == json.loads((solved / "run.json").read_text())["settings"]["critical_temperature"]
+    # a larger r (S wire of lower conductance against the N wire) lets the N wire suppress the
+    # pair potential more (inverse proximity effect): measured 0.5482 at r = 10 against 0.5497
+    # at r = 1, both below the bulk T_c = 0.5669
+    assert float(tc.sel(r=10.0)) < float(tc.sel(r=1.0)) < 0.5669
+    solve_rows = read_csv(solved / "results.csv")
+    for row, expected in zip(dataset.sel(r=1.0)["heat_conductance_ratio"].values, solve_rows):
+        assert row == float(expected["heat_conductance_ratio"])
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    assert settings["self_consistent"] is True and settings["phase"] == "auto"
+    # each chain's task file keeps its T_c; resumed, every chain is read back from there
+    from femprox.workflows.distributed import RunFolder
+
+    folder = RunFolder(out)
+    assert sorted(folder.read(key).critical_temperature for key in folder.finished()) == sorted(tc.values)
+    status, _, _ = run(["sweep", T_JUNCTION, "--sweep", "r=1,10", "--temperatures", "0.2", "0.56",
+                        "--self-consistent", "--grid", "quick", "-o", out, "--no-progress", "--jobs", "1",
+                        "--resume"], capsys)
+    assert status == 0
+    resumed = results.load(out / "results.nc")
+    assert np.array_equal(resumed["critical_temperature"].values, tc.values)
+    assert np.array_equal(resumed["heat_conductance_ratio"].values, dataset["heat_conductance_ratio"].values)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--fixed-gaps"], "--fixed-gaps"),
+    (["--dynes", "0.01"], "--dynes"),
+    (["--order", "2"], "--order"),
+    (["--accuracy", "fast"], "--accuracy"),
+])
+def test_sweep_refuses_what_makes_no_sense(tmp_path, capsys, extra, fragment):
+    status, _, err = run(["sweep", T_JUNCTION, "--sweep", "r=1", "--self-consistent", "-o", tmp_path / "x",
+                          "--no-progress"] + extra, capsys)
+    one_line_error(status, err, fragment)
+    assert not (tmp_path / "x").exists()
+
+
+def test_sweep_names_the_point_without_s_wires(tmp_path, capsys):
+    status, _, err = run(["sweep", NS_WIRE, "--sweep", "wires.wire.length=4,6", "--self-consistent",
+                          "-o", tmp_path / "x", "--no-progress"], capsys)
+    one_line_error(status, err, "ns_wire.toml", "length = 4", "no superconducting wire")
+    status, _, err = run(["sweep", T_JUNCTION, "--sweep", "r=1", "--phase", "rigid", "-o", tmp_path / "x"], capsys)
+    one_line_error(status, err, "--phase needs --self-consistent")
+    assert not (tmp_path / "x").exists()
 
 
 def test_mesh_export_has_delta_and_its_phase(tmp_path, capsys):

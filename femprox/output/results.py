@@ -189,10 +189,27 @@ def grid_sweep_dataset(spec: GridSweepSpec, outputs: Sequence[GridSweepOutput], 
                           len(spec.tasks), [output.energies for output in outputs], notes)
     attrs["axes"] = json.dumps({axis.name: axis.key for axis in spec.axes})
     attrs["dynes"] = math.nan if spec.dynes is None else float(spec.dynes)
+    attrs["self_consistent"] = int(spec.self_consistent)
     attrs.update(extra_attrs or {})
     coords = {axis.name: np.array(axis.values) for axis in spec.axes}
     coords["temperature"] = np.array(spec.temperatures)
-    return _dataset(dims, coords, terminals, arrays, attrs)
+    dataset = _dataset(dims, coords, terminals, arrays, attrs)
+    if spec.self_consistent:
+        dataset["critical_temperature"] = _critical_temperatures(spec, outputs, position)
+    return dataset
+
+
+def _critical_temperatures(spec: GridSweepSpec, outputs: Sequence[GridSweepOutput], position) -> xr.DataArray:
+    """T_c per axis point of a self-consistent sweep (NaN where the linearized gap equation
+    does not apply: S reservoirs)."""
+    values = np.full(tuple(len(axis.values) for axis in spec.axes), np.nan)
+    for output in outputs:
+        tc = output.critical_temperature
+        values[tuple(lookup[value] for lookup, value in zip(position, output.coordinates))] = \
+            np.nan if tc is None else tc
+    return xr.DataArray(values, dims=tuple(axis.name for axis in spec.axes),
+                        attrs={"long_name": "critical temperature of the structure (linearized gap equation)",
+                               "units": "Delta0"})
 
 
 def sweep_result_dataset(result: SweepResult, *, phase_key: str | None = None,
@@ -250,7 +267,9 @@ def parameter_sweep(source: "str | Path | GeometrySource", temperatures: Sequenc
     for all superconductors. ``grid``, ``mesh``: EnergyGridOptions (default the adaptive
     grid) and MeshSettings. ``client`` (a Dask ``distributed.Client``) or ``executor``:
     where the tasks run; ``run_folder``/``resume``: partial results on disk (see
-    :mod:`femprox.workflows.distributed`).
+    :mod:`femprox.workflows.distributed`). ``plan_options`` go to
+    :func:`femprox.workflows.sweeps.grid_sweep_spec`, e.g. ``self_consistent=True`` (Delta(x)
+    from the gap equation; the Dataset then also has ``critical_temperature`` per axis point).
 
     Returns a Dataset with dimensions (axes..., temperature[, row_terminal,
     column_terminal]); see the module docstring for the variables and attributes.

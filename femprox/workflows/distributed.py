@@ -80,7 +80,7 @@ def output_to_json(output: GridSweepOutput) -> dict:
                        "matrices": {k: np.asarray(v).tolist() for k, v in p.matrices.items()},
                        "matrix_errors": {k: np.asarray(v).tolist() for k, v in p.matrix_errors.items()}})
     return {"coordinates": list(output.coordinates), "energies": output.energies, "notes": list(output.notes),
-            "points": points}
+            "critical_temperature": output.critical_temperature, "points": points}
 
 
 def output_from_json(data: dict) -> GridSweepOutput:
@@ -96,7 +96,7 @@ def output_from_json(data: dict) -> GridSweepOutput:
             matrices={k: np.array(v, dtype=float) for k, v in p["matrices"].items()},
             matrix_errors={k: np.array(v, dtype=float) for k, v in p["matrix_errors"].items()}))
     return GridSweepOutput(tuple(float(c) for c in data["coordinates"]), tuple(points), int(data["energies"]),
-                           tuple(data["notes"]))
+                           tuple(data["notes"]), _float(data.get("critical_temperature")))
 
 
 class RunFolder:

@@ -886,7 +886,12 @@ def with_dynes(geometry: Geometry, dynes: float | None) -> Geometry:
 class GridSweepTask:
     """One spectral solve of a general sweep: the geometry at one point of the axes (and at
     the representative temperature of a group sharing its gaps), and the temperatures it
-    serves. ``coordinates`` are the axis values, in axis order."""
+    serves. ``coordinates`` are the axis values, in axis order.
+
+    With ``self_consistent`` the task is instead the whole chain of temperatures of one axis
+    point with the self-consistent Delta(x) (:func:`femprox.selfconsistency.transport.
+    self_consistent_sweep`, ``phase_mode`` its ``phase=``); ``geometry`` then has its
+    zero-temperature gaps and ``gap_factor`` is NaN."""
 
     geometry: Geometry
     temperatures: tuple[float, ...]
@@ -896,22 +901,42 @@ class GridSweepTask:
     grid: EnergyGridOptions
     mesh: MeshSettings
     gap_factor: float
+    self_consistent: bool = False
+    phase_mode: str = "auto"
 
 
 @dataclass(frozen=True)
 class GridSweepOutput:
-    """What one :class:`GridSweepTask` returns (small and picklable)."""
+    """What one :class:`GridSweepTask` returns (small and picklable). ``critical_temperature``
+    (Delta0): the structure's T_c, for self-consistent tasks (None otherwise, and where the
+    linearized gap equation does not apply)."""
 
     coordinates: tuple[float, ...]
     points: tuple[TransportPoint, ...]
     energies: int
     notes: tuple[str, ...]
+    critical_temperature: float | None = None
 
 
 def run_grid_sweep_task(task: GridSweepTask) -> GridSweepOutput:
-    """One spectral solve and the linear response at each temperature of the task."""
+    """One spectral solve and the linear response at each temperature of the task (or, for a
+    self-consistent task, the chain of temperatures)."""
+    if task.self_consistent:
+        return _run_self_consistent_chain(task)
     points, energies, notes = _solve_and_respond(task, None)
     return GridSweepOutput(task.coordinates, tuple(points), energies, tuple(notes))
+
+
+def _run_self_consistent_chain(task: GridSweepTask) -> GridSweepOutput:
+    """All temperatures of one axis point with the self-consistent Delta(x), one serial,
+    warm-started chain (the sweep's parallelism is over axis points)."""
+    from femprox.selfconsistency.transport import self_consistent_sweep  # it imports this module
+
+    result = self_consistent_sweep(task.geometry, task.temperatures, between=task.between, others=task.others,
+                                   grid=task.grid, mesh=task.mesh, phase=task.phase_mode)
+    tc = None if result.critical_temperature is None else float(result.critical_temperature.temperature)
+    notes = tuple(dict.fromkeys(result.notes + result.transport.notes))
+    return GridSweepOutput(task.coordinates, result.transport.points, int(sum(result.energies)), notes, tc)
 
 
 @dataclass(frozen=True)
@@ -932,6 +957,8 @@ class GridSweepSpec:
     tasks: tuple[GridSweepTask, ...]
     geometry: Geometry | None = None
     """The geometry at the first point of the axes, before BCS gaps (for provenance)."""
+    self_consistent: bool = False
+    """Whether the tasks are self-consistent chains of temperatures (one per axis point)."""
 
 
 def grid_sweep_spec(source, temperatures: Iterable[float],
@@ -939,7 +966,8 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
                     between: tuple[str, str] | None = None, others: str = "floating", bcs_gaps: bool = True,
                     gap_tolerance: float = DEFAULT_GAP_TOLERANCE, scaling: str = "common",
                     dynes: float | None = None, grid: EnergyGridOptions = ADAPTIVE_GRID,
-                    mesh: MeshSettings = MeshSettings()) -> GridSweepSpec:
+                    mesh: MeshSettings = MeshSettings(), self_consistent: bool = False,
+                    phase: str = "auto") -> GridSweepSpec:
     """Plan a sweep over temperatures (Delta0) and the Cartesian product of ``axes``.
 
     ``source``: a geometry file (path or :class:`GeometryFile`; axis keys are its override
@@ -949,9 +977,17 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
     ``dynes``: one Dynes rate (Delta0) for every superconducting wire and reservoir
     (:func:`with_dynes`; None keeps the geometry's). The rest as in :func:`sweep`. Every
     geometry is built (and checked) here, before any solve.
+
+    ``self_consistent``: the S wires get Delta(x) from the gap equation at every temperature
+    (:func:`femprox.selfconsistency.transport.self_consistent_sweep`, ``phase`` its
+    ``phase=``): one task per axis point, a warm-started chain over the temperatures, whose
+    output also carries the structure's T_c. Not with ``bcs_gaps=False``, ``dynes`` or a
+    mesh ``order`` (the gap equation sets the gaps and uses the geometry's element orders).
     """
     check_others(others)
     temps = check_temperatures(temperatures)
+    if self_consistent:
+        _check_self_consistent_options(bcs_gaps, dynes, mesh, phase)
     if isinstance(source, (str, Path)):
         source = GeometryFile.from_path(source)
     axis_list = _as_axes(axes)
@@ -965,6 +1001,11 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
         if pair is not None and point_pair != pair:
             raise ValueError(f"the default terminals change along the axes ({pair} vs {point_pair}): give between")
         pair = point_pair
+        if self_consistent:
+            _check_has_s_wires(geometry, coordinates, axis_list)
+            tasks.append(GridSweepTask(geometry, tuple(sorted(set(temps))), tuple(coordinates), point_pair, others,
+                                       grid, mesh, math.nan, self_consistent=True, phase_mode=phase))
+            continue
         for group in gap_groups(geometry, temps, tolerance=gap_tolerance, scaling=scaling, bcs_gaps=bcs_gaps):
             at_t = at_temperature(geometry, group.representative, scaling=scaling) if bcs_gaps else geometry
             factor = float(bcs.gap(group.representative)) if bcs_gaps else 1.0
@@ -973,4 +1014,28 @@ def grid_sweep_spec(source, temperatures: Iterable[float],
     assert pair is not None
     return GridSweepSpec(axes=axis_list, temperatures=tuple(sorted(set(temps))), between=pair, others=others,
                          bcs_gaps=bcs_gaps, gap_tolerance=gap_tolerance, dynes=dynes, grid=grid, mesh=mesh,
-                         tasks=tuple(tasks), geometry=first)
+                         tasks=tuple(tasks), geometry=first, self_consistent=self_consistent)
+
+
+def _check_self_consistent_options(bcs_gaps: bool, dynes: float | None, mesh: MeshSettings, phase: str) -> None:
+    from femprox.selfconsistency.transport import PHASE_CHOICES
+
+    if not bcs_gaps:
+        raise ValueError("a self-consistent sweep takes its gaps from the gap equation: bcs_gaps=False makes no sense")
+    if dynes is not None:
+        raise ValueError("a self-consistent sweep keeps the geometry's Dynes rates: dynes cannot be set")
+    if mesh.order is not None:
+        raise ValueError("a self-consistent sweep uses the geometry's element orders: use mesh refine only")
+    if phase not in PHASE_CHOICES:
+        raise ValueError(f"phase must be one of {', '.join(PHASE_CHOICES)}, got {phase!r}")
+
+
+def _check_has_s_wires(geometry: Geometry, coordinates, axes: Sequence[SweepAxis]) -> None:
+    """A self-consistent sweep point needs S wires (S reservoirs keep their bulk gap)."""
+    from femprox.selfconsistency.gap_equation import materials_of
+
+    try:
+        materials_of(geometry)
+    except ValueError as error:
+        where = ", ".join(f"{axis.name} = {value:g}" for axis, value in zip(axes, coordinates)) or "the geometry"
+        raise ValueError(f"self-consistent sweep at {where}: {error}") from None
