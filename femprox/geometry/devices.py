@@ -177,6 +177,16 @@ def sns_junction(length: float = 10.0, gap: float = 1.0, phase: float = 0.0,
     return _geometry(name, nodes, wires, mesh)
 
 
+def _contact_parameters(name: str, length_n, width, temperature, gap, conductance_s, diffusion_s) -> tuple:
+    """The checked parameters shared by the inset and sandwich contacts (Fig. 1): an S
+    part of ``width`` inside an N wire of ``length_n``."""
+    length_n = _positive(name, "length_n", length_n)
+    width = _positive(name, "width", width)
+    _shorter(name, ("width", width), ("length_n", length_n))
+    return (length_n, width, _nonnegative(name, "temperature", temperature), _positive(name, "gap", gap),
+            _positive(name, "conductance_s", conductance_s), _positive(name, "diffusion_s", diffusion_s))
+
+
 def inset(length_n: float = 10.0, width: float = 1.0, temperature: float = 0.0, *,
           gap: float = 1.0, conductance_s: float = G_N, diffusion_s: float = D_N,
           mesh: MeshOptions | None = None) -> Geometry:
@@ -190,13 +200,8 @@ def inset(length_n: float = 10.0, width: float = 1.0, temperature: float = 0.0, 
     (L_N - width)/2 each.
     """
     name = "inset"
-    length_n = _positive(name, "length_n", length_n)
-    width = _positive(name, "width", width)
-    _shorter(name, ("width", width), ("length_n", length_n))
-    temperature = _nonnegative(name, "temperature", temperature)
-    gap = _positive(name, "gap", gap)
-    conductance_s = _positive(name, "conductance_s", conductance_s)
-    diffusion_s = _positive(name, "diffusion_s", diffusion_s)
+    length_n, width, temperature, gap, conductance_s, diffusion_s = _contact_parameters(
+        name, length_n, width, temperature, gap, conductance_s, diffusion_s)
     arm = (length_n - width) / 2
     nodes = [
         Node("left", _N_RES, temperature=temperature, position=(-length_n / 2, 0.0)),
@@ -237,15 +242,10 @@ def sandwich(length_n: float = 10.0, width: float = 1.0, thickness: float = 0.1,
     discretisation parameter to converge (like a mesh size).
     """
     name = "sandwich"
-    length_n = _positive(name, "length_n", length_n)
-    width = _positive(name, "width", width)
-    _shorter(name, ("width", width), ("length_n", length_n))
+    length_n, width, temperature, gap, conductance_s, diffusion_s = _contact_parameters(
+        name, length_n, width, temperature, gap, conductance_s, diffusion_s)
     thickness = _positive(name, "thickness", thickness)
     rungs = _count(name, "rungs", rungs)
-    temperature = _nonnegative(name, "temperature", temperature)
-    gap = _positive(name, "gap", gap)
-    conductance_s = _positive(name, "conductance_s", conductance_s)
-    diffusion_s = _positive(name, "diffusion_s", diffusion_s)
     cell = width / rungs
     centres = [-width / 2 + (k - 0.5) * cell for k in range(1, rungs + 1)]
     nodes = _sandwich_nodes(length_n, width, thickness, centres, temperature)
