@@ -244,7 +244,8 @@ def test_examples_are_all_covered():
                                           "s_loop_interferometer.py", "t_junction_with_barrier.py", "dos_map.py",
                                           "iv_curve.py", "supercurrent.py", "field_export.py",
                                           "sweep_on_cluster.py", "self_consistent_t_junction.py",
-                                          "self_consistent_t_junction_curves.py"}  # dos_map ... sweep_on_cluster: tests/test_examples.py; the last: tests/test_selfconsistent_transport.py
+                                          "self_consistent_t_junction_curves.py",
+                                          "self_consistent_parameter_sweep.py"}  # dos_map ... sweep_on_cluster: tests/test_examples.py; the last: tests/test_selfconsistent_transport.py
 
 
 def test_example_t_junction(quick_examples):
@@ -288,6 +289,18 @@ def test_example_t_junction_with_barrier(quick_examples):
 def test_example_mesh_convergence(quick_examples):
     study = run_example("mesh_convergence.py")["study"]
     assert study.h_errors[-1] < study.h_errors[0]
+
+
+def test_example_self_consistent_parameter_sweep(quick_examples):
+    example = run_example("self_consistent_parameter_sweep.py")
+    tc = example["critical_temperature"]
+    # the N wire suppresses a short S lead more (inverse proximity effect): measured T_c 0.282
+    # (L_S = 2) and 0.550 (L_S = 10, the value of the file's own lead in
+    # tests/test_cli_selfconsistent.py), below the bulk 0.567
+    assert 0.2 < tc[2.0] < tc[10.0] < 0.567
+    # at T = 0.3 the short lead is normal: the network is its own normal reference
+    assert float(example["kappa"].sel(length_s=2.0, temperature=0.3)) == pytest.approx(1.0, abs=1e-9)
+    assert float(example["kappa"].sel(length_s=10.0, temperature=0.3)) < 0.99
 
 
 def test_half_barrier_model_has_the_ratios_of_the_whole():

@@ -200,16 +200,17 @@ def grid_sweep_dataset(spec: GridSweepSpec, outputs: Sequence[GridSweepOutput], 
 
 
 def _critical_temperatures(spec: GridSweepSpec, outputs: Sequence[GridSweepOutput], position) -> xr.DataArray:
-    """T_c per axis point of a self-consistent sweep (NaN where the linearized gap equation
-    does not apply: S reservoirs)."""
+    """T_c per axis point of a self-consistent sweep; NaN where there is none to report: S
+    reservoirs (the linearized gap equation does not apply) or an S part that stays normal
+    down to the lowest temperature the search tries (the notes say which)."""
     values = np.full(tuple(len(axis.values) for axis in spec.axes), np.nan)
     for output in outputs:
         tc = output.critical_temperature
         values[tuple(lookup[value] for lookup, value in zip(position, output.coordinates))] = \
             np.nan if tc is None else tc
     return xr.DataArray(values, dims=tuple(axis.name for axis in spec.axes),
-                        attrs={"long_name": "critical temperature of the structure (linearized gap equation)",
-                               "units": "Delta0"})
+                        attrs={"long_name": "critical temperature of the structure (linearized gap equation; "
+                                            "NaN: none, see the notes)", "units": "Delta0"})
 
 
 def sweep_result_dataset(result: SweepResult, *, phase_key: str | None = None,
