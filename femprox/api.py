@@ -723,7 +723,8 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
     Files: results.nc (the labelled Dataset; ``femprox.load``), results.csv (one row per
     axis point and temperature, columns named as the Dataset's variables), matrices.csv
     (long format), run.json (provenance), tasks/ (one file per finished spectral solve;
-    with ``resume=True`` an interrupted sweep continues from them). Returns (Dataset, files).
+    with ``resume=True`` an interrupted sweep continues from them); a self-consistent sweep
+    also critical_temperature.csv (T_c per axis point). Returns (Dataset, files).
     """
     from femprox.output import results
 
@@ -747,9 +748,12 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
     # each result file appears complete or not at all (the run folder itself is not staged:
     # its tasks/ must outlive an interruption)
     files = {}
-    for name, write in (("results.nc", lambda path: results.save(dataset, path)),
-                        ("results.csv", lambda path: write_dataset_csv(dataset, path)),
-                        ("matrices.csv", lambda path: write_dataset_matrices_csv(dataset, path))):
+    writers = [("results.nc", lambda path: results.save(dataset, path)),
+               ("results.csv", lambda path: write_dataset_csv(dataset, path)),
+               ("matrices.csv", lambda path: write_dataset_matrices_csv(dataset, path))]
+    if "critical_temperature" in dataset:
+        writers.append(("critical_temperature.csv", lambda path: write_critical_temperature_csv(dataset, path)))
+    for name, write in writers:
         with safe_output.atomic_file(out / name, overwrite=True) as temporary:
             write(temporary)
         files[name] = out / name
@@ -765,6 +769,18 @@ def sweep_to_files(source: str | Path | GeometryFile, out_dir: str | Path, *, te
         write_json(temporary, run_record("sweep", settings, started))
     files["run.json"] = out / "run.json"
     return dataset, files
+
+
+def write_critical_temperature_csv(dataset, path: str | Path) -> Path:
+    """T_c of a self-consistent sweep, one row per axis point (empty: none found)."""
+    axes = list(json.loads(dataset.attrs["axes"]))
+    comments = ["critical temperature of the structure (Delta0) from the linearized gap equation, per point of "
+                "the swept parameters; empty where there is none (S reservoirs, or normal down to the lowest "
+                "temperature tried: see run.json notes)"]
+    table = dataset["critical_temperature"].to_dataframe().reset_index()
+    rows = ([*values[:-1], None if np.isnan(values[-1]) else values[-1]]
+            for values in table[axes + ["critical_temperature"]].itertuples(index=False))
+    return _write_csv(Path(path), comments, axes + ["critical_temperature"], rows)
 
 
 def _dataset_axes(dataset) -> list[str]:

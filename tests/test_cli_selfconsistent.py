@@ -121,6 +121,9 @@ def test_sweep_runs_one_chain_per_axis_point_with_the_numbers_of_solve(solved, t
         assert row == float(expected["heat_conductance_ratio"])
     settings = json.loads((out / "run.json").read_text())["settings"]
     assert settings["self_consistent"] is True and settings["phase"] == "auto"
+    table = read_csv(out / "critical_temperature.csv")
+    assert [(float(row["r"]), float(row["critical_temperature"])) for row in table] == \
+        [(1.0, float(tc.sel(r=1.0))), (10.0, float(tc.sel(r=10.0)))]  # exact: repr() in the CSV
     # each chain's task file keeps its T_c; resumed, every chain is read back from there
     from femprox.workflows.distributed import RunFolder
 
@@ -173,3 +176,15 @@ def test_mesh_export_has_delta_and_its_phase(tmp_path, capsys):
     one_line_error(status, err, "exists")
     status, _, err = run(["mesh", T_JUNCTION, "--self-consistent", "--export", tmp_path / "b.vtu"], capsys)
     one_line_error(status, err, "--temperature")
+
+
+def test_critical_temperature_table_leaves_points_without_tc_empty(tmp_path):
+    import xarray as xr
+
+    from femprox.api import write_critical_temperature_csv
+
+    dataset = xr.Dataset({"critical_temperature": ("length_s", np.array([np.nan, 0.2817871688576431]))},
+                         coords={"length_s": [1.0, 2.0]}, attrs={"axes": json.dumps({"length_s": "parameters.length_s"})})
+    rows = read_csv(write_critical_temperature_csv(dataset, tmp_path / "tc.csv"))
+    assert rows == [{"length_s": "1.0", "critical_temperature": ""},
+                    {"length_s": "2.0", "critical_temperature": "0.2817871688576431"}]
