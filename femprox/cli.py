@@ -487,28 +487,33 @@ def _check_self_consistent_geometry(geometry, path: str) -> None:
                          "only S wires get a self-consistent Delta(x))") from None
 
 
+def _refuse_with_self_consistent(args, extra: list[tuple[object, str, str]]) -> None:
+    """Options that make no sense with --self-consistent (the shared ones and ``extra``
+    (given, option, why) triples) give a usage error."""
+    shared = [(args.fixed_gaps, "--fixed-gaps", "the gaps come from the gap equation"),
+              (args.order is not None, "--order", "the gap equation uses the file's element orders; use --refine"),
+              (args.accuracy is not None, "--accuracy", "its levels are verified for rigid gaps; use --grid and "
+               "--refine")]
+    for given, option, why in extra + shared:
+        if given:
+            raise UsageError(f"--self-consistent cannot be combined with {option}: {why}")
+
+
 def run_solve_self_consistent(args) -> int:
     """``femprox solve --self-consistent``: Delta(x) from the gap equation at every temperature
     (each starts from the last; with -j N the temperatures are cut into N such chains run in
     parallel), then kappa/kappa_N and G/G_N with it."""
     from femprox.selfconsistency.transport import self_consistent_sweep
 
-    for given, option, why in ((args.phases, "--phases", "one run is one chain of temperatures; "
-                                "sweep phases with --set per run"),
-                               (args.fixed_gaps, "--fixed-gaps", "the gaps come from the gap equation"),
-                               (args.order, "--order", "the gap equation uses the file's element orders; "
-                                "use --refine"),
-                               (args.accuracy, "--accuracy", "its levels are verified for rigid gaps; use "
-                                "--grid and --refine")):
-        if given:
-            raise UsageError(f"--self-consistent cannot be combined with {option}: {why}")
+    _refuse_with_self_consistent(args, [(args.phases, "--phases", "one run is one chain of temperatures; "
+                                         "sweep phases with --set per run")])
     safe_output.check_target(args.output, args.overwrite)
     overrides = parse_overrides(args.set)
     temperatures = parse_values(args.temperatures, "--temperatures", positive=True)
     limits.check_values("--temperatures", "temperature", temperatures)
     if len(set(temperatures)) != len(temperatures):
         raise UsageError("--temperatures: a temperature is given twice")
-    mesh = _mesh_settings(args)
+    grid, mesh = _grid_and_mesh(args)
     between = tuple(args.between) if args.between else None
     source = sweeps.GeometryFile.from_path(args.geometry, overrides)
     geometry = source.geometry()
@@ -520,7 +525,7 @@ def run_solve_self_consistent(args) -> int:
     started = time.perf_counter()
     with _run_context(args, "femprox solve --self-consistent", stage) as (pool, progress):
         result = self_consistent_sweep(geometry, temperatures, between=between, others=args.others,
-                                       grid=GRIDS[args.grid or "adaptive"], mesh=mesh, phase=args.phase, executor=pool,
+                                       grid=grid, mesh=mesh, phase=args.phase, executor=pool,
                                        chains=args.jobs, progress=progress)
         from femprox.output import result_checks
 
@@ -884,14 +889,7 @@ def _sweep_runner(args, out: Path):
 def run_sweep(args) -> int:
     _check_phase_option(args)
     if args.self_consistent:
-        for given, option, why in ((args.fixed_gaps, "--fixed-gaps", "the gaps come from the gap equation"),
-                                   (args.dynes is not None, "--dynes", "the file's Dynes rates are kept"),
-                                   (args.order is not None, "--order", "the gap equation uses the file's element "
-                                    "orders; use --refine"),
-                                   (args.accuracy is not None, "--accuracy", "its levels are verified for rigid "
-                                    "gaps; use --grid and --refine")):
-            if given:
-                raise UsageError(f"--self-consistent cannot be combined with {option}: {why}")
+        _refuse_with_self_consistent(args, [(args.dynes is not None, "--dynes", "the file's Dynes rates are kept")])
     overrides = parse_overrides(args.set)
     temperatures = parse_values(args.temperatures, "--temperatures", positive=True)
     axes = parse_sweep_axes(args.sweep)
