@@ -935,8 +935,9 @@ def _run_self_consistent_chain(task: GridSweepTask) -> GridSweepOutput:
     result = self_consistent_sweep(task.geometry, task.temperatures, between=task.between, others=task.others,
                                    grid=task.grid, mesh=task.mesh, phase=task.phase_mode)
     tc = None if result.critical_temperature is None else float(result.critical_temperature.temperature)
-    notes = tuple(dict.fromkeys(result.notes + result.transport.notes))
-    return GridSweepOutput(task.coordinates, result.transport.points, int(sum(result.energies)), notes, tc)
+    # energies per solve: the temperatures above T_c share one normal-state solve
+    return GridSweepOutput(task.coordinates, result.transport.points, int(sum(result.transport.energies_per_solve)),
+                           result.notes, tc)
 
 
 @dataclass(frozen=True)
