@@ -311,11 +311,8 @@ def house_interferometer(phase: float = 0.0, length_n: float = 10.0, arm_length:
     """
     name = "house_interferometer"
     phase = _finite(name, "phase", phase)
-    length_n = _positive(name, "length_n", length_n)
-    arm_length = _positive(name, "arm_length", arm_length)
-    arm_conductance = _positive(name, "arm_conductance", arm_conductance)
-    gap = _positive(name, "gap", gap)
-    temperature = _nonnegative(name, "temperature", temperature)
+    length_n, arm_length, arm_conductance, gap, temperature = _house_parameters(
+        name, length_n, arm_length, arm_conductance, gap, temperature)
     nodes = [
         *_n_wire_with_centre(length_n, temperature),
         Node("S1", _S_RES, temperature=temperature, gap=gap, phase=phase / 2,
@@ -325,6 +322,13 @@ def house_interferometer(phase: float = 0.0, length_n: float = 10.0, arm_length:
     ]
     wires = _house_wires(length_n, arm_length, arm_conductance, ("S1", "S2"), mesh)
     return _geometry(name, nodes, wires, mesh)
+
+
+def _house_parameters(name: str, length_n, arm_length, arm_conductance, gap, temperature) -> tuple:
+    """The checked parameters shared by the house interferometer's two models."""
+    return (_positive(name, "length_n", length_n), _positive(name, "arm_length", arm_length),
+            _positive(name, "arm_conductance", arm_conductance), _positive(name, "gap", gap),
+            _nonnegative(name, "temperature", temperature))
 
 
 def _house_wires(length_n: float, arm_length: float, arm_conductance: float, arm_ends: tuple[str, str],
@@ -363,13 +367,10 @@ def house_s_loop(flux: float = 0.0, length_n: float = 10.0, arm_length: float = 
     """
     name = "house_s_loop"
     flux = _finite(name, "flux", flux)
-    length_n = _positive(name, "length_n", length_n)
-    arm_length = _positive(name, "arm_length", arm_length)
-    arm_conductance = _positive(name, "arm_conductance", arm_conductance)
+    length_n, arm_length, arm_conductance, gap, temperature = _house_parameters(
+        name, length_n, arm_length, arm_conductance, gap, temperature)
     loop_length = _positive(name, "loop_length", loop_length)
     loop_conductance = _positive(name, "loop_conductance", loop_conductance)
-    gap = _positive(name, "gap", gap)
-    temperature = _nonnegative(name, "temperature", temperature)
     nodes = [
         *_n_wire_with_centre(length_n, temperature),
         Node("c1", NodeKind.CLEAN, position=(-0.5 * loop_length, 0.5 * loop_length)),
