@@ -322,7 +322,7 @@ class _Progress:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=self.description, unit="solve", file=sys.stderr,
+            self.bar = tqdm(total=total, desc=self.description, unit="task", file=sys.stderr,
                             dynamic_ncols=True)
         if total != self.bar.total:  # a plan added while running (femprox paper's Fig. 4 refinement)
             self.bar.total = total

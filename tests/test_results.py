@@ -147,8 +147,34 @@ def test_an_interrupted_sweep_resumes_from_its_task_files(serial_dataset, tmp_pa
     outputs = run_grid_tasks(spec.tasks, function=counted, run_folder=tmp_path, resume=True)
     assert len(resumed_calls) == len(spec.tasks) - 3  # only what was lost is computed again
     resumed = results.grid_sweep_dataset(spec, outputs)
+    # a given function solves each task on its own (no warm start from the gap group before)
+    alone = results.grid_sweep_dataset(spec, run_grid_tasks(spec.tasks, function=sweeps.run_grid_sweep_task))
     for name in results.POINT_VARIABLES + ("charge", "heat_error"):
-        assert np.array_equal(resumed[name].values, serial_dataset[name].values), name  # read back bit for bit
+        assert np.array_equal(resumed[name].values, alone[name].values), name  # read back bit for bit
+        # the default chains warm-start the second gap group: the same roots (Newton's last
+        # step below 1e-10, quadratic convergence), so ratios and their estimates within 1e-10
+        np.testing.assert_allclose(alone[name].values, serial_dataset[name].values, rtol=0, atol=1e-10)
+
+
+def test_a_resumed_sweep_runs_a_chain_again_whose_task_was_lost(serial_dataset, tmp_path, monkeypatch):
+    spec = sweeps.grid_sweep_spec(T_JUNCTION_FILE, TEMPERATURES, AXES, grid=QUICK_GRID, mesh=COARSE)
+    chains = sweeps.grid_task_chains(spec.tasks)
+    assert chains == [(0, 1), (2, 3), (4, 5), (6, 7)]  # the two gap groups of each axis point
+    run_grid_tasks(spec.tasks, run_folder=tmp_path)
+    folder = RunFolder(tmp_path)
+    folder.file(task_key(spec.tasks[3])).unlink()  # the second, warm-started solve of a chain
+    solved = []
+    original = sweeps._solve_and_respond
+    monkeypatch.setattr(sweeps, "_solve_and_respond", lambda task, *args: solved.append(task) or original(task, *args))
+    written = {key: folder.file(key).stat().st_mtime_ns for key in folder.finished()}
+    outputs = run_grid_tasks(spec.tasks, run_folder=tmp_path, resume=True)
+    # the chain is solved again from its start, so that the lost task starts from the same
+    # solution as before; the task file that was there is left as it was
+    assert solved == [spec.tasks[2], spec.tasks[3]]
+    assert all(folder.file(key).stat().st_mtime_ns == time for key, time in written.items())
+    resumed = results.grid_sweep_dataset(spec, outputs)
+    for name in results.POINT_VARIABLES + ("charge", "heat_error"):
+        assert np.array_equal(resumed[name].values, serial_dataset[name].values), name
 
 
 def test_task_keys_change_with_every_input():

@@ -377,11 +377,12 @@ def energy_grid(geometry: Geometry, temperatures: Iterable[float] = (), *, e_max
     return EnergyGrid(np.array(edges), np.array(segments), order)
 
 
-def solve_on_grid(system: Geometry | GraphMesh, grid: EnergyGrid,
+def solve_on_grid(system: Geometry | GraphMesh, grid: EnergyGrid, guess=None,
                   **options) -> tuple[SpectralSolution, SpectralConductance]:
     """Spectral solution and spectral conductance at the nodes of ``grid`` (keyword options go
-    to :func:`femprox.kinetic.solver.spectral_conductance`)."""
-    solution = solve_spectral(system, grid.nodes)
+    to :func:`femprox.kinetic.solver.spectral_conductance`). ``guess``: (energies, gamma,
+    gamma~) on the same mesh that warm-start the solve (``neighbours`` of :func:`solve_spectral`)."""
+    solution = solve_spectral(system, grid.nodes, neighbours=guess)
     return solution, spectral_conductance(solution, **options)
 
 
@@ -390,12 +391,14 @@ class SpectralStore:
 
     :meth:`solution` returns a :class:`SpectralSolution` at any requested energies, solving
     only those not yet known (exact float match: refined grids keep the nodes of untouched
-    panels bit for bit).
+    panels bit for bit). ``guess``: (energies, gamma, gamma~) of a similar problem on the same
+    mesh, the ``neighbours`` of the first solve (later ones use the store's own energies).
     """
 
-    def __init__(self, system: Geometry | GraphMesh, pair_potential=None):
+    def __init__(self, system: Geometry | GraphMesh, pair_potential=None, guess=None):
         self.mesh = system if isinstance(system, GraphMesh) else build_mesh(system)
         self.pair_potential = pair_potential  # a PairPotentialField, or None: the wires' rigid gaps
+        self.guess = guess  # (energies, gamma, gamma~) that warm-start the first solve, or None
         n = self.mesh.n_dofs
         self.energies = np.empty(0)
         self.gamma = np.empty((0, n), dtype=complex)
@@ -407,7 +410,7 @@ class SpectralStore:
         missing = np.setdiff1d(energies, self.energies)
         if missing.size:
             # a refinement round: its energies lie between solved ones, which warm-start them
-            known = (self.energies, self.gamma, self.gamma_tilde) if self.energies.size else None
+            known = (self.energies, self.gamma, self.gamma_tilde) if self.energies.size else self.guess
             new = solve_spectral(self.mesh, missing, pair_potential=self.pair_potential, neighbours=known)
             self.energies = np.concatenate([self.energies, new.energies])
             self.gamma = np.concatenate([self.gamma, new.gamma])
@@ -568,16 +571,20 @@ def _transport_indicator(temperatures: np.ndarray, cache: _ConductanceCache):
 
 def adaptive_transport(system: Geometry | GraphMesh, temperatures: Iterable[float], *, tol: float = 1e-5,
                        max_rounds: int = 12, keep_distributions: bool = False, pair_potential=None,
-                       **grid_options) -> tuple[EnergyGrid, SpectralSolution, SpectralConductance]:
+                       guess=None, **grid_options) -> tuple[EnergyGrid, SpectralSolution, SpectralConductance]:
     """Energy grid refined until every panel's estimated relative contribution to the
     linear-response integrals at ``temperatures`` is below ``tol``; returns the grid, the
     spectral solution and the spectral conductance on it. ``grid_options`` go to
     :func:`energy_grid` (the starting grid). With ``keep_distributions`` the kinetic problem is
     solved once more on the final grid to keep the unit-data solutions. ``pair_potential``: a
     :class:`~femprox.physics.pair_potential.PairPotentialField` on ``system``'s mesh to solve
-    with (pass ``gaps=`` its gap edges for the starting grid)."""
+    with (pass ``gaps=`` its gap edges for the starting grid). ``guess``: (energies, gamma,
+    gamma~) on the same mesh that warm-start the first solve (``neighbours`` of
+    :func:`~femprox.spectral.solver.solve_spectral`, e.g. from
+    :func:`~femprox.spectral.solver.gap_scaled_neighbours`); the refinement rounds start from
+    the grid's own solved energies."""
     temperatures = np.atleast_1d(np.asarray(list(temperatures), dtype=float))
-    store = SpectralStore(system, pair_potential)
+    store = SpectralStore(system, pair_potential, guess)
     geometry = store.mesh.geometry
     grid = energy_grid(geometry, temperatures, **grid_options)
     cache = _ConductanceCache()

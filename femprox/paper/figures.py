@@ -29,8 +29,8 @@ from femprox.geometry.files import load_geometry, shipped_geometry_path
 from femprox.spectral.solver import solve_spectral
 from femprox.workflows.sweeps import QUICK_GRID  # noqa: F401  (re-exported: figures.QUICK_GRID)
 from femprox.workflows.sweeps import (ADAPTIVE_GRID, FAST_GRID, EnergyGridOptions, GeometryFile, MeshSettings, Plan,
-                                      Progress, SweepTask, check_temperatures, run_sweep_task, solve_retrying,
-                                      sweep_grid, sweep_tasks)
+                                      Progress, SweepTask, chain_tasks, check_temperatures, run_sweep_chain,
+                                      solve_retrying, sweep_grid, sweep_tasks)
 from femprox.geometry.temperature import gap_groups
 
 log = logging.getLogger(__name__)
@@ -143,33 +143,36 @@ class Figure3Data:
 
 @dataclass(frozen=True)
 class _Figure3Task:
-    sweep: SweepTask
+    sweeps: tuple[SweepTask, ...]  # gap groups of one r, solved in turn (see chain_tasks)
     r: float
     semi_infinite: bool
     length_n: float
 
 
-def _run_figure3_task(task: _Figure3Task):
-    """Network ratios (kappa, G, errors) and the semi-infinite model on the same grid (the
-    start grid when the grid is adaptive: the model has no features the start grid misses;
-    at the default temperatures and r = 0.1, 1, 10 the start of FAST_GRID, also ADAPTIVE_GRID's,
-    is within 3.3e-5 of FINE_GRID for it)."""
-    if _normal_state(task.sweep.geometry):
-        # above T_c nothing is superconducting: the network is its own normal reference, the
-        # ratios are 1 by definition (a solve gives 1 - 4e-15 with error estimates ~6e-16)
-        rows = [(1.0, 1.0, 0.0, 0.0)] * len(task.sweep.temperatures)
-    else:
-        points, _, _ = run_sweep_task(task.sweep)
-        rows = [(p.heat_conductance_ratio, p.conductance_ratio, p.heat_conductance_ratio_error,
-                 p.conductance_ratio_error) for p in points]
-    model = None
-    if task.semi_infinite:
-        # the task's geometry carries the S wire's gap at the group's temperature
-        geometry = task.sweep.geometry
-        grid = sweep_grid(geometry, task.sweep.temperatures, task.sweep.grid)
-        model = _semi_infinite_ratios(grid, task.sweep.temperatures, task.length_n, task.r,
-                                      geometry.wire("s_arm").gap)
-    return task.r, task.sweep.temperatures, rows, model
+def _run_figure3_task(task: _Figure3Task) -> list:
+    """Per gap group of the chain: network ratios (kappa, G, errors) and the semi-infinite
+    model on the same grid (the start grid when the grid is adaptive: the model has no
+    features the start grid misses; at the default temperatures and r = 0.1, 1, 10 the start
+    of FAST_GRID, also ADAPTIVE_GRID's, is within 3.3e-5 of FINE_GRID for it)."""
+    # above T_c nothing is superconducting: the network is its own normal reference, the
+    # ratios are 1 by definition (a solve gives 1 - 4e-15 with error estimates ~6e-16)
+    solved = iter(run_sweep_chain([s for s in task.sweeps if not _normal_state(s.geometry)]))
+    outputs = []
+    for sweep in task.sweeps:
+        if _normal_state(sweep.geometry):
+            rows = [(1.0, 1.0, 0.0, 0.0)] * len(sweep.temperatures)
+        else:
+            points, _, _ = next(solved)
+            rows = [(p.heat_conductance_ratio, p.conductance_ratio, p.heat_conductance_ratio_error,
+                     p.conductance_ratio_error) for p in points]
+        model = None
+        if task.semi_infinite:
+            # the task's geometry carries the S wire's gap at the group's temperature
+            grid = sweep_grid(sweep.geometry, sweep.temperatures, sweep.grid)
+            model = _semi_infinite_ratios(grid, sweep.temperatures, task.length_n, task.r,
+                                          sweep.geometry.wire("s_arm").gap)
+        outputs.append((task.r, sweep.temperatures, rows, model))
+    return outputs
 
 
 def _normal_state(geometry: Geometry) -> bool:
@@ -193,14 +196,15 @@ def figure3_plan(*, path: str | Path = T_JUNCTION_FILE, r_values: Sequence[float
         if arm_elements is not None:
             overrides.update({f"wires.{arm}.mesh.elements": int(arm_elements) for arm in ("left_arm", "right_arm")})
         source = GeometryFile.from_path(path, overrides)
-        for sweep_task in sweep_tasks(source.geometry(), temps, between=("left", "right"), grid=grid, mesh=mesh):
-            tasks.append(_Figure3Task(sweep_task, r, semi_infinite, float(length_n)))
+        for chain in chain_tasks(sweep_tasks(source.geometry(), temps, between=("left", "right"), grid=grid,
+                                             mesh=mesh)):
+            tasks.append(_Figure3Task(chain, r, semi_infinite, float(length_n)))
     length_s = load_geometry(path, {"parameters.length_n": float(length_n)}).wire("s_arm").length
 
     def assemble(outputs: list) -> Figure3Data:
         values = np.full((4, len(r_list), temps.size), np.nan)
         model = np.full((2, len(r_list), temps.size), np.nan)
-        for r, group_temps, rows, model_rows in outputs:
+        for r, group_temps, rows, model_rows in (group for chain in outputs for group in chain):
             columns = np.searchsorted(temps, group_temps)
             values[:, r_list.index(r), columns] = np.array(rows).T
             if model_rows is not None:
@@ -215,7 +219,7 @@ def figure3_plan(*, path: str | Path = T_JUNCTION_FILE, r_values: Sequence[float
             semi_infinite_conductance=model[1] if semi_infinite else None,
             thouless_energy=analytic.thouless_energy(length_n),
             t0=np.array([analytic.crossover_temperature_t0(length_n, r) for r in r_list]),
-            spectral_solves=sum(not _normal_state(t.sweep.geometry) for t in tasks))
+            spectral_solves=sum(not _normal_state(s.geometry) for t in tasks for s in t.sweeps))
 
     return Plan(tuple((_run_figure3_task, t) for t in tasks), assemble)
 
@@ -314,7 +318,12 @@ class _ShortcutTask:
 
 
 def _run_shortcut_task(task: _ShortcutTask):
-    """Shortcut model: Eq. 4 above E_g only (impenetrable barrier below), Eq. 6 at all E."""
+    """Shortcut model: Eq. 4 above E_g only (impenetrable barrier below), Eq. 6 at all E.
+
+    Not chained with the other gap groups of its phase (as the network is): next to pi the
+    barrier's gap (~0.01) is below the Thouless energy, where warm starts from the previous
+    gap's solution and batches of other energies were seen to end on other roots within
+    3e-5 of the gap edge (G/G_N 1e-4 to 3e-4 apart)."""
     if task.gap < _CLOSED_GAP:
         return task.phase, task.temperatures, [(1.0, 1.0)] * len(task.temperatures)
     geometry = barrier_geometry(task.gap, task.length_n, half=True)
@@ -375,6 +384,7 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
     temps = np.array(sorted(set(check_temperatures(temperatures))))
     source = GeometryFile.from_path(path, {"parameters.length_n": float(length_n)}, "parameters.phi")
     network = sweep_tasks(source, temps, phase_list, between=("left", "right"), grid=grid, mesh=mesh)
+    chains = chain_tasks(network)
     shortcut = [_ShortcutTask(task.gap_factor * abs(math.cos(task.phase / 2)), task.temperatures, task.phase,
                               float(length_n), shortcut_grid, mesh if shortcut_mesh is None else shortcut_mesh)
                 for task in network]
@@ -384,13 +394,13 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
         keys = ("kappa", "conductance", "kappa_error", "conductance_error", "shortcut_kappa", "shortcut_conductance")
         values = {k: np.full((temps.size, phase_list.size), np.nan) for k in keys}
         column = {float(p): k for k, p in enumerate(phase_list)}
-        for points, _, _ in outputs[:len(network)]:
+        for points, _, _ in (group for chain in outputs[:len(chains)] for group in chain):
             for p in points:
                 k, j = int(np.searchsorted(temps, p.temperature)), column[p.phase]
                 values["kappa"][k, j], values["conductance"][k, j] = p.heat_conductance_ratio, p.conductance_ratio
                 values["kappa_error"][k, j] = p.heat_conductance_ratio_error
                 values["conductance_error"][k, j] = p.conductance_ratio_error
-        for output in outputs[len(network):]:
+        for output in outputs[len(chains):]:
             if output is None:  # not (yet) computed: see figure4_network_tasks
                 continue
             phase, group_temps, rows = output
@@ -406,7 +416,7 @@ def figure4_plan(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float]
                            arm_conductance=float(house.wire("s1_arm").conductance), mirrored=mirror,
                            spectral_solves=len(network) + sum(t.gap >= _CLOSED_GAP for t in shortcut), **values)
 
-    tasks = [(run_sweep_task, t) for t in network] + [(_run_shortcut_task, t) for t in shortcut]
+    tasks = [(run_sweep_chain, c) for c in chains] + [(_run_shortcut_task, t) for t in shortcut]
     return Plan(tuple(tasks), assemble)
 
 
@@ -414,7 +424,7 @@ def figure4_network_tasks(plan: Plan) -> int:
     """How many tasks of a :func:`figure4_plan` are network solves: they come first, the
     shortcut model's follow. ``plan.assemble(network_outputs + [None] * rest)`` gives the
     network curves alone (shortcut model NaN), e.g. to choose phases to refine early."""
-    return sum(1 for function, _ in plan.tasks if function is run_sweep_task)
+    return sum(1 for function, _ in plan.tasks if function is run_sweep_chain)
 
 
 def figure4(*, path: str | Path = HOUSE_FILE, temperatures: Sequence[float] = FIGURE4_TEMPERATURES,

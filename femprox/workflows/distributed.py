@@ -17,8 +17,9 @@ workers need no shared file system). The key is a hash of everything the task co
 from (geometry at its temperature, temperatures, terminals, grid and mesh settings, femprox
 version), so a file can only be reused for the identical computation. With ``resume=True``
 those tasks are read back instead of computed: an interrupted sweep (Ctrl-C, a lost client,
-a crash) continues where it stopped. A worker that dies loses only the tasks it was
-running: the Dask scheduler gives them to other workers.
+a crash) continues where it stopped. A worker that dies loses only the chain of tasks it
+was running (the gap groups of one axis point, see :func:`run_grid_tasks`): the Dask
+scheduler gives it to another worker.
 
 Files are written atomically (a temporary file renamed into place), so a task file is
 either complete or absent. Floats are written with ``repr`` precision and read back bit for
@@ -35,6 +36,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, as_completed
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -147,14 +149,19 @@ def run_grid_tasks(tasks: Sequence[GridSweepTask], *, function: Callable[[GridSw
                    resume: bool = False, progress: Progress | None = None) -> list[GridSweepOutput]:
     """Outputs of ``tasks`` (in task order), computed on ``client`` or ``executor`` or here.
 
-    ``function`` defaults to :func:`femprox.workflows.sweeps.run_grid_sweep_task` (tests pass others).
-    With ``run_folder`` each finished task is stored as it arrives; with ``resume`` stored
-    tasks are read instead of computed (``resume`` needs ``run_folder``). On the first
-    failing task the others are cancelled and the error is raised; what finished is kept.
+    By default the gap groups of one axis point run in turn, in chains of up to
+    :data:`~femprox.workflows.sweeps.CHAIN_LENGTH` (:func:`~femprox.workflows.sweeps.grid_task_chains`,
+    :func:`~femprox.workflows.sweeps.run_grid_sweep_chain`: each solve after a chain's first
+    is warm-started). ``function``, if given, computes one task instead, each on its own
+    (tests pass such functions). With ``run_folder`` each finished task is stored as it
+    arrives; with ``resume`` stored tasks are read instead of computed (``resume`` needs
+    ``run_folder``); a chain of which a task is missing is run again as a whole (its solves
+    then start from the same solutions as before: the results equal an uninterrupted run's
+    bit for bit). On the first failing chain the others are cancelled and the error is
+    raised; what finished is kept.
     """
-    from femprox.workflows.sweeps import run_grid_sweep_task
+    from femprox.workflows.sweeps import grid_task_chains, run_grid_sweep_chain
 
-    function = function or run_grid_sweep_task
     if resume and run_folder is None:
         raise ValueError("resume needs a run folder")
     if client is not None and executor is not None:
@@ -169,32 +176,45 @@ def run_grid_tasks(tasks: Sequence[GridSweepTask], *, function: Callable[[GridSw
                 outputs[k] = folder.read(key)
         log.info("resuming: %d of %d tasks read from %s", sum(o is not None for o in outputs), len(tasks),
                  folder.tasks)
-    pending = [k for k, o in enumerate(outputs) if o is None]
-    total, done = len(tasks), len(tasks) - len(pending)
+    chains = grid_task_chains(tasks) if function is None else [(k,) for k in range(len(tasks))]
+    run_chain = run_grid_sweep_chain if function is None else partial(_each, function)
+    pending = [chain for chain in chains if any(outputs[k] is None for k in chain)]
+    total, done = len(tasks), sum(o is not None for o in outputs)
     if progress is not None:
         progress(done, total)
 
-    def finish(k: int, output: GridSweepOutput) -> None:
+    def finish(chain: tuple[int, ...], chain_outputs: list[GridSweepOutput]) -> None:
         nonlocal done
-        outputs[k] = output
-        if folder is not None:
-            folder.write(keys[k], output)
-        done += 1
+        for k, output in zip(chain, chain_outputs):
+            if outputs[k] is not None:  # read from the run folder; computed again for the chain's later tasks
+                continue
+            outputs[k] = output
+            if folder is not None:
+                folder.write(keys[k], output)
+            done += 1
         if progress is not None:
             progress(done, total)
 
+    def members(chain: tuple[int, ...]) -> list[GridSweepTask]:
+        return [tasks[k] for k in chain]
+
     if client is not None and _is_dask_client(client):
-        _run_on_dask(client, function, tasks, keys, pending, finish)
+        _run_on_dask(client, run_chain, members, keys, pending, finish)
     elif client is not None or executor is not None:
-        _run_on_executor(executor if executor is not None else client, function, tasks, pending, finish)
+        _run_on_executor(executor if executor is not None else client, run_chain, members, pending, finish)
     else:
-        for k in pending:
-            finish(k, function(tasks[k]))
+        for chain in pending:
+            finish(chain, run_chain(members(chain)))
     return outputs  # type: ignore[return-value]  (all filled)
 
 
-def _run_on_executor(executor: Executor, function, tasks, pending: list[int], finish) -> None:
-    futures = {executor.submit(function, tasks[k]): k for k in pending}
+def _each(function: Callable[[GridSweepTask], GridSweepOutput], tasks: Sequence[GridSweepTask]) -> list[GridSweepOutput]:
+    """``function`` on each task on its own (a chain without warm starts)."""
+    return [function(task) for task in tasks]
+
+
+def _run_on_executor(executor: Executor, run_chain, members, pending: list[tuple[int, ...]], finish) -> None:
+    futures = {executor.submit(run_chain, members(chain)): chain for chain in pending}
     try:
         for future in as_completed(futures):
             finish(futures[future], future.result())
@@ -204,13 +224,15 @@ def _run_on_executor(executor: Executor, function, tasks, pending: list[int], fi
         raise
 
 
-def _run_on_dask(client, function, tasks, keys: list[str], pending: list[int], finish) -> None:
+def _run_on_dask(client, run_chain, members, keys: list[str], pending: list[tuple[int, ...]], finish) -> None:
     from distributed import as_completed as dask_as_completed
 
     # explicit keys: the same computation submitted twice (two clients, a resumed run while
     # the old one is still known to the scheduler) is computed once
-    futures = [client.submit(function, tasks[k], key=f"femprox-{keys[k]}", pure=False) for k in pending]
-    index = {future.key: k for future, k in zip(futures, pending)}
+    names = {chain: "femprox-" + hashlib.sha256("".join(keys[k] for k in chain).encode()).hexdigest()[:24]
+             for chain in pending}
+    futures = [client.submit(run_chain, members(chain), key=names[chain], pure=False) for chain in pending]
+    index = {future.key: chain for future, chain in zip(futures, pending)}
     try:
         for future in dask_as_completed(futures):
             finish(index[future.key], future.result())

@@ -14,7 +14,9 @@ Units: hbar = k_B = e = 1; energies and temperatures in Delta0; lengths in xi0 (
 phases in radians; conductance ratios are dimensionless.
 
 Parallelism: every sweep is cut into tasks, one per (geometry, group of temperatures that
-share a spectral solve). Tasks are picklable module-level calls, so any
+share a spectral solve); :func:`sweep` and the paper's figures run the groups of one
+geometry in short chains (one task each), each solve warm-started from the previous one
+(:func:`run_sweep_chain`). Tasks are picklable module-level calls, so any
 ``concurrent.futures.Executor`` can run them (serial when none is given). ``progress`` is
 called as ``progress(done, total)`` after each task; the library never draws progress bars.
 """
@@ -38,7 +40,7 @@ from femprox.observables import conductance as _observables
 from femprox.geometry.network import Geometry, NodeKind
 from femprox.geometry.files import load_geometry
 from femprox.mesh import build_mesh
-from femprox.spectral.solver import SpectralConvergenceError, solve_spectral
+from femprox.spectral.solver import SpectralConvergenceError, gap_scaled_neighbours, solve_spectral
 from femprox.geometry.temperature import DEFAULT_GAP_TOLERANCE, at_temperature, gap_groups
 
 log = logging.getLogger(__name__)
@@ -261,17 +263,22 @@ def solve_retrying(solve: Callable, geometry: Geometry, settings: MeshSettings, 
 
 
 def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
-                          grid_options: EnergyGridOptions, mesh_settings: MeshSettings, retry: bool = True):
-    """Energy grid, spectral solution, spectral conductance serving ``temperatures``, notes."""
+                          grid_options: EnergyGridOptions, mesh_settings: MeshSettings, retry: bool = True,
+                          guess=None):
+    """Energy grid, spectral solution, spectral conductance serving ``temperatures``, notes.
+    ``guess``: (energies, gamma, gamma~) warm-starting the solve where the mesh fits them."""
+    def fitting(mesh):
+        return guess if guess is not None and guess[1].shape[1] == mesh.n_dofs else None
+
     if grid_options.adaptive_tolerance is None:
         grid = sweep_grid(geometry, temperatures, grid_options)
 
         def solve(mesh):
-            return (grid,) + _energy_grid.solve_on_grid(mesh, grid, keep_distributions=False)
+            return (grid,) + _energy_grid.solve_on_grid(mesh, grid, fitting(mesh), keep_distributions=False)
     else:
         def solve(mesh):
             return _energy_grid.adaptive_transport(mesh, temperatures, tol=grid_options.adaptive_tolerance,
-                                                   **grid_options.as_kwargs())
+                                                   guess=fitting(mesh), **grid_options.as_kwargs())
     (grid, solution, conductance), retry_note = solve_retrying(solve, geometry, mesh_settings, retry)
     notes = list(solution.notes) + ([retry_note] if retry_note else [])
     for note in solution.notes:
@@ -487,17 +494,63 @@ class SweepTask:
 
 def run_sweep_task(task: SweepTask) -> tuple[list[TransportPoint], int, list[str]]:
     """One spectral solve and the linear response at each of its temperatures."""
-    return _solve_and_respond(task, task.phase)
+    return _solve_and_respond(task, task.phase)[0]
 
 
-def _solve_and_respond(task: "SweepTask | GridSweepTask", phase: float | None):
-    """(transport points at the task's temperatures, energies of the grid, notes) of one
-    spectral solve: the work of a sweep task of either kind."""
-    grid, _, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid, task.mesh)
+def _solve_and_respond(task: "SweepTask | GridSweepTask", phase: float | None, guess=None):
+    """((transport points at the task's temperatures, energies of the grid, notes), spectral
+    solution) of one spectral solve: the work of a sweep task of either kind. ``guess``:
+    warm start (see :func:`_spectral_conductance`)."""
+    grid, solution, conductance, notes = _spectral_conductance(task.geometry, task.temperatures, task.grid,
+                                                               task.mesh, guess=guess)
     points = [transport_point(response, _two_terminal(response, *task.between, task.others), phase,
                                task.gap_factor)
               for response in _linear_responses(conductance, grid, task.temperatures)]
-    return points, int(grid.nodes.size), notes
+    return (points, int(grid.nodes.size), notes), solution
+
+
+CHAIN_LENGTH = 4
+"""Gap groups of one geometry that one task solves in turn (:func:`run_sweep_chain`). Every
+solve after a chain's first is warm-started, at 0.6-0.7 of the time of a cold solve (paper
+Figs. 3 and 4); longer chains would save little more and leave fewer tasks to run in parallel."""
+
+
+def _chains(keys: Sequence[object], length: int) -> list[tuple[int, ...]]:
+    """Indices of runs of consecutive equal ``keys`` (None: a task on its own), cut into
+    chains of at most ``length``."""
+    chains: list[tuple[int, ...]] = []
+    for key, run in itertools.groupby(range(len(keys)), key=lambda k: keys[k]):
+        run = tuple(run)
+        step = 1 if key is None else length
+        chains += [run[k:k + step] for k in range(0, len(run), step)]
+    return chains
+
+
+def chain_tasks(tasks: Sequence[SweepTask], length: int = CHAIN_LENGTH) -> list[tuple[SweepTask, ...]]:
+    """Consecutive tasks of one geometry (same name and phase; in :func:`sweep_tasks` they
+    differ in their gaps only) cut into chains of at most ``length`` for :func:`run_sweep_chain`."""
+    chains = _chains([(t.geometry.name, t.phase) for t in tasks], length)
+    return [tuple(tasks[k] for k in chain) for chain in chains]
+
+
+def run_sweep_chain(chain: Sequence[SweepTask]) -> list[tuple[list[TransportPoint], int, list[str]]]:
+    """What :func:`run_sweep_task` returns for each task of ``chain`` (one geometry at
+    several gaps, see :func:`chain_tasks`), solved in turn: each solve after the first is
+    warm-started from the previous one's solution (:func:`~femprox.spectral.solver.gap_scaled_neighbours`).
+    The results are those of separate solves (to ~1e-11: the branch check of the warm
+    start sends any energy it doubts along the whole Dynes path)."""
+    return [output for output, _ in _solved_in_turn(chain, lambda task: task.phase)]
+
+
+def _solved_in_turn(chain: Sequence["SweepTask | GridSweepTask"], phase_of: Callable):
+    """(output, solution) of :func:`_solve_and_respond` for each task of ``chain`` in turn,
+    each solve warm-started from the previous one's solution scaled by their gap ratio."""
+    previous, solution = None, None
+    for task in chain:
+        guess = None if solution is None else gap_scaled_neighbours(solution, task.gap_factor / previous.gap_factor)
+        output, solution = _solve_and_respond(task, phase_of(task), guess)
+        yield output, solution
+        previous = task
 
 
 def transport_point(response, pair, phase: float | None, gap_factor: float) -> TransportPoint:
@@ -630,7 +683,10 @@ def sweep_plan(source: GeometrySource, temperatures: Iterable[float], phases: It
     tasks = sweep_tasks(source, temperatures, phases, between=between, others=others, bcs_gaps=bcs_gaps,
                         gap_tolerance=gap_tolerance, scaling=scaling, grid=grid, mesh=mesh, dynes=dynes)
 
-    def assemble(outputs: list) -> SweepResult:
+    chains = chain_tasks(tasks)
+
+    def assemble(chain_outputs: list) -> SweepResult:
+        outputs = [output for chain in chain_outputs for output in chain]
         points = sorted((p for pts, _, _ in outputs for p in pts),
                         key=lambda p: (0.0 if p.phase is None else p.phase, p.temperature))
         notes = tuple(dict.fromkeys(n for _, _, ns in outputs for n in ns))
@@ -638,7 +694,7 @@ def sweep_plan(source: GeometrySource, temperatures: Iterable[float], phases: It
                            gap_tolerance=gap_tolerance, spectral_solves=len(tasks),
                            energies_per_solve=tuple(n for _, n, _ in outputs), notes=notes)
 
-    return Plan(tuple((run_sweep_task, t) for t in tasks), assemble)
+    return Plan(tuple((run_sweep_chain, chain) for chain in chains), assemble)
 
 
 def sweep(source: GeometrySource, temperatures: Iterable[float], phases: Iterable[float] | None = None, *,
@@ -923,8 +979,24 @@ def run_grid_sweep_task(task: GridSweepTask) -> GridSweepOutput:
     self-consistent task, the chain of temperatures)."""
     if task.self_consistent:
         return _run_self_consistent_chain(task)
-    points, energies, notes = _solve_and_respond(task, None)
+    (points, energies, notes), _ = _solve_and_respond(task, None)
     return GridSweepOutput(task.coordinates, tuple(points), energies, tuple(notes))
+
+
+def grid_task_chains(tasks: Sequence[GridSweepTask], length: int = CHAIN_LENGTH) -> list[tuple[int, ...]]:
+    """Indices of the chains of :func:`run_grid_sweep_chain`: consecutive gap groups of one
+    axis point (as :func:`grid_sweep_spec` lists them), at most ``length`` each; a
+    self-consistent task (a chain of temperatures already) on its own."""
+    return _chains([None if t.self_consistent else t.coordinates for t in tasks], length)
+
+
+def run_grid_sweep_chain(chain: Sequence[GridSweepTask]) -> list[GridSweepOutput]:
+    """:func:`run_grid_sweep_task` of each task of ``chain`` (see :func:`grid_task_chains`),
+    each solve warm-started from the previous one as in :func:`run_sweep_chain`."""
+    if len(chain) == 1 or any(task.self_consistent for task in chain):
+        return [run_grid_sweep_task(task) for task in chain]
+    return [GridSweepOutput(task.coordinates, tuple(points), energies, tuple(notes))
+            for task, ((points, energies, notes), _) in zip(chain, _solved_in_turn(chain, lambda task: None))]
 
 
 def _run_self_consistent_chain(task: GridSweepTask) -> GridSweepOutput:
