@@ -127,11 +127,13 @@ def test_fast_level_mesh_is_as_accurate_as_the_geometry_mesh_where_fewer_p3_elem
 def test_default_grid_resolves_the_house_where_the_moving_cusp_falls_between_panels():
     # phi = 1.31, T = 0.1 (kappa) and phi = 3.01, T = 0.3 (G, next to the cusp) were the worst
     # points of a 25-phase scan for the former default (QUICK_GRID refined to 1e-2: 7.5e-5 and
-    # 3.5e-4 off) and for FAST_GRID (4.3e-5, 5.7e-4). ADAPTIVE_GRID, FAST_GRID's panels refined
-    # to 1e-3, measured 5.8e-7 and 1.4e-5 against FINE_GRID refined to 2e-5 (same mesh, so only
-    # the grid differs); 3e-5 leaves twice that and fails both of the others
+    # 3.5e-4 off) and for FAST_GRID (4.3e-5, 5.7e-4); phi = 3.12, T = 0.3 (G, the minigap
+    # closing) the worst of a scan dense next to pi for FAST_GRID refined to 1e-3 (1.7e-4).
+    # ADAPTIVE_GRID, FAST_GRID's panels refined to 5e-4, measured 5.8e-7 and 1.4e-5 and 2e-8
+    # against FINE_GRID refined to 2e-5 (same mesh, so only the grid differs); 3e-5 leaves
+    # twice that and fails all three of the others
     house = sweeps.GeometryFile.from_path(str(figures.HOUSE_FILE), phase_key="parameters.phi")
-    phases, temperatures = [1.309, 3.011], [0.1, 0.3]
+    phases, temperatures = [1.309, 3.011, 3.12], [0.1, 0.3]
     reference = sweeps.sweep(house, temperatures, phases, mesh=figures.FIGURE4_MESH,
                              grid=replace(sweeps.FINE_GRID, adaptive_tolerance=2e-5))
     default = sweeps.sweep(house, temperatures, phases, mesh=figures.FIGURE4_MESH)

@@ -103,12 +103,16 @@ Order-6 panels spanning a factor 8 in energy resolve the spectral data, which ar
 ln E away from 0 and the gap edges and smooth in E below the Thouless energy (where the first
 panel ends: low_fraction 0.5); the thermal kernels need no panels of their own (they are
 integrated exactly against the interpolant)."""
-ADAPTIVE_GRID = replace(FAST_GRID, adaptive_tolerance=1e-3)
-"""The default of sweeps: FAST_GRID's panels refined to a tenth of its tolerance. House:
-kappa/kappa_N within 8.7e-6, G/G_N within 1.2e-5 at 130 energies per solve (FAST_GRID: 108);
-the other shipped geometries within 3e-6 and 2.1e-5 (84-177 energies). Each refinement round
-is a separate, small spectral solve. Until 2026-11-30 the default was QUICK_GRID refined to
-1e-2, as costly on the house (121 energies per solve) but 5.6e-5 and 6.5e-4 off there."""
+ADAPTIVE_GRID = replace(FAST_GRID, adaptive_tolerance=5e-4)
+"""The default of sweeps: FAST_GRID's panels refined to a twentieth of its tolerance. House
+(Fig. 4 mesh, 31 phases with 18 of them between 2.4 and pi, x 4 temperatures): kappa/kappa_N
+within 5.7e-6, G/G_N within 1.2e-5, 13836 energies in all (about 150 per solve); the other
+shipped geometries within 3e-6 and 2.1e-5 (84-168 energies). Each refinement round is a
+separate, small spectral solve. With tolerance 1e-3 (the default of 2026-11-30) the house's
+G/G_N was 1.4e-4 and 1.7e-4 off at phi = 3.054 and 3.120, T = 0.3, next to pi where the
+minigap closes (a scan at 25 evenly spaced phases had missed them; the error estimates,
+1.6e-4 to 2.9e-4, had shown them), for 6% fewer energies. Until 2026-11-30 the default was
+QUICK_GRID refined to 1e-2, 5.6e-5 and 6.5e-4 off on the house."""
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,9 @@ ACCURACY_LEVELS = {
 
 standard: the defaults (ADAPTIVE_GRID on the geometry's own mesh): energy-grid errors <= 3e-6
 (kappa/kappa_N) and 2.1e-5 (G/G_N) on the shipped geometries, house interferometer included.
-fast: FAST_GRID on FAST_MESH. The grid has 0.9 of the standard energies on the T-junction
-(errors <= 3e-6 there) and 0.83 on the house, where it is 6.8e-5 (kappa) and 6.9e-4 (G, phi
-next to pi) off. The geometry files' P3 meshes are chosen for ~1e-5 with P3; the solutions
+fast: FAST_GRID on FAST_MESH. The grid has 0.78 of the standard energies on the T-junction
+(errors <= 3e-6 there) and 0.80 on the house (T = 0.02, 0.1, 0.3), where it is 6.8e-5
+(kappa) and 6.9e-4 (G, phi next to pi) off. The geometry files' P3 meshes are chosen for ~1e-5 with P3; the solutions
 are smooth along the wires, so higher-order elements on fewer of them do as well at a half
 to a third of the unknowns. Measured on every shipped geometry (T = 0.02, 0.1, 0.3 with BCS
 gaps; house at phi = 0, 2, 2.8, 3.05; T-junction also at r = 0.1, 10, with a barrier, L_N =
