@@ -405,6 +405,7 @@ class SpectralStore:
         self.gamma_tilde = np.empty((0, n), dtype=complex)
         self.iterations = np.empty(0, dtype=int)
         self.residual = np.empty(0)
+        self.notes: list[str] = []  # the solver's notes of every solve, each once
 
     def solution(self, energies: np.ndarray) -> SpectralSolution:
         missing = np.setdiff1d(energies, self.energies)
@@ -417,12 +418,13 @@ class SpectralStore:
             self.gamma_tilde = np.concatenate([self.gamma_tilde, new.gamma_tilde])
             self.iterations = np.concatenate([self.iterations, new.iterations])
             self.residual = np.concatenate([self.residual, new.residual])
+            self.notes += [note for note in new.notes if note not in self.notes]
         lookup = {e: k for k, e in enumerate(self.energies)}
         index = np.array([lookup[e] for e in energies])
         return SpectralSolution(mesh=self.mesh, energies=np.array(energies, dtype=float),
                                 gamma=self.gamma[index], gamma_tilde=self.gamma_tilde[index],
                                 iterations=self.iterations[index], residual=self.residual[index],
-                                pair_potential=self.pair_potential)
+                                notes=list(self.notes), pair_potential=self.pair_potential)
 
 
 _CUT_SHIFTS = (0.0, -0.2, 0.23, -0.37, 0.41)

@@ -616,9 +616,9 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     mesh.quadrature  # computed once here, not concurrently by the threads
     problem = _with_pair_potential(_shared_problem(mesh), pair_potential)
     if neighbours is not None and np.isrealobj(energies):
-        warm, accepted, warm_notes = _warm_start(problem, energies, neighbours, tol, memory_budget)
+        warm, accepted = _warm_start(problem, energies, neighbours, tol, memory_budget)
         if np.any(accepted):
-            return _complete_warm(mesh, problem, energies, warm, accepted, warm_notes, tol, max_iterations,
+            return _complete_warm(mesh, problem, energies, warm, accepted, [], tol, max_iterations,
                                   threads, memory_budget, pair_potential)
     threads = max(1, min(threads, energies.size))
     chunks = _energy_chunks(problem, energies, threads, memory_budget)
@@ -754,8 +754,8 @@ _WARM_AGREEMENT = 0.3
 def _warm_start(problem, energies: np.ndarray, neighbours, tol: float, memory_budget: float):
     """Newton at the final Dynes rate from interpolated converged neighbours.
 
-    Returns (result for all ``energies``, accepted mask, notes); only accepted columns of the
-    result are meaningful.
+    Returns (result for all ``energies``, accepted mask); only accepted columns of the result
+    are meaningful.
     """
     known, gamma, gamma_tilde, *excluded = neighbours
     known = np.asarray(known, dtype=float)
@@ -767,7 +767,7 @@ def _warm_start(problem, energies: np.ndarray, neighbours, tol: float, memory_bu
     result = _NewtonResult(a_guess, b_guess, np.zeros(n, dtype=bool), np.zeros(n, dtype=int),
                            np.full(n, np.nan), np.array(["not tried"] * n, dtype=object))
     if tried.size == 0:
-        return result, result.converged, []
+        return result, result.converged
     for chunk in _energy_chunks(problem, energies[tried], 1, memory_budget):
         which = tried[chunk]
         a, b = a_guess[:, which].copy(), b_guess[:, which].copy()
@@ -785,10 +785,9 @@ def _warm_start(problem, energies: np.ndarray, neighbours, tol: float, memory_bu
         result.reason[which] = np.where(ok, "warm start", np.where(solved.converged, "failed the branch check",
                                                                    solved.reason))
     accepted = result.converged
-    notes = [f"{accepted.sum()} of {n} energies warm-started from converged neighbours "
-             f"({tried.size} tried)"]
-    log.info(notes[0])
-    return result, accepted, notes
+    # a diagnostic, not a note: sweeps warm-start every refinement round and chained solve
+    log.info("%d of %d energies warm-started from converged neighbours (%d tried)", accepted.sum(), n, tried.size)
+    return result, accepted
 
 
 def _solve_threads(mesh, problem, energies, tol, max_iterations, threads, coarse=None, pair_potential=None):
