@@ -208,7 +208,8 @@ def run_grid_tasks(tasks: Sequence[GridSweepTask], *, function: Callable[[GridSw
     return outputs  # type: ignore[return-value]  (all filled)
 
 
-def _each(function: Callable[[GridSweepTask], GridSweepOutput], tasks: Sequence[GridSweepTask]) -> list[GridSweepOutput]:
+def _each(function: Callable[[GridSweepTask], GridSweepOutput],
+          tasks: Sequence[GridSweepTask]) -> list[GridSweepOutput]:
     """``function`` on each task on its own (a chain without warm starts)."""
     return [function(task) for task in tasks]
 

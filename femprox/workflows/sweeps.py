@@ -150,9 +150,9 @@ standard: the defaults (ADAPTIVE_GRID on the geometry's own mesh): energy-grid e
 (kappa/kappa_N) and 2.1e-5 (G/G_N) on the shipped geometries, house interferometer included.
 fast: FAST_GRID on FAST_MESH. The grid has 0.78 of the standard energies on the T-junction
 (errors <= 3e-6 there) and 0.80 on the house (T = 0.02, 0.1, 0.3), where it is 6.8e-5
-(kappa) and 6.9e-4 (G, phi next to pi) off. The geometry files' P3 meshes are chosen for ~1e-5 with P3; the solutions
-are smooth along the wires, so higher-order elements on fewer of them do as well at a half
-to a third of the unknowns. Measured on every shipped geometry (T = 0.02, 0.1, 0.3 with BCS
+(kappa) and 6.9e-4 (G, phi next to pi) off. The geometry files' P3 meshes are chosen for
+~1e-5 with P3; the solutions are smooth along the wires, so higher-order elements on fewer
+of them do as well at a half to a third of the unknowns. Measured on every shipped geometry (T = 0.02, 0.1, 0.3 with BCS
 gaps; house at phi = 0, 2, 2.8, 3.05; T-junction also at r = 0.1, 10, with a barrier, L_N =
 30; against a 2x refined P5 mesh and a 2e-4-adaptive order-8 grid): the level's largest
 errors are those of its grid, 1.5e-8 to 5.7e-6 in kappa/kappa_N and 3e-9 to 8.9e-6 in G/G_N
