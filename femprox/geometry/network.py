@@ -447,6 +447,13 @@ def _validate_degree(node: Node, degree: int) -> None:
         raise GeometryError(f"{owner} is a free end but {degree} wires meet there; make it 'clean'")
 
 
+def gaps_of(geometry: "Geometry") -> list[float]:
+    """Distinct gaps of S wires and S reservoirs, ascending (Delta0)."""
+    gaps = {w.gap for w in geometry.wires if w.gap > 0}
+    gaps |= {n.gap for n in geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR}
+    return sorted(gaps)
+
+
 def connected_parts(geometry: "Geometry") -> dict[str, int]:
     """Node name -> index of its connected part of the wire graph (wires joined at every node,
     reservoirs included). A validated Geometry is one part; the gauge and supercurrent rules

@@ -45,7 +45,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from femprox.geometry.network import Geometry, NodeKind
+from femprox.geometry.network import Geometry, gaps_of
 from femprox.kinetic.solver import L, T, SpectralConductance, spectral_conductance
 from femprox.mesh import GraphMesh, build_mesh
 from femprox.spectral.solver import SpectralConvergenceError, SpectralSolution, solve_spectral
@@ -326,13 +326,6 @@ def _even_panels(edges: np.ndarray) -> np.ndarray:
         return edges
     k = int(np.argmax(np.diff(edges)))
     return np.insert(edges, k + 1, 0.5 * (edges[k] + edges[k + 1]))
-
-
-def gaps_of(geometry: Geometry) -> list[float]:
-    """Distinct gaps of S wires and S reservoirs, ascending (Delta0)."""
-    gaps = {w.gap for w in geometry.wires if w.gap > 0}
-    gaps |= {n.gap for n in geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR}
-    return sorted(gaps)
 
 
 def energy_grid(geometry: Geometry, temperatures: Iterable[float] = (), *, e_max: float | None = None,

@@ -40,7 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.interpolate import make_interp_spline
 
-from femprox.geometry.network import Geometry, NodeKind
+from femprox.geometry.network import Geometry, NodeKind, gaps_of
 from femprox.linalg.block import block_solver
 from femprox.mesh import GraphMesh, PointwiseForms, build_mesh, contact_pairs, extend_pattern
 from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
@@ -618,7 +618,7 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     if neighbours is not None and np.isrealobj(energies):
         warm, accepted = _warm_start(problem, energies, neighbours, tol, memory_budget)
         if np.any(accepted):
-            return _complete_warm(mesh, problem, energies, warm, accepted, [], tol, max_iterations,
+            return _complete_warm(mesh, problem, energies, warm, accepted, tol, max_iterations,
                                   threads, memory_budget, pair_potential)
     threads = max(1, min(threads, energies.size))
     chunks = _energy_chunks(problem, energies, threads, memory_budget)
@@ -669,18 +669,17 @@ def gap_scaled_neighbours(solution: SpectralSolution, gap_ratio: float):
     if not (math.isfinite(gap_ratio) and gap_ratio > 0):
         raise ValueError(f"gap_ratio must be positive and finite, got {gap_ratio!r}")
     geometry = solution.geometry
-    gaps = {w.gap for w in geometry.wires if w.gap > 0}
-    gaps |= {n.gap for n in geometry.nodes if n.kind is NodeKind.SUPERCONDUCTING_RESERVOIR and n.gap}
     thouless = min(w.thouless_energy for w in geometry.wires)
-    edges = gap_ratio * np.array(sorted(g for g in gaps if gap_ratio * g < _SCALING_GAPS * thouless))
+    edges = gap_ratio * np.array([g for g in gaps_of(geometry) if gap_ratio * g < _SCALING_GAPS * thouless])
     excluded = np.column_stack([edges * (1 - _EDGE_WINDOW), edges * (1 + _EDGE_WINDOW)]).reshape(-1, 2)
     return solution.energies * gap_ratio, solution.gamma, solution.gamma_tilde, excluded
 
 
-def _complete_warm(mesh, problem, energies, warm: _NewtonResult, accepted, notes, tol, max_iterations, threads,
+def _complete_warm(mesh, problem, energies, warm: _NewtonResult, accepted, tol, max_iterations, threads,
                    memory_budget, pair_potential) -> SpectralSolution:
     """The solution at all ``energies``: the ``accepted`` warm starts, the rest by the Dynes path."""
     rest = np.flatnonzero(~accepted)
+    notes: list[str] = []
     if rest.size:
         cold = solve_spectral(mesh, energies[rest], tol=tol, max_iterations=max_iterations, threads=threads,
                               memory_budget=memory_budget, pair_potential=pair_potential)
