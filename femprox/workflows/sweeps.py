@@ -86,8 +86,9 @@ class EnergyGridOptions:
 # error estimates of the fixed grids report as little as 0.1 of the error there. Adaptive
 # refinement finds the cusp. On the other shipped geometries (no moving cusp; T = 0.02, 0.1,
 # 0.3) the fixed FINE_GRID is within 1e-9. Adaptive grids: against FINE_GRID refined to
-# tolerance 2e-5 (house on the Fig. 4 mesh at 25 phases 0..pi x the 4 temperatures above; every
-# shipped geometry on its own mesh at T = 0.02, 0.1, 0.3, the house at phi = 0, 2, 2.8, 3.05).
+# tolerance 2e-5 (house on the Fig. 4 mesh at 25 phases 0..pi, and at Fig. 4's 13 phases with
+# 18 more between 2.4 and pi, x the 4 temperatures above; every shipped geometry on its own
+# mesh at T = 0.02, 0.1, 0.3, the house at phi = 0, 2, 2.8, 3.05).
 FINE_GRID = EnergyGridOptions()
 """Fixed grid, order 8: errors <= 1.3e-3 (kappa/kappa_N) and 4.3e-3 (G/G_N)."""
 PAPER_GRID = EnergyGridOptions(order=6, ratio=2.0, edge_ratio=4.0, edge_distance=1e-4)
@@ -152,8 +153,8 @@ fast: FAST_GRID on FAST_MESH. The grid has 0.78 of the standard energies on the 
 (errors <= 3e-6 there) and 0.80 on the house (T = 0.02, 0.1, 0.3), where it is 6.8e-5
 (kappa) and 6.9e-4 (G, phi next to pi) off. The geometry files' P3 meshes are chosen for
 ~1e-5 with P3; the solutions are smooth along the wires, so higher-order elements on fewer
-of them do as well at a half to a third of the unknowns. Measured on every shipped geometry (T = 0.02, 0.1, 0.3 with BCS
-gaps; house at phi = 0, 2, 2.8, 3.05; T-junction also at r = 0.1, 10, with a barrier, L_N =
+of them do as well at a half to a third of the unknowns. Measured on every shipped geometry
+(T = 0.02, 0.1, 0.3 with BCS gaps; house at phi = 0, 2, 2.8, 3.05; T-junction also at r = 0.1, 10, with a barrier, L_N =
 30; against a 2x refined P5 mesh and a 2e-4-adaptive order-8 grid): the level's largest
 errors are those of its grid, 1.5e-8 to 5.7e-6 in kappa/kappa_N and 3e-9 to 8.9e-6 in G/G_N
 (house: 4.8e-6, 6.2e-5), those of FAST_GRID on the geometry's own mesh to within 1e-5 (house
@@ -270,7 +271,8 @@ def _spectral_conductance(geometry: Geometry, temperatures: Sequence[float],
                           grid_options: EnergyGridOptions, mesh_settings: MeshSettings, retry: bool = True,
                           guess=None):
     """Energy grid, spectral solution, spectral conductance serving ``temperatures``, notes.
-    ``guess``: (energies, gamma, gamma~) warm-starting the solve where the mesh fits them."""
+    ``guess``: ``neighbours`` of :func:`solve_spectral` warm-starting the first solve, used
+    where the mesh fits them (not on the refined mesh of a retry)."""
     def fitting(mesh):
         return guess if guess is not None and guess[1].shape[1] == mesh.n_dofs else None
 
@@ -997,7 +999,7 @@ def grid_task_chains(tasks: Sequence[GridSweepTask], length: int = CHAIN_LENGTH)
 def run_grid_sweep_chain(chain: Sequence[GridSweepTask]) -> list[GridSweepOutput]:
     """:func:`run_grid_sweep_task` of each task of ``chain`` (see :func:`grid_task_chains`),
     each solve warm-started from the previous one as in :func:`run_sweep_chain`."""
-    if len(chain) == 1 or any(task.self_consistent for task in chain):
+    if any(task.self_consistent for task in chain):
         return [run_grid_sweep_task(task) for task in chain]
     return [GridSweepOutput(task.coordinates, tuple(points), energies, tuple(notes))
             for task, ((points, energies, notes), _) in zip(chain, _solved_in_turn(chain, lambda task: None))]
