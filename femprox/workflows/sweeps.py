@@ -999,7 +999,7 @@ def grid_task_chains(tasks: Sequence[GridSweepTask], length: int = CHAIN_LENGTH)
 def run_grid_sweep_chain(chain: Sequence[GridSweepTask]) -> list[GridSweepOutput]:
     """:func:`run_grid_sweep_task` of each task of ``chain`` (see :func:`grid_task_chains`),
     each solve warm-started from the previous one as in :func:`run_sweep_chain`."""
-    if any(task.self_consistent for task in chain):
+    if len(chain) == 1 or any(task.self_consistent for task in chain):
         return [run_grid_sweep_task(task) for task in chain]
     return [GridSweepOutput(task.coordinates, tuple(points), energies, tuple(notes))
             for task, ((points, energies, notes), _) in zip(chain, _solved_in_turn(chain, lambda task: None))]
