@@ -1,7 +1,5 @@
 """``python -m femprox``: the command line (same as the ``femprox`` script)."""
 
-import sys
+from femprox.cli import run
 
-from femprox.cli import main
-
-sys.exit(main())
+run()

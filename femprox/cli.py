@@ -45,6 +45,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -1214,5 +1215,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
 
 
+def run() -> NoReturn:
+    """The ``femprox`` script and ``python -m femprox``: :func:`main`, then exit at once.
+
+    By the time :func:`main` returns every file is written and closed and the workers are
+    gone; tearing down the interpreter (numpy's, scipy's and matplotlib's modules) would take
+    another 0.2-0.3 s, 5% of ``femprox paper``. Only the output streams and the logging
+    handlers still need flushing.
+    """
+    status = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            pass
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -61,9 +61,9 @@ T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa withi
 # (7.6e-5 and 2.4e-5; P3 at 0.5 would be 3e-3 off). The shortcut model's graded barrier wire
 # keeps P3 on 0.75 of its elements (within 6.3e-6 there; its 4 P6 elements would be 3.4e-4 off
 # in G/G_N).
-FIGURE3_MESH = MeshSettings(refine=0.5)
-FIGURE4_MESH = MeshSettings(refine=0.2, order=6)
-SHORTCUT_MESH = MeshSettings(refine=0.75)
+FIGURE3_MESH = MeshSettings(refine=0.35, order=4)
+FIGURE4_MESH = MeshSettings(refine=0.25, order=5)
+SHORTCUT_MESH = MeshSettings(refine=0.5)
 
 
 # ---------------------------------------------------------------------------------------
