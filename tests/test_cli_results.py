@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import meshio
 import numpy as np
 import pytest
 
@@ -148,6 +149,17 @@ def test_python_dash_m_runs_the_command_line():
     done = subprocess.run([sys.executable, "-m", "femprox", "--version"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == f"femprox {femprox.__version__}"
     assert (ROOT / "femprox" / "py.typed").exists()
+
+
+def test_command_line_script_flushes_its_output_and_keeps_the_exit_status(tmp_path):
+    # the script ends with os._exit (no interpreter teardown): piped output must still arrive
+    # in full, files be complete, and failures keep their status
+    mesh = [sys.executable, "-m", "femprox", "mesh", T_JUNCTION]
+    done = subprocess.run(mesh + ["--export", "m.vtu"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("wrote ") and done.stdout.endswith("m.vtu\n")
+    assert meshio.read(tmp_path / "m.vtu").points.shape[0] > 0
+    failed = subprocess.run(mesh, capture_output=True, text=True, cwd=tmp_path)
+    assert failed.returncode == 2 and failed.stderr == "femprox: error: mesh: give --export FILE and/or --draw FILE.png\n"
 
 
 def test_sweep_overwrite_starts_afresh(tmp_path, capsys):

@@ -53,14 +53,17 @@ LONG_WIRE_ELEMENTS = 40
 T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa within 1e-3."""
 
 # Meshes of ``femprox paper``. The geometry files' meshes are chosen for ~1e-5 accuracy; a
-# figure needs less. Measured against meshes refined 2x (kappa/kappa_N and G/G_N, paper grid):
-# the T-junction at half the elements is within 9e-6 (r = 0.1, 1, 10; T = 0.005, 0.02, 0.1).
-# The house converges faster in the element order than in the element count: against 2x
-# refined P3 at all 13 phases and 4 temperatures of Fig. 4, P6 on a fifth of the elements is
-# within 1.4e-6 (kappa/kappa_N) and 2.1e-5 (G/G_N) at 13% less CPU than P3 on 0.75 of them
-# (7.6e-5 and 2.4e-5; P3 at 0.5 would be 3e-3 off). The shortcut model's graded barrier wire
-# keeps P3 on 0.75 of its elements (within 6.3e-6 there; its 4 P6 elements would be 3.4e-4 off
-# in G/G_N).
+# figure needs less. Chosen by measurement on 2026-11-30 (all 13 phases x 4 temperatures of
+# Fig. 4, all temperatures and r of Fig. 3, against references on finer meshes with energy
+# grids refined to 2e-5; largest errors in kappa/kappa_N and G/G_N):
+# - house: P5 on a quarter of the elements, 1.1e-5 and 9.7e-6 (P6 on a fifth: 6.3e-6 and
+#   2.0e-6, 25% more CPU; P4 on 0.4: 1.5e-5 and 3.1e-6, 13% more; P3 on 0.75: 7.6e-5).
+# - T-junction: P4 on 0.35, 8.1e-6 and 1.1e-5 (P3 on a half: 1.0e-5 and 7.7e-6, 10% more CPU;
+#   P4 on a quarter is 2.3e-4 off in kappa at the lowest temperatures).
+# - shortcut model (graded barrier wire): P3 on a half, 7.1e-7 and 1.4e-6 away from pi (P3 on
+#   0.75: 3.7e-8 and 9.0e-8, 25% more CPU; P4 and P5 elements are 3.4e-4 off in G/G_N). At
+#   T = 0.3, phi = 3.12 every mesh but the finest lands 5.7e-5 off in G/G_N: the root
+#   ambiguity next to the barrier's tiny gap edge (see the README's limitations).
 FIGURE3_MESH = MeshSettings(refine=0.35, order=4)
 FIGURE4_MESH = MeshSettings(refine=0.25, order=5)
 SHORTCUT_MESH = MeshSettings(refine=0.5)
