@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from femprox.interpolation import monotone_cubic
 from femprox.output.export import node_positions
 from femprox.paper.figures import Figure3Data, Figure4Data
 from femprox.workflows.sweeps import ConvergenceData, SweepResult
@@ -92,12 +93,10 @@ def _smooth_in_log_temperature(temperatures: np.ndarray, values: np.ndarray,
     t, v = np.asarray(temperatures, dtype=float)[order], np.asarray(values, dtype=float)[order]
     if t.size < 3 or np.any(t <= 0) or not np.all(np.isfinite(v)):
         return t, v, list(range(t.size))
-    from scipy.interpolate import PchipInterpolator
-
     log_t = np.log(t)
     fine = np.concatenate([np.linspace(a, b, per_interval, endpoint=False) for a, b in zip(log_t[:-1], log_t[1:])]
                           + [log_t[-1:]])
-    return np.exp(fine), PchipInterpolator(log_t, v)(fine), list(range(0, fine.size, per_interval))
+    return np.exp(fine), monotone_cubic(log_t, v, fine), list(range(0, fine.size, per_interval))
 
 
 def _curves_per_r(ax: Axes, data: Figure3Data, values, model_values):

@@ -58,7 +58,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.optimize import brentq
 
 from femprox.physics import bcs
 from femprox.observables.energy_grid import gauss_rule
@@ -1062,6 +1061,8 @@ def critical_temperature(geometry: Geometry, *, materials: Mapping[str, Supercon
             if low <= floor:
                 raise ValueError(f"'{geometry.name}' stays normal down to T = {floor:.4g} (largest eigenvalue "
                                  f"{evaluations[-1][1]:.6f} < 1)")
+    from scipy.optimize import brentq  # here, not at import: scipy.optimize costs 0.1 s at every start
+
     tc = high if low == high else brentq(excess, low, high if low < high else high, rtol=rtol,
                                         xtol=rtol * high)
     _, mode = linearized_eigenvalue(mesh, tc, materials=mats, explicit_cutoff=explicit_cutoff, return_mode=True,

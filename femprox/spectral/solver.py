@@ -38,9 +38,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.interpolate import make_interp_spline
 
 from femprox.geometry.network import Geometry, NodeKind, gaps_of
+from femprox.interpolation import InterpolatingSpline
 from femprox.linalg.block import block_solver
 from femprox.mesh import GraphMesh, PointwiseForms, build_mesh, contact_pairs, extend_pattern
 from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
@@ -995,9 +995,8 @@ class _CoarseStart:
             return None
         # cubic; linear or quadratic for the 2-3 picks of a narrow energy range (a refinement
         # round of an adaptive grid), where every energy is within _COARSE_SPACING * eta of one
-        degree = min(3, picks - 1)
-        a = make_interp_spline(self.energies, self.result.a, k=degree, axis=1)(energies)
-        b = make_interp_spline(self.energies, self.result.b, k=degree, axis=1)(energies)
+        a = InterpolatingSpline(self.energies, self.result.a)(energies)
+        b = InterpolatingSpline(self.energies, self.result.b)(energies)
         problem.apply_reservoirs(a, b, energies, self.eta)
         iterations = np.zeros(energies.size, dtype=int)
         exact = np.searchsorted(self.energies, energies).clip(0, picks - 1)
@@ -1096,14 +1095,14 @@ def _continuation(result: _NewtonResult, energies, eta_now: float, eta_next: flo
         a_nodes, b_nodes = result.a[:, order], result.b[:, order]
     if nodes.size < 4 or not _TAYLOR_ORDERS:
         return []
-    splines = [make_interp_spline(nodes, values, k=3, axis=1) for values in (a_nodes, b_nodes)]
+    splines = [InterpolatingSpline(nodes, values) for values in (a_nodes, b_nodes)]
     shift = 1j * (eta_next - eta_now)
     a, b = splines[0](energies), splines[1](energies)
     candidates = []
     for n in range(1, max(_TAYLOR_ORDERS) + 1):
         factor = shift**n / math.factorial(n)
-        a = a + factor * splines[0].derivative(n)(energies)
-        b = b + factor * splines[1].derivative(n)(energies)
+        a = a + factor * splines[0](energies, nu=n)
+        b = b + factor * splines[1](energies, nu=n)
         if n in _TAYLOR_ORDERS:
             candidates.append((a, b))
     return candidates
