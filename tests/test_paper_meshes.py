@@ -38,8 +38,8 @@ def test_house_mesh_of_figure4_is_within_its_budget():
 @pytest.mark.slow
 def test_t_junction_mesh_of_figure3_is_within_its_budget_where_coarser_ones_are_not():
     # r = 0.1 at the lowest temperature is where the N arms' D_L dip next to the contact needs
-    # the elements: against P4 on 1.5 of them, the paper's P4 on 0.35 was measured 1.6e-6
-    # off here, P4 on a quarter 2.1e-4
+    # the elements: against P4 on 1.5 of them, the paper's P3 on half of them was measured
+    # 9.1e-6 off here, P4 on a quarter 2.1e-4
     source = sweeps.GeometryFile.from_path(str(figures.T_JUNCTION_FILE),
                                            {"parameters.r": 0.1, "parameters.length_n": 10.0, **figures.T_JUNCTION_MESH})
     geometry, temperatures = source.geometry(), [0.005, 0.03]

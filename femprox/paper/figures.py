@@ -58,13 +58,14 @@ T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa withi
 # grids refined to 2e-5; largest errors in kappa/kappa_N and G/G_N):
 # - house: P5 on a quarter of the elements, 1.1e-5 and 9.7e-6 (P6 on a fifth: 6.3e-6 and
 #   2.0e-6, 25% more CPU; P4 on 0.4: 1.5e-5 and 3.1e-6, 13% more; P3 on 0.75: 7.6e-5).
-# - T-junction: P4 on 0.35, 8.1e-6 and 1.1e-5 (P3 on a half: 1.0e-5 and 7.7e-6, 10% more CPU;
+# - T-junction (graded 30 times toward the contact, T_JUNCTION_MESH): P3 on half of the
+#   elements, 1.0e-5 and 7.7e-6 (P4 on 0.35: 8.1e-6 and 1.1e-5, no faster in alternated runs;
 #   P4 on a quarter is 2.3e-4 off in kappa at the lowest temperatures).
 # - shortcut model (graded barrier wire): P3 on a half, 7.1e-7 and 1.4e-6 away from pi (P3 on
 #   0.75: 3.7e-8 and 9.0e-8, 25% more CPU; P4 and P5 elements are 3.4e-4 off in G/G_N). At
 #   T = 0.3, phi = 3.12 every mesh but the finest lands 5.7e-5 off in G/G_N: the root
 #   ambiguity next to the barrier's tiny gap edge (see the README's limitations).
-FIGURE3_MESH = MeshSettings(refine=0.35, order=4)
+FIGURE3_MESH = MeshSettings(refine=0.5)
 FIGURE4_MESH = MeshSettings(refine=0.25, order=5)
 SHORTCUT_MESH = MeshSettings(refine=0.5)
 
