@@ -62,7 +62,7 @@ T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa withi
 #   elements, 1.0e-5 and 7.7e-6 (P4 on 0.35: 8.1e-6 and 1.1e-5, no faster in alternated runs;
 #   P4 on a quarter is 2.3e-4 off in kappa at the lowest temperatures).
 # - shortcut model (graded barrier wire): P3 on a half, 7.1e-7 and 1.4e-6 away from pi (P3 on
-#   0.75: 3.7e-8 and 9.0e-8, 25% more CPU; P4 and P5 elements are 3.4e-4 off in G/G_N). At
+#   0.75: 3.7e-8 and 9.0e-8, 25% more CPU; P4 and P5 elements up to 3.8e-4 off in G/G_N). At
 #   T = 0.3, phi = 3.12 every mesh but the finest lands 5.7e-5 off in G/G_N: the root
 #   ambiguity next to the barrier's tiny gap edge (see the README's limitations).
 FIGURE3_MESH = MeshSettings(refine=0.5)
