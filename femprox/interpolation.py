@@ -70,24 +70,21 @@ class InterpolatingSpline:
         return np.moveaxis(solve_banded((2, 2), band, rhs), 0, -1)
 
     def __call__(self, points, nu: int = 0) -> np.ndarray:
+        return self.derivatives(points, nu)[nu]
+
+    def derivatives(self, points, up_to: int = 3) -> list[np.ndarray]:
+        """The spline and its derivatives of orders 1 .. ``up_to`` at ``points`` (one interval
+        search for all of them)."""
         points = np.asarray(points, dtype=float)
         k = _interval(self.x, points)
         t, h = points - self.x[k], self.h[k]
         y0, y1 = self.y[..., k], self.y[..., k + 1]
         m0, m1 = self.second[..., k], self.second[..., k + 1]
-        # on [x_k, x_k+1]: y0 + b t + m0 t^2 / 2 + c t^3, c = (m1 - m0) / (6 h)
+        # on [x_k, x_k+1]: y0 + b t + m0 t^2 / 2 + c t^3
+        b = (y1 - y0) / h - h * (2 * m0 + m1) / 6
         c = (m1 - m0) / (6 * h)
-        if nu == 0:
-            b = (y1 - y0) / h - h * (2 * m0 + m1) / 6
-            return y0 + t * (b + t * (m0 / 2 + t * c))
-        if nu == 1:
-            b = (y1 - y0) / h - h * (2 * m0 + m1) / 6
-            return b + t * (m0 + 3 * t * c)
-        if nu == 2:
-            return m0 + 6 * t * c
-        if nu == 3:
-            return 6 * c + 0 * t
-        return np.zeros_like(c + 0 * t)
+        values = [y0 + t * (b + t * (m0 / 2 + t * c)), b + t * (m0 + 3 * t * c), m0 + 6 * t * c, 6 * c + 0 * t]
+        return (values + [np.zeros_like(values[3])] * max(0, up_to - 3))[:up_to + 1]
 
 
 def _pchip_slopes(h: np.ndarray, secant: np.ndarray) -> np.ndarray:

@@ -1095,14 +1095,15 @@ def _continuation(result: _NewtonResult, energies, eta_now: float, eta_next: flo
         a_nodes, b_nodes = result.a[:, order], result.b[:, order]
     if nodes.size < 4 or not _TAYLOR_ORDERS:
         return []
-    splines = [InterpolatingSpline(nodes, values) for values in (a_nodes, b_nodes)]
+    top = max(_TAYLOR_ORDERS)
+    da, db = (InterpolatingSpline(nodes, values).derivatives(energies, top) for values in (a_nodes, b_nodes))
     shift = 1j * (eta_next - eta_now)
-    a, b = splines[0](energies), splines[1](energies)
+    a, b = da[0], db[0]
     candidates = []
-    for n in range(1, max(_TAYLOR_ORDERS) + 1):
+    for n in range(1, top + 1):
         factor = shift**n / math.factorial(n)
-        a = a + factor * splines[0](energies, nu=n)
-        b = b + factor * splines[1](energies, nu=n)
+        a = a + factor * da[n]
+        b = b + factor * db[n]
         if n in _TAYLOR_ORDERS:
             candidates.append((a, b))
     return candidates
