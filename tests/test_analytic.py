@@ -16,6 +16,7 @@ from femprox.paper.analytic import (
     electric_resistance_average,
     kappa_ratio,
     low_energy_d_l,
+    spectral_resistances,
     theta_bulk,
     theta_crossing,
     theta_normal,
@@ -162,6 +163,10 @@ def test_wire_averages_against_quad(energy, r):
     # Both quadratures resolve the analytic integrand to ~1e-13 (observed agreement 1e-13).
     assert thermal_resistance_average(energy, length, r) == pytest.approx(average(d_l), rel=1e-11)
     assert electric_resistance_average(energy, length, r) == pytest.approx(average(d_t), rel=1e-11)
+    # the pair from one evaluation of theta_N (what the Fig. 3 model uses)
+    both = spectral_resistances(np.array([energy, 0.0]), length, r)
+    assert both[0][0] == pytest.approx(average(d_l), rel=1e-11) and both[0][1] == np.inf
+    assert both[1][0] == pytest.approx(average(d_t), rel=1e-11)
 
 
 def test_wire_average_shapes():

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import meshio
 import numpy as np
 
 from femprox.mesh import GraphMesh
+
+if TYPE_CHECKING:
+    import meshio
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ def write_network(path: str | Path, mesh: GraphMesh, point_data: dict[str, np.nd
         else:
             data[name] = values.astype(float)
     cell_data = {"wire": [points.wire_index.astype(np.int64)], **_wire_cell_data(mesh, points)}
+    import meshio  # here, not at the top: the figures import this module for node positions only
+
     meshio.write(path, meshio.Mesh(points.coordinates, [("line", points.cells)],
                                    point_data=data, cell_data=cell_data))
     return path
@@ -197,6 +202,8 @@ def _wire_cell_data(mesh: GraphMesh, points: NetworkPoints) -> dict[str, list[np
 
 def read_network(path: str | Path) -> meshio.Mesh:
     """Read a file written by :func:`write_network` (points, line cells, point/cell data)."""
+    import meshio
+
     return meshio.read(Path(path))
 
 

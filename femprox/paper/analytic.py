@@ -179,9 +179,10 @@ def d_t(energy: ArrayLike, x: ArrayLike, r: float, gap: float = 1.0, diffusion: 
     return np.cosh(theta_normal(energy, x, r, gap, diffusion).real) ** 2
 
 
-def _wire_average(coefficient: Callable, energy: ArrayLike, length_n: float, r: float,
-                  gap: float, diffusion: float) -> float | np.ndarray:
-    """``<1/coefficient(E, x)>`` over |x| < L/2 on an x grid graded toward the crossing."""
+def _wire_averages(energy: ArrayLike, length_n: float, r: float, gap: float,
+                   diffusion: float) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """``<1/D_L(E, x)>`` and ``<1/D_T(E, x)>`` over |x| < L/2 on an x grid graded toward the
+    crossing; one evaluation of theta_N serves both."""
     half = 0.5 * _positive("length_n", length_n)
     r = _positive("r", r)
     e = np.asarray(energy, dtype=float)
@@ -193,9 +194,23 @@ def _wire_average(coefficient: Callable, energy: ArrayLike, length_n: float, r: 
     edges = np.concatenate((np.zeros((flat.size, 1)),
                             np.geomspace(smallest, np.full_like(smallest, half), count, axis=1)), axis=1)
     x, w = _gauss(edges)
-    values = coefficient(flat[:, None], x, r, gap, diffusion)
-    average = np.sum(w / values, axis=1) / half
-    return average.reshape(e.shape) if e.ndim else float(average[0])
+    theta = theta_normal(flat[:, None], x, r, gap, diffusion)
+    averages = []
+    for values in (np.cos(theta.imag) ** 2, np.cosh(theta.real) ** 2):  # D_L, D_T as in d_l, d_t
+        average = np.sum(w / values, axis=1) / half
+        averages.append(average.reshape(e.shape) if e.ndim else float(average[0]))
+    return averages[0], averages[1]
+
+
+def spectral_resistances(energy: ArrayLike, length_n: float, r: float, gap: float = 1.0,
+                         diffusion: float = 2.0) -> tuple[float | np.ndarray, float | np.ndarray]:
+    """(R_Q(E), R_I(E)) of :func:`thermal_resistance_average` and
+    :func:`electric_resistance_average` together, for half the work of the two calls."""
+    r_q, r_i = _wire_averages(energy, length_n, r, gap, diffusion)
+    # At E = 0 the whole wire has theta = -i pi/2, D_L = 0 (rounding gives ~1e-33).
+    if np.ndim(r_q):
+        return np.where(np.asarray(energy) == 0, np.inf, r_q), r_i
+    return (math.inf if energy == 0 else r_q), r_i
 
 
 def thermal_resistance_average(energy: ArrayLike, length_n: float, r: float, gap: float = 1.0,
@@ -208,17 +223,13 @@ def thermal_resistance_average(energy: ArrayLike, length_n: float, r: float, gap
     Gauss-Legendre panels graded geometrically from 1e-3 of the smallest scale
     (relative accuracy ~1e-12).
     """
-    average = _wire_average(d_l, energy, length_n, r, gap, diffusion)
-    # At E = 0 the whole wire has theta = -i pi/2, D_L = 0 (rounding gives ~1e-33).
-    if np.ndim(average):
-        return np.where(np.asarray(energy) == 0, np.inf, average)
-    return math.inf if energy == 0 else average
+    return spectral_resistances(energy, length_n, r, gap, diffusion)[0]
 
 
 def electric_resistance_average(energy: ArrayLike, length_n: float, r: float, gap: float = 1.0,
                                 diffusion: float = 2.0) -> float | np.ndarray:
     """Spectral electric resistance ``R_I(E) = <1/D_T(E, x)>`` over the N wire (Eq. 6); <= 1."""
-    return _wire_average(d_t, energy, length_n, r, gap, diffusion)
+    return spectral_resistances(energy, length_n, r, gap, diffusion)[1]
 
 
 # --- thermal averages ----------------------------------------------------------------------------

@@ -93,8 +93,7 @@ def _semi_infinite_ratios(grid, temperatures: Sequence[float], length_n: float, 
     """The paper's semi-infinite-lead model (Eqs. 8-10) through Eqs. 4 and 6 on ``grid``."""
     energies = grid.nodes
     if gap > 0:
-        r_q = analytic.thermal_resistance_average(energies, length_n, r, gap)
-        r_i = analytic.electric_resistance_average(energies, length_n, r, gap)
+        r_q, r_i = analytic.spectral_resistances(energies, length_n, r, gap)
     else:
         r_q = r_i = np.ones_like(energies)
     path = _observables.PathResistances(energies=energies, r_q=np.asarray(r_q), r_i=np.asarray(r_i),
