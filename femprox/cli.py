@@ -1089,6 +1089,8 @@ EXIT_SIGINT = 130
 """Exit status after Ctrl-C (128 + SIGINT)."""
 EXIT_SIGTERM = 143
 """Exit status after SIGTERM (128 + SIGTERM)."""
+EXIT_BROKEN_PIPE = 141
+"""Exit status when the reader of standard output went away (128 + SIGPIPE, as ``yes | head``)."""
 
 
 class _Terminated(BaseException):
@@ -1181,7 +1183,8 @@ def _error(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 2 bad input or any failure,
-    130 after Ctrl-C, 143 after SIGTERM). Never raises except SystemExit for --help/--version."""
+    130 after Ctrl-C, 143 after SIGTERM, 141 when standard output was closed by its reader).
+    Never raises except SystemExit for --help/--version."""
     with _restored_logging(), _signals_raise():
         try:
             args = build_parser().parse_args(argv)
@@ -1191,6 +1194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  f"(4 per processor), got {jobs}")
             _configure_logging(args.verbose, None)  # warnings while the input is checked
             return args.run(args)
+        except BrokenPipeError:
+            # the reader of stdout went away (``femprox ... | head``): what was computed is
+            # written already; like other Unix tools, stop without a message on a dead pipe
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
         except _EXPECTED_ERRORS as error:
             _error(_one_line(error))
             return EXIT_USAGE
@@ -1213,6 +1221,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # noqa: BLE001 - the one place that turns bugs into one line
             _error(_report_internal_error(error))
             return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that no later flush of the dead pipe fails."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. captured in tests)
+        pass
 
 
 def run() -> NoReturn:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 import femprox
+from femprox import cli
 from femprox.workflows import sweeps
 from cli_helpers import read_csv, run
 
@@ -160,6 +162,20 @@ def test_command_line_script_flushes_its_output_and_keeps_the_exit_status(tmp_pa
     assert meshio.read(tmp_path / "m.vtu").points.shape[0] > 0
     failed = subprocess.run(mesh, capture_output=True, text=True, cwd=tmp_path)
     assert failed.returncode == 2 and failed.stderr == "femprox: error: mesh: give --export FILE and/or --draw FILE.png\n"
+
+
+def test_command_line_stops_quietly_when_its_reader_goes_away(tmp_path):
+    # ``femprox mesh ... | head -c 0``: the file is written, then stdout is a dead pipe; like
+    # ``yes | head`` the command ends with 128 + SIGPIPE and no error message
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, "-m", "femprox", "mesh", T_JUNCTION, "--export", "m.vtu"],
+                              stdout=writer, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    finally:
+        os.close(writer)
+    assert done.returncode == cli.EXIT_BROKEN_PIPE == 141 and done.stderr == ""
+    assert meshio.read(tmp_path / "m.vtu").points.shape[0] > 0
 
 
 def test_sweep_overwrite_starts_afresh(tmp_path, capsys):
