@@ -48,3 +48,29 @@ def test_t_junction_mesh_of_figure3_is_within_its_budget_where_coarser_ones_are_
     coarser = sweeps.sweep(geometry, temperatures, grid=GRID, mesh=sweeps.MeshSettings(refine=0.25, order=4))
     assert _largest_difference(paper, reference) < 2e-5
     assert _largest_difference(coarser, reference) > 2e-5
+
+
+def _shortcut_ratios(task, mesh) -> np.ndarray:
+    return np.array(figures._run_shortcut_task(replace(task, mesh=mesh))[2])
+
+
+@pytest.mark.slow
+def test_shortcut_model_mesh_is_within_its_budget_next_to_pi_too():
+    # P5 on a quarter against P3 on 1.5 at phi = 0 (T = 0.3, the largest error of all 39
+    # solves: 1.0e-6) and next to pi (barrier gaps 0.044 and 0.011: 1.6e-7, 1.1e-7, on the
+    # retarded roots of the shortened Dynes path; with the former path every mesh was up to
+    # 3.5e-4 off there). Budget 5e-6; P3 on a quarter, 1.1e-4, fails it
+    from femprox import api
+
+    plan = api.paper_plan("figure4")
+    shortcut = [task for function, task in plan.tasks if function is figures._run_shortcut_task]
+    chosen = [task for task in shortcut if (task.phase == 0.0 and task.temperatures == (0.3,))
+              or (task.phase > 3.05 and task.gap > 0.01 and task.temperatures == (0.05, 0.1))]
+    assert len(chosen) == 3
+    reference = sweeps.MeshSettings(refine=1.5)
+    errors = [np.max(np.abs(_shortcut_ratios(t, figures.SHORTCUT_MESH) - _shortcut_ratios(t, reference)))
+              for t in chosen]
+    assert max(errors) < 5e-6
+    at_zero = next(task for task in chosen if task.phase == 0.0)
+    coarser = _shortcut_ratios(at_zero, sweeps.MeshSettings(refine=0.25, order=3))
+    assert np.max(np.abs(coarser - _shortcut_ratios(at_zero, reference))) > 5e-6

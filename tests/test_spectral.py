@@ -358,3 +358,29 @@ def test_continuation_saves_newton_iterations_and_finds_the_same_solution(monkey
     secant_only = solve_spectral(mesh, energies)
     np.testing.assert_allclose(with_continuation.gamma, secant_only.gamma, rtol=0, atol=1e-9)
     assert with_continuation.iterations.sum() < 0.85 * secant_only.iterations.sum()
+
+
+@pytest.mark.parametrize("phase_index", [10, 11])  # barrier gaps 0.044 and 0.011 at T = 0.05
+def test_dynes_path_follows_the_retarded_root_below_a_small_reservoir_gap(monkeypatch, phase_index):
+    # The paper's shortcut model next to phi = pi: an N wire (E_Th 0.08) ending in a reservoir
+    # whose gap is far below E_Th. On its Fig. 4 energy grid the path must end on the roots of a
+    # much finer path (24 geometric stages from 0.3 down to 1e-7, then 0), i.e. on the branch
+    # continued from strong damping. The former path (0.3, 0.03, 0) ended elsewhere at 1-2
+    # energies 3e-5 to 2.5e-3 below the gap, by 0.14-0.31 in gamma; both converge to 1e-10
+    # steps, so 1e-7 separates "same root" from "other root" by six orders of magnitude.
+    from femprox.paper import figures
+    from femprox.spectral import solver as spectral
+    from femprox.workflows.sweeps import sweep_grid
+
+    temperatures = (0.05, 0.1)
+    gap = abs(np.cos(figures.figure4_phases()[phase_index] / 2))
+    geometry = figures.barrier_geometry(gap, half=True)
+    energies = sweep_grid(geometry, temperatures, figures.SHORTCUT_GRID).nodes
+    refine, order = figures.SHORTCUT_MESH.refine, figures.SHORTCUT_MESH.order
+    solved = solve_spectral(build_mesh(geometry, refine=refine, order=order), energies)
+    monkeypatch.setattr(spectral, "_DYNES_PATH", tuple(np.geomspace(0.3, 1e-7, 24)) + (0.0,))
+    reference = solve_spectral(build_mesh(geometry, refine=refine, order=order), energies)
+    near_edge = np.abs(energies / gap - 1) < 3e-3
+    assert near_edge.sum() >= 3  # the grid clusters at the edge: the test looks where it matters
+    np.testing.assert_allclose(solved.gamma, reference.gamma, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(solved.gamma_tilde, reference.gamma_tilde, rtol=0, atol=1e-7)

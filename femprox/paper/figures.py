@@ -61,13 +61,15 @@ T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa withi
 # - T-junction (graded 30 times toward the contact, T_JUNCTION_MESH): P3 on half of the
 #   elements, 1.0e-5 and 7.7e-6 (P4 on 0.35: 8.1e-6 and 1.1e-5, no faster in alternated runs;
 #   P4 on a quarter is 2.3e-4 off in kappa at the lowest temperatures).
-# - shortcut model (graded barrier wire): P3 on a half, 7.1e-7 and 1.4e-6 away from pi (P3 on
-#   0.75: 3.7e-8 and 9.0e-8, 25% more CPU; P4 and P5 elements up to 3.8e-4 off in G/G_N). At
-#   T = 0.3, phi = 3.12 every mesh but the finest lands 5.7e-5 off in G/G_N: the root
-#   ambiguity next to the barrier's tiny gap edge (see the README's limitations).
+# - shortcut model (graded barrier wire): P5 on a quarter, 1.0e-6 and 7.2e-7 at all phases,
+#   pi included (re-measured 2026-12-01 against P3 on 1.5, after the Dynes path's last step
+#   was shortened; see _DYNES_PATH in femprox.spectral.solver): 8% less CPU than P3 on a half
+#   (7.1e-7 and 1.8e-6); P4 on 0.35: 3.0e-7 and 3.0e-7, as slow as P3. Before, next to pi
+#   the path ended on other roots just below the barrier's gap and every mesh was up to
+#   3.5e-4 off in G/G_N, which had looked like a property of P4 and P5 elements.
 FIGURE3_MESH = MeshSettings(refine=0.5)
 FIGURE4_MESH = MeshSettings(refine=0.25, order=5)
-SHORTCUT_MESH = MeshSettings(refine=0.5)
+SHORTCUT_MESH = MeshSettings(refine=0.25, order=5)
 
 
 # ---------------------------------------------------------------------------------------
@@ -268,9 +270,10 @@ FIGURE4_TEMPERATURES = (0.05, 0.1, 0.2, 0.3)
 
 SHORTCUT_GRID = replace(FAST_GRID, adaptive_tolerance=None)
 """Fixed energy grid of the shortcut model: its only edge, the barrier's gap, is a panel
-boundary, so no refinement is needed. At the paper's phases and temperatures (and the
-refinement round's) within 2.4e-5 (kappa/kappa_N) and 1.3e-4 (G/G_N) of 12-point panels
-with ratio 1.3, with 80% of QUICK_GRID's energies (QUICK_GRID: 7.2e-6 and 1.6e-4)."""
+boundary, so no refinement is needed. At the paper's phases and temperatures within 2.4e-5
+(kappa/kappa_N) and 5.6e-5 (G/G_N) of 12-point panels with ratio 1.3, with 80% of
+QUICK_GRID's energies (QUICK_GRID: 7.2e-6 and 5.1e-5; re-measured 2026-12-01 with the
+shortened Dynes path, which had put both G/G_N figures near 1.5e-4 through other roots)."""
 
 
 def figure4_phases(quick: bool = False) -> np.ndarray:
