@@ -363,9 +363,10 @@ def test_continuation_saves_newton_iterations_and_finds_the_same_solution(monkey
 @pytest.mark.parametrize("phase_index", [10, 11])  # barrier gaps 0.044 and 0.011 at T = 0.05
 def test_dynes_path_follows_the_retarded_root_below_a_small_reservoir_gap(monkeypatch, phase_index):
     # The paper's shortcut model next to phi = pi: an N wire (E_Th 0.08) ending in a reservoir
-    # whose gap is far below E_Th. On its Fig. 4 energy grid the path must end on the roots of a
-    # much finer path (24 geometric stages from 0.3 down to 1e-7, then 0), i.e. on the branch
-    # continued from strong damping. The former path (0.3, 0.03, 0) ended elsewhere at 1-2
+    # whose gap is far below E_Th (the short last step). On its Fig. 4 energy grid the path must
+    # end on the roots of a much finer path (24 geometric stages from 0.3 down to 1e-7, then
+    # 0), i.e. on the branch continued from strong damping. The three-stage path (0.3, 0.03, 0)
+    # ended elsewhere at 1-2
     # energies 3e-5 to 2.5e-3 below the gap, by 0.14-0.31 in gamma; both converge to 1e-10
     # steps, so 1e-7 separates "same root" from "other root" by six orders of magnitude.
     from femprox.paper import figures
@@ -377,10 +378,31 @@ def test_dynes_path_follows_the_retarded_root_below_a_small_reservoir_gap(monkey
     geometry = figures.barrier_geometry(gap, half=True)
     energies = sweep_grid(geometry, temperatures, figures.SHORTCUT_GRID).nodes
     refine, order = figures.SHORTCUT_MESH.refine, figures.SHORTCUT_MESH.order
-    solved = solve_spectral(build_mesh(geometry, refine=refine, order=order), energies)
-    monkeypatch.setattr(spectral, "_DYNES_PATH", tuple(np.geomspace(0.3, 1e-7, 24)) + (0.0,))
+    mesh = build_mesh(geometry, refine=refine, order=order)
+    assert spectral._dynes_path(spectral._UsadelProblem(mesh)) == spectral._SHORT_LAST_STEP_PATH
+    solved = solve_spectral(mesh, energies)
+    fine = tuple(np.geomspace(0.3, 1e-7, 24)) + (0.0,)
+    monkeypatch.setattr(spectral, "_dynes_path", lambda problem: fine)
     reference = solve_spectral(build_mesh(geometry, refine=refine, order=order), energies)
     near_edge = np.abs(energies / gap - 1) < 3e-3
     assert near_edge.sum() >= 3  # the grid clusters at the edge: the test looks where it matters
+    np.testing.assert_allclose(solved.gamma, reference.gamma, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(solved.gamma_tilde, reference.gamma_tilde, rtol=0, atol=1e-7)
+
+
+def test_without_small_gaps_the_three_stage_path_ends_on_the_same_roots(monkeypatch):
+    # The paper's T-junction at Delta0 (gap/E_Th = 50): the path keeps its direct last step
+    # from 0.03 to 0 and must end where the 24-stage path does, on a grid dense at both edges
+    # (at E -> 0 and below and above the gap; same 1e-7 criterion as above)
+    from femprox.spectral import solver as spectral
+
+    mesh = build_mesh(t_junction(mesh=MeshOptions(elements=10, order=3)))
+    assert spectral._dynes_path(spectral._UsadelProblem(mesh)) == spectral._DYNES_PATH
+    energies = np.concatenate([np.geomspace(1e-4, 0.3, 20), 1 - np.geomspace(3e-5, 0.2, 20),
+                               1 + np.geomspace(3e-5, 0.2, 20), [0.6, 1.6, 2.5]])
+    solved = solve_spectral(mesh, energies)
+    fine = tuple(np.geomspace(0.3, 1e-7, 24)) + (0.0,)
+    monkeypatch.setattr(spectral, "_dynes_path", lambda problem: fine)
+    reference = solve_spectral(build_mesh(t_junction(mesh=MeshOptions(elements=10, order=3))), energies)
     np.testing.assert_allclose(solved.gamma, reference.gamma, rtol=0, atol=1e-7)
     np.testing.assert_allclose(solved.gamma_tilde, reference.gamma_tilde, rtol=0, atol=1e-7)

@@ -63,7 +63,7 @@ T_JUNCTION_MESH, local slopes within 1e-3 of a 2.5 times finer mesh, kappa withi
 #   P4 on a quarter is 2.3e-4 off in kappa at the lowest temperatures).
 # - shortcut model (graded barrier wire): P5 on a quarter, 1.0e-6 and 7.2e-7 at all phases,
 #   pi included (re-measured 2026-12-01 against P3 on 1.5, after the Dynes path's last step
-#   was shortened; see _DYNES_PATH in femprox.spectral.solver): 8% less CPU than P3 on a half
+#   was shortened; see _dynes_path in femprox.spectral.solver): 8% less CPU than P3 on a half
 #   (7.1e-7 and 1.8e-6); P4 on 0.35: 3.0e-7 and 3.0e-7, as slow as P3. Before, next to pi
 #   the path ended on other roots just below the barrier's gap and every mesh was up to
 #   3.5e-4 off in G/G_N, which had looked like a property of P4 and P5 elements.

@@ -546,14 +546,17 @@ def _line_search(problem, a, b, r, merit, active, step, energies, extra_dynes, a
 # retarded one at the physical rate. Solving at the physical rate directly is not safe: above
 # a gap, in S wires with reflecting ends, Newton from the bulk guess was seen to converge to
 # spurious roots that look physical (|gamma| < 1, positive DOS).
-# The last step must be small, too: just below the edge of a reservoir gap much smaller than
-# the Thouless energy (the paper's shortcut model of Fig. 4 next to phi = pi: gap 0.005-0.04,
-# E_Th 0.08), the step from 0.03 straight to 0 landed on other roots at 1-3 energies per
-# solve (E/gap = 0.9975-0.99997; G/G_N up to 3.5e-4 off). Against a path of 24 geometric
-# stages down to 1e-7, every result of `femprox paper` agrees to 7e-12 with this path (a last
-# stage of 0.003 still left 4.7e-6; starting at 0.1 instead of 0.3 put the house 3e-2 off).
-# It costs 2-4% more CPU than (0.3, 0.03, 0) on the paper job.
-_DYNES_PATH = (0.3, 0.03, 0.002, 0.0)
+_DYNES_PATH = (0.3, 0.03, 0.0)
+# ... with a shorter last step where a gap is not much larger than the smallest Thouless energy
+# (below _SCALING_GAPS of it; :func:`_dynes_path`). Just below the edge of such a gap (the
+# paper's shortcut model of Fig. 4 next to phi = pi: a reservoir gap of 0.005-0.04 at the end
+# of an N wire with E_Th 0.08) the step from 0.03 straight to 0 ended on other roots at 1-3
+# energies per solve (E/gap = 0.9975-0.99997; G/G_N up to 3.5e-4 off). Against a path of 24
+# geometric stages down to 1e-7, every result of `femprox paper` agrees to 5e-11 with these
+# paths (a last stage of 0.003 still left 4.7e-6; starting at 0.1 put the house 3e-2 off).
+# Elsewhere the extra stage changes nothing and costs 7-15% (a T-junction curve: gap/E_Th =
+# 50 at Delta0; the house: 12.5; the failures seen were at gap/E_Th <= 0.55).
+_SHORT_LAST_STEP_PATH = (0.3, 0.03, 0.002, 0.0)
 _PATH_TOLERANCE = 1e-3   # Newton step accepted on intermediate stages of the path
 _MAX_BISECTIONS = 6
 _COARSE_SPACING = 1 / 3  # energy spacing of the first stage's coarse subset, in units of its rate
@@ -889,7 +892,7 @@ def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_
     # Off the real axis (e.g. Matsubara frequencies) the solution is smooth and unique:
     # Newton goes there directly from the bulk/normal guess.
     if np.isrealobj(energies):
-        path = _DYNES_PATH
+        path = _dynes_path(problem)
         result = None if coarse is None else coarse.interpolate(problem, energies)
         if result is None:
             result, coarse = _start_interpolated(problem, energies, path[0], max_iterations, notes)
@@ -910,6 +913,19 @@ def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_
                               guess=guess)
         result = stage
     return result, notes
+
+
+def _dynes_path(problem: _UsadelProblem) -> tuple[float, ...]:
+    """The Dynes path of ``problem`` (see _DYNES_PATH): _SHORT_LAST_STEP_PATH when a gap of an S
+    reservoir or S wire (its pair potential) lies below _SCALING_GAPS times the smallest
+    Thouless energy of the network, else _DYNES_PATH."""
+    geometry = problem.mesh.geometry
+    reservoirs = [node.gap for node in geometry.nodes if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR]
+    wires = np.abs(np.asarray(problem.parameters.gap)).ravel()
+    gaps = np.concatenate([np.asarray(reservoirs, dtype=float), wires[wires > 0]])
+    thouless = min(wire.thouless_energy for wire in geometry.wires)
+    small = gaps.size > 0 and gaps.min() < _SCALING_GAPS * thouless
+    return _SHORT_LAST_STEP_PATH if small else _DYNES_PATH
 
 
 def _interpolated_stage(problem, result: _NewtonResult, energies, eta_from, eta_to, max_iterations, notes,
