@@ -17,8 +17,8 @@ Newton's method with the exact Jacobian runs on every energy of the grid togethe
 residual and Jacobian entries for all energies are sparse products with the precomputed
 quadrature maps of :mod:`femprox.mesh`, and the linear systems are solved by the batched
 block solver of :mod:`femprox.linalg.block`. Every real energy is reached by path-following in an
-extra Dynes rate lowered to zero (``_DYNES_PATH``; why: see there), with smaller steps for
-energies that fail; complex energies in the upper half plane are solved directly. Each stage
+extra Dynes rate lowered to zero (``_DYNES_PATH``, with a shorter last step next to small
+gaps: :func:`_dynes_path`; why: see there), with smaller steps for energies that fail; complex energies in the upper half plane are solved directly. Each stage
 of the path starts from the analytic continuation of the previous one (the extra rate enters
 only through E + i eta, so d/d eta = i d/dE: :func:`_continuation`), which cuts Newton's
 iterations by a third. Energies added between solved ones (the refinement rounds of an
@@ -597,7 +597,7 @@ def solve_spectral(system: Geometry | GraphMesh, energies, *, tol: float = 1e-10
     converged; Newton converges quadratically, so the final error is far below ``tol``.
 
     All energies are solved together. Each follows a path in an extra Dynes rate
-    ``_DYNES_PATH`` down to the wires' own rate; a stage that fails for some energies is
+    (:func:`_dynes_path`) down to the wires' own rate; a stage that fails for some energies is
     split into smaller steps for those energies only. ``threads`` > 1 splits the energies
     into that many interleaved batches solved in parallel threads (numpy's batched linear
     algebra releases the GIL: 1.5x faster on 2 cores for a few hundred energies); leave it
