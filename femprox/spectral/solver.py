@@ -18,8 +18,8 @@ residual and Jacobian entries for all energies are sparse products with the prec
 quadrature maps of :mod:`femprox.mesh`, and the linear systems are solved by the batched
 block solver of :mod:`femprox.linalg.block`. Every real energy is reached by path-following in an
 extra Dynes rate lowered to zero (``_DYNES_PATH``, with a shorter last step next to small
-gaps: :func:`_dynes_path`; why: see there), with smaller steps for energies that fail; complex energies in the upper half plane are solved directly. Each stage
-of the path starts from the analytic continuation of the previous one (the extra rate enters
+gaps: :func:`_dynes_path`; why: see there), with smaller steps for energies that fail;
+complex energies in the upper half plane are solved directly. Each stage of the path starts from the analytic continuation of the previous one (the extra rate enters
 only through E + i eta, so d/d eta = i d/dE: :func:`_continuation`), which cuts Newton's
 iterations by a third. Energies added between solved ones (the refinement rounds of an
 adaptive energy grid) are first tried directly at the final rate from the interpolation of
