@@ -19,9 +19,10 @@ quadrature maps of :mod:`femprox.mesh`, and the linear systems are solved by the
 block solver of :mod:`femprox.linalg.block`. Every real energy is reached by path-following in an
 extra Dynes rate lowered to zero (``_DYNES_PATH``, with a shorter last step next to small
 gaps: :func:`_dynes_path`; why: see there), with smaller steps for energies that fail;
-complex energies in the upper half plane are solved directly. Each stage of the path starts from the analytic continuation of the previous one (the extra rate enters
-only through E + i eta, so d/d eta = i d/dE: :func:`_continuation`), which cuts Newton's
-iterations by a third. Energies added between solved ones (the refinement rounds of an
+complex energies in the upper half plane are solved directly. Each stage of the path starts
+from the analytic continuation of the previous one (the extra rate enters only through
+E + i eta, so d/d eta = i d/dE: :func:`_continuation`), which cuts Newton's iterations by a
+third. Energies added between solved ones (the refinement rounds of an
 adaptive energy grid) are first tried directly at the final rate from the interpolation of
 their solved neighbours, with a branch check (``neighbours`` of :func:`solve_spectral`,
 :func:`_warm_start`); only those that fail it take the Dynes path.
