@@ -406,3 +406,23 @@ def test_without_small_gaps_the_three_stage_path_ends_on_the_same_roots(monkeypa
     reference = solve_spectral(build_mesh(t_junction(mesh=MeshOptions(elements=10, order=3))), energies)
     np.testing.assert_allclose(solved.gamma, reference.gamma, rtol=0, atol=1e-7)
     np.testing.assert_allclose(solved.gamma_tilde, reference.gamma_tilde, rtol=0, atol=1e-7)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", GEOMETRY_FILES, ids=lambda p: p.stem)
+def test_every_geometry_file_ends_on_the_roots_of_a_fine_dynes_path(path, monkeypatch):
+    # The choice between the two Dynes paths (_dynes_path) is empirical: on every shipped
+    # geometry, at the start grid of its sweeps (84 energies, clustered at E -> 0 and both
+    # sides of each gap edge), the path it takes must end on the roots of the 24-stage path
+    # (measured: at most 1.9e-10 apart; 1e-7 as in the tests above)
+    from femprox.spectral import solver as spectral
+    from femprox.workflows import sweeps
+
+    geometry = load_geometry(path)
+    energies = sweeps.sweep_grid(geometry, [0.05, 0.2], sweeps.FAST_GRID).nodes
+    solved = solve_spectral(build_mesh(geometry), energies)
+    fine = tuple(np.geomspace(0.3, 1e-7, 24)) + (0.0,)
+    monkeypatch.setattr(spectral, "_dynes_path", lambda problem: fine)
+    reference = solve_spectral(build_mesh(geometry), energies)
+    np.testing.assert_allclose(solved.gamma, reference.gamma, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(solved.gamma_tilde, reference.gamma_tilde, rtol=0, atol=1e-7)
