@@ -456,3 +456,53 @@ def test_block_solver_cache_is_bounded_by_unknowns():
         assert all(solver.n < n for solver in linalg._SOLVER_CACHE.values())
     finally:
         linalg.SOLVER_CACHE_UNKNOWNS = old
+
+
+@pytest.mark.parametrize("batch_last", [False, True])
+def test_small_systems_in_small_batches_are_solved_densely(batch_last, monkeypatch):
+    # Two arms of 4 unknowns at a junction, 2 fields: 18 unknowns, as the condensed house of
+    # Fig. 4. Up to DENSE_WORK (batch x 18^3 <= 2.5e5: 42 systems) the whole matrices are
+    # inverted; the block path (DENSE_WORK = 0) and dense linear algebra give the same
+    # solutions to rounding (well-conditioned matrices)
+    from femprox.linalg import block
+
+    pattern, n = star_pattern(arms=2, length=4)
+    fields, batch = 2, 3
+    rng = np.random.default_rng(11)
+    data = rng.normal(size=(batch, pattern.nnz, fields, fields)) + 1j * rng.normal(size=(batch, pattern.nnz, fields, fields))
+    data[:, pattern.row == pattern.col] += 6 * np.eye(fields)
+    solver = BatchedBlockSolver(pattern.row, pattern.col, n, fields, separators=np.array([0]))
+    given = np.moveaxis(data, 0, -1) if batch_last else data
+    lu = solver.factor(given, batch_last=batch_last)
+    assert isinstance(lu, block.DenseLU)
+    rhs = rng.normal(size=(batch, n, fields, 2)) + 1j * rng.normal(size=(batch, n, fields, 2))
+    x = lu.solve(rhs)
+    for e in range(batch):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, fields), rhs[e].reshape(n * fields, 2))
+        np.testing.assert_allclose(x[e].reshape(n * fields, 2), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lu.solve(rhs[..., 0]), x[..., 0], rtol=1e-13)
+    np.testing.assert_allclose(lu.subset(np.array([2, 0])).solve(rhs[[2, 0]]), x[[2, 0]], rtol=1e-13)
+    monkeypatch.setattr(block, "DENSE_WORK", 0)
+    blocked = solver.factor(given, batch_last=batch_last)
+    assert isinstance(blocked, block.BlockLU)
+    np.testing.assert_allclose(blocked.solve(rhs), x, rtol=1e-10, atol=1e-12)
+
+
+def test_large_batches_and_singular_systems_take_the_block_path():
+    # beyond DENSE_WORK the chains and Schur steps are cheaper; a singular matrix in the batch
+    # (np.linalg.inv would raise for all) goes to the block path, which marks it with inf/NaN
+    from femprox.linalg import block
+
+    pattern, n = star_pattern(arms=2, length=4)
+    rng = np.random.default_rng(12)
+    solver = BatchedBlockSolver(pattern.row, pattern.col, n, 2, separators=np.array([0]))
+    many = 1 + block.DENSE_WORK // (2 * n) ** 3
+    data = rng.normal(size=(many, pattern.nnz, 2, 2)) + 6 * (pattern.row == pattern.col)[None, :, None, None] * np.eye(2)
+    assert isinstance(solver.factor(data), block.BlockLU)
+    singular = data[:2].copy()
+    singular[1] = 0.0
+    with np.errstate(all="ignore"):  # as in Newton, which reports the non-finite step
+        lu = solver.factor(singular)
+        x = lu.solve(np.ones((2, n, 2)))
+    assert isinstance(lu, block.BlockLU)
+    assert np.all(np.isfinite(x[0])) and not np.all(np.isfinite(x[1]))
