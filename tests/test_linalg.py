@@ -71,6 +71,18 @@ def dense_matrix(pattern, data_e, n, fields):
     return dense
 
 
+def assert_solves_like_dense(lu, pattern, data, n, fields, rhs, pick) -> np.ndarray:
+    """The factors' solutions (two right-hand sides, one, and a subset of the batch) against
+    dense linear algebra; returns the solutions of ``rhs``."""
+    x = lu.solve(rhs)
+    for e in range(rhs.shape[0]):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, fields), rhs[e].reshape(n * fields, 2))
+        np.testing.assert_allclose(x[e].reshape(n * fields, 2), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(lu.solve(rhs[..., 0]), x[..., 0], rtol=1e-13)
+    np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-13)
+    return x
+
+
 @pytest.mark.parametrize("batch_last", [False, True])
 def test_junction_separators_match_dense_linear_algebra(batch_last):
     pattern, n = star_pattern()
@@ -85,13 +97,7 @@ def test_junction_separators_match_dense_linear_algebra(batch_last):
     assert plain.block_size == 3 * fields and split.block_size == fields
     lu = split.factor(np.moveaxis(data, 0, -1) if batch_last else data, batch_last=batch_last)
     rhs = rng.normal(size=(batch, n, fields, 2)) + 1j * rng.normal(size=(batch, n, fields, 2))
-    x = lu.solve(rhs)
-    for e in range(batch):
-        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, fields), rhs[e].reshape(n * fields, 2))
-        np.testing.assert_allclose(x[e].reshape(n * fields, 2), expected, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(lu.solve(rhs[..., 0]), x[..., 0], rtol=1e-13)
-    pick = np.array([3, 1])
-    np.testing.assert_allclose(lu.subset(pick).solve(rhs[pick]), x[pick], rtol=1e-13)
+    assert_solves_like_dense(lu, pattern, data, n, fields, rhs, np.array([3, 1]))
 
 
 def test_chains_of_different_lengths_share_lanes():
@@ -476,12 +482,7 @@ def test_small_systems_in_small_batches_are_solved_densely(batch_last, monkeypat
     lu = solver.factor(given, batch_last=batch_last)
     assert isinstance(lu, block.DenseLU)
     rhs = rng.normal(size=(batch, n, fields, 2)) + 1j * rng.normal(size=(batch, n, fields, 2))
-    x = lu.solve(rhs)
-    for e in range(batch):
-        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, fields), rhs[e].reshape(n * fields, 2))
-        np.testing.assert_allclose(x[e].reshape(n * fields, 2), expected, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(lu.solve(rhs[..., 0]), x[..., 0], rtol=1e-13)
-    np.testing.assert_allclose(lu.subset(np.array([2, 0])).solve(rhs[[2, 0]]), x[[2, 0]], rtol=1e-13)
+    x = assert_solves_like_dense(lu, pattern, data, n, fields, rhs, np.array([2, 0]))
     monkeypatch.setattr(block, "DENSE_WORK", 0)
     blocked = solver.factor(given, batch_last=batch_last)
     assert isinstance(blocked, block.BlockLU)
