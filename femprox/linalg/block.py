@@ -178,7 +178,7 @@ class BatchedBlockSolver:
         """
         batch = data.shape[-1] if batch_last else data.shape[0]
         if self._dense_positions is not None and batch * (self.n * self.fields) ** 3 <= DENSE_WORK:
-            dense = _dense_inverse(self, data, batch_last)
+            dense = self._dense_factor(data, batch_last)
             if dense is not None:
                 return dense
         if self.separators.size == 0:
@@ -200,6 +200,18 @@ class BatchedBlockSolver:
         schur -= a_si_x.reshape(batch, self._n_pairs, f, f)
         return BlockLU(self, chains, coupling, a_si, self.schur.factor(schur))
 
+    def _dense_factor(self, data: np.ndarray, batch_last: bool) -> "DenseLU | None":
+        """The batch as dense matrices, inverted; None if one of them is singular (the block
+        path then reports it as inf/NaN, as Newton expects)."""
+        size = self.n * self.fields
+        entries = data.reshape(-1, data.shape[-1]).T if batch_last else data.reshape(data.shape[0], -1)
+        dense = np.zeros((entries.shape[0], size * size), dtype=entries.dtype)
+        dense[:, self._dense_positions] = entries
+        try:
+            return DenseLU(self, np.linalg.inv(dense.reshape(-1, size, size)))
+        except np.linalg.LinAlgError:
+            return None
+
 
 DENSE_UNKNOWNS = 48
 """Systems of at most this many unknowns (DOFs x fields) may be solved as dense matrices ..."""
@@ -220,19 +232,6 @@ def _dense_positions(rows: np.ndarray, cols: np.ndarray, n: int, fields: int) ->
     size = n * fields
     return ((np.asarray(rows)[:, None, None] * fields + fi) * size
             + np.asarray(cols)[:, None, None] * fields + fj).reshape(-1)
-
-
-def _dense_inverse(solver: "BatchedBlockSolver", data: np.ndarray, batch_last: bool) -> "DenseLU | None":
-    """The batch as dense matrices, inverted; None if one of them is singular (the block
-    solver then reports it as inf/NaN, as Newton expects)."""
-    size = solver.n * solver.fields
-    entries = data.reshape(-1, data.shape[-1]).T if batch_last else data.reshape(data.shape[0], -1)
-    dense = np.zeros((entries.shape[0], size * size), dtype=entries.dtype)
-    dense[:, solver._dense_positions] = entries
-    try:
-        return DenseLU(solver, np.linalg.inv(dense.reshape(-1, size, size)))
-    except np.linalg.LinAlgError:
-        return None
 
 
 class DenseLU:

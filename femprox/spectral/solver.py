@@ -660,6 +660,12 @@ warm-started from gap-scaled guesses (:func:`gap_scaled_neighbours`)."""
 _SCALING_GAPS = 10.0
 
 
+def _small_gap_limit(geometry: Geometry) -> float:
+    """Gaps below this (_SCALING_GAPS times the smallest Thouless energy of the network) are
+    not much larger than E_Th: states next to their edges are set by both scales."""
+    return _SCALING_GAPS * min(wire.thouless_energy for wire in geometry.wires)
+
+
 def gap_scaled_neighbours(solution: SpectralSolution, gap_ratio: float):
     """``neighbours`` for :func:`solve_spectral` of the same mesh with every gap multiplied
     by ``gap_ratio`` (e.g. the next temperature of a sweep, BCS Delta(T)): ``solution``'s
@@ -680,8 +686,7 @@ def gap_scaled_neighbours(solution: SpectralSolution, gap_ratio: float):
     if not (math.isfinite(gap_ratio) and gap_ratio > 0):
         raise ValueError(f"gap_ratio must be positive and finite, got {gap_ratio!r}")
     geometry = solution.geometry
-    thouless = min(w.thouless_energy for w in geometry.wires)
-    edges = gap_ratio * np.array([g for g in gaps_of(geometry) if gap_ratio * g < _SCALING_GAPS * thouless])
+    edges = gap_ratio * np.array([g for g in gaps_of(geometry) if gap_ratio * g < _small_gap_limit(geometry)])
     excluded = np.column_stack([edges * (1 - _EDGE_WINDOW), edges * (1 + _EDGE_WINDOW)]).reshape(-1, 2)
     return solution.energies * gap_ratio, solution.gamma, solution.gamma_tilde, excluded
 
@@ -918,14 +923,13 @@ def _solve_batch(problem: _UsadelProblem, energies: np.ndarray, tol: float, max_
 
 def _dynes_path(problem: _UsadelProblem) -> tuple[float, ...]:
     """The Dynes path of ``problem`` (see _DYNES_PATH): _SHORT_LAST_STEP_PATH when a gap of an S
-    reservoir or S wire (its pair potential) lies below _SCALING_GAPS times the smallest
-    Thouless energy of the network, else _DYNES_PATH."""
+    reservoir or S wire (its pair potential) lies below :func:`_small_gap_limit`, else
+    _DYNES_PATH."""
     geometry = problem.mesh.geometry
     reservoirs = [node.gap for node in geometry.nodes if node.kind is NodeKind.SUPERCONDUCTING_RESERVOIR]
     wires = np.abs(np.asarray(problem.parameters.gap)).ravel()
     gaps = np.concatenate([np.asarray(reservoirs, dtype=float), wires[wires > 0]])
-    thouless = min(wire.thouless_energy for wire in geometry.wires)
-    small = gaps.size > 0 and gaps.min() < _SCALING_GAPS * thouless
+    small = gaps.size > 0 and gaps.min() < _small_gap_limit(geometry)
     return _SHORT_LAST_STEP_PATH if small else _DYNES_PATH
 
 
