@@ -22,10 +22,12 @@ once the values and derivatives of all basis functions at all quadrature points
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,6 +37,55 @@ from femprox.geometry.network import Geometry, GeometryError, MeshOptions, NodeK
 from femprox.physics.contacts import Contact
 
 _GAP_BETWEEN_WIRES = 1.0  # arc-length gap (xi0) separating wires in the broken mesh
+
+_Built = TypeVar("_Built")
+
+
+def array_digest(*parts: object) -> bytes:
+    """A digest of arrays (dtype, shape and bytes) and other values (their repr): equal
+    digests mean equal inputs."""
+    digest = hashlib.blake2b(digest_size=32)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            digest.update(repr((part.dtype.str, part.shape)).encode())
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(repr(part).encode())
+    return digest.digest()
+
+
+class AssemblyCache:
+    """Read-only objects derived from mesh arrays (scikit-fem bases, quadrature forms),
+    shared by the meshes of one process that have equal inputs.
+
+    A sweep meshes the same network at every phase, gap or temperature (a new geometry each
+    time, same wires and elements): its bases and forms are equal, and building them cost
+    2-3 ms per solve, a twentieth of a small network's solve in ``femprox paper``. Keys are
+    digests of every input array (:func:`array_digest`), so a hit is exact. The last ``size``
+    objects are kept, and none built from more than ``max_points`` quadrature points (a large
+    network's forms are big, and cheap next to its solve).
+    """
+
+    def __init__(self, size: int = 8, max_points: int = 50_000):
+        self.size, self.max_points = size, max_points
+        self._objects: OrderedDict[bytes, object] = OrderedDict()
+
+    def get(self, key: bytes, points: int, build: Callable[[], _Built]) -> _Built:
+        """The object for ``key``, built by ``build()`` on a miss."""
+        if key in self._objects:
+            self._objects.move_to_end(key)
+            return self._objects[key]
+        built = build()
+        if points <= self.max_points:
+            self._objects[key] = built
+            while len(self._objects) > self.size:
+                self._objects.popitem(last=False)
+        return built
+
+
+ASSEMBLY_CACHE = AssemblyCache()
+"""The process's :class:`AssemblyCache` (used by :class:`GraphMesh`, :func:`pointwise_forms`
+and the spectral problem)."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +161,11 @@ class GraphMesh:
         self.geometry = geometry
         self.order = order if order is not None else _common_order(geometry)
         vertices, elements, element_wire, offsets = _broken_mesh(geometry, refine)
-        self.skfem_mesh = skfem.MeshLine1(vertices[None, :], elements)
+        self.skfem_mesh, self.element, self.basis = ASSEMBLY_CACHE.get(
+            array_digest("cell basis", self.order, vertices, elements), elements.shape[1],
+            lambda: _cell_basis(vertices, elements, self.order))
         self.element_wire = element_wire
         self.wire_offsets = offsets
-        self.element = _line_element(self.order)
-        self.basis = skfem.CellBasis(self.skfem_mesh, self.element, intorder=2 * self.order + 2)
         self.prolongation, self.node_dof = self._glue()
         self.contacts = self._contacts()
         reservoir_dofs = [self.node_dof[n.name] for n in geometry.nodes if n.kind.is_reservoir]
@@ -322,6 +373,13 @@ class _PointKeyedElementLinePp(skfem.ElementLinePp):
         return values[i].copy(), derivatives[i].copy()
 
 
+def _cell_basis(vertices: np.ndarray, elements: np.ndarray, order: int):
+    """(scikit-fem mesh, element, basis) of the broken mesh."""
+    mesh = skfem.MeshLine1(vertices[None, :], elements)
+    element = _line_element(order)
+    return mesh, element, skfem.CellBasis(mesh, element, intorder=2 * order + 2)
+
+
 def _line_element(order: int):
     if order == 1:
         return skfem.ElementLineP1()
@@ -456,6 +514,14 @@ class PointwiseForms:
         col_pos[col_dofs] = np.arange(col_dofs.size)
         selection = np.flatnonzero((row_pos[self.rows] >= 0) & (col_pos[self.cols] >= 0))
         return selection, row_pos[self.rows[selection]], col_pos[self.cols[selection]]
+
+
+def pointwise_forms(quadrature: Quadrature, n_dofs: int) -> PointwiseForms:
+    """:class:`PointwiseForms` of ``quadrature``, shared with earlier meshes of equal
+    quadrature (:data:`ASSEMBLY_CACHE`): treat it as read-only."""
+    q = quadrature
+    key = array_digest("pointwise forms", n_dofs, q.local_dofs, q.local_values, q.local_derivatives, q.weights)
+    return ASSEMBLY_CACHE.get(key, q.weights.size, lambda: PointwiseForms(q, n_dofs))
 
 
 def extend_pattern(rows: np.ndarray, cols: np.ndarray, new_rows: np.ndarray,

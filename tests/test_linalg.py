@@ -382,6 +382,31 @@ def test_condensed_solver_matches_dense_linear_algebra(order, batch_last):
     assert solver.bytes_per_matrix() > 0
 
 
+@pytest.mark.parametrize("batch_last", [False, True])
+def test_condensation_pads_groups_with_fewer_boundary_unknowns(batch_last):
+    # element bubbles next to a Dirichlet end (removed from the system) have one boundary
+    # unknown, the others two: one class of groups with the missing boundary padded
+    from femprox.linalg.block import CondensedBlockSolver, block_solver
+
+    full, n_full, _ = element_chain_pattern([5, 4], order=4)
+    keep = (full.row > 0) & (full.col > 0)   # unknown 0 (where both chains start) is Dirichlet
+    pattern = sp.coo_matrix((full.data[keep], (full.row[keep] - 1, full.col[keep] - 1)), shape=(n_full - 1,) * 2)
+    n = n_full - 1
+    solver = block_solver(pattern.row, pattern.col, n, 2)
+    assert isinstance(solver, CondensedBlockSolver)
+    padded = [c for c in solver.classes if c["columns"] is not None]
+    assert len(padded) == 1 and padded[0]["groups"].shape == (7, 3)  # 2 next to unknown 0, 5 inside
+    rng = np.random.default_rng(4)
+    batch = 3
+    data = rng.normal(size=(batch, pattern.nnz, 2, 2)) + 1j * rng.normal(size=(batch, pattern.nnz, 2, 2))
+    data[:, pattern.row == pattern.col] += 8 * np.eye(2)
+    rhs = rng.normal(size=(batch, n, 2, 2)) + 1j * rng.normal(size=(batch, n, 2, 2))
+    x = solver.factor(np.moveaxis(data, 0, -1) if batch_last else data, batch_last=batch_last).solve(rhs)
+    for e in range(batch):
+        expected = np.linalg.solve(dense_matrix(pattern, data[e], n, 2), rhs[e].reshape(n * 2, 2))
+        np.testing.assert_allclose(x[e].reshape(n * 2, 2), expected, rtol=1e-10, atol=1e-12)
+
+
 def test_p1_chains_keep_the_plain_solver():
     from femprox.linalg.block import block_solver
 

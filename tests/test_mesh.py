@@ -123,3 +123,49 @@ def test_solver_set_up_is_cached_on_the_mesh_but_not_pickled():
     copy = pickle.loads(pickle.dumps(mesh))
     assert copy.stage_cache == {}
     np.testing.assert_allclose(solve_spectral(copy, [0.2, 0.4]).gamma, first.gamma, rtol=0, atol=1e-12)
+
+
+def test_meshes_of_equal_wires_share_bases_and_forms_exactly():
+    # a sweep meshes one network at many gaps/phases: bases and quadrature forms are built once
+    # per process and shared (keyed on every input array); other wires get their own
+    from femprox.geometry.devices import house_interferometer
+    from femprox.mesh import ASSEMBLY_CACHE, pointwise_forms
+    from femprox.spectral.solver import _shared_problem, solve_spectral
+
+    options = MeshOptions(elements=6, order=3)
+    first, second = (build_mesh(house_interferometer(phase=phi, mesh=options)) for phi in (0.3, 2.0))
+    assert first.basis is second.basis
+    assert pointwise_forms(first.quadrature, first.n_dofs) is pointwise_forms(second.quadrature, second.n_dofs)
+    assert _shared_problem(first).test_values is _shared_problem(second).test_values
+    longer = build_mesh(house_interferometer(phase=0.3, length_n=12.0, mesh=options))
+    finer = build_mesh(house_interferometer(phase=0.3, mesh=MeshOptions(elements=6, order=4)))
+    assert longer.basis is not first.basis and finer.basis is not first.basis
+    # a wire of another conductance: same basis, other weak forms
+    stronger = house_interferometer(phase=0.3, mesh=options)
+    stronger = stronger.with_wire("s1_arm", conductance=2 * stronger.wire("s1_arm").conductance)
+    assert _shared_problem(build_mesh(stronger)).test_values is not _shared_problem(first).test_values
+    # shared objects give the very numbers of freshly built ones
+    shared = solve_spectral(second, [0.05, 0.3, 1.2])
+    ASSEMBLY_CACHE._objects.clear()
+    fresh = solve_spectral(build_mesh(house_interferometer(phase=2.0, mesh=options)), [0.05, 0.3, 1.2])
+    np.testing.assert_array_equal(shared.gamma, fresh.gamma)
+
+
+def test_assembly_cache_keeps_the_last_few_and_no_large_meshes():
+    from femprox.mesh import AssemblyCache
+
+    cache = AssemblyCache(size=2, max_points=100)
+    built = []
+
+    def build(value):
+        built.append(value)
+        return [value]
+
+    a = cache.get(b"a", 10, lambda: build("a"))
+    assert cache.get(b"a", 10, lambda: build("again")) is a
+    cache.get(b"b", 10, lambda: build("b"))
+    cache.get(b"c", 10, lambda: build("c"))      # pushes out "a", the least recently used
+    cache.get(b"a", 10, lambda: build("a"))
+    cache.get(b"big", 1000, lambda: build("big"))
+    cache.get(b"big", 1000, lambda: build("big"))  # never kept
+    assert built == ["a", "b", "c", "a", "big", "big"]

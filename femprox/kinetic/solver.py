@@ -84,7 +84,7 @@ import scipy.sparse as sp
 
 from femprox.kinetic.coefficients import KineticCoefficients, kinetic_coefficients
 from femprox.linalg.block import block_solver
-from femprox.mesh import GraphMesh, PointwiseForms, contact_pairs, extend_pattern
+from femprox.mesh import GraphMesh, contact_pairs, extend_pattern, pointwise_forms
 from femprox.physics.bulk import PointParameters
 from femprox.physics.contacts import FAR, NEAR
 from femprox.physics.reservoirs import fixed_modes, reservoir_gap
@@ -204,7 +204,7 @@ class KineticProblem:
         geometry = mesh.geometry
         q = mesh.quadrature
         conductance = q.wire_parameter(geometry, "conductance")
-        self.forms = PointwiseForms(replace(q, weights=q.weights * conductance), mesh.n_dofs)
+        self.forms = pointwise_forms(replace(q, weights=q.weights * conductance), mesh.n_dofs)
         self.inverse_diffusion = 1.0 / q.wire_parameter(geometry, "diffusion")
         self.terminals = _terminals(mesh)
         pair_rows, pair_cols = contact_pairs(mesh.contacts)

@@ -32,6 +32,7 @@ and likewise for b with +i q. The boundary term ``g nabla a . n_out`` cancels at
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -71,11 +72,13 @@ class PointParameters:
                    phase_factor=np.exp(1j * phase), dynes=per_wire([w.dynes for w in wires]),
                    vector_potential=winding / length)
 
-    @property
+    # asked in every residual and Jacobian; the arrays are not changed in place (a new pair
+    # potential makes new parameters), so the answers are kept
+    @cached_property
     def has_vector_potential(self) -> bool:
         return bool(np.any(self.vector_potential != 0))
 
-    @property
+    @cached_property
     def has_pair_potential(self) -> bool:
         return bool(np.any(self.gap != 0))
 

@@ -43,7 +43,8 @@ import scipy.sparse as sp
 from femprox.geometry.network import Geometry, NodeKind, gaps_of
 from femprox.interpolation import InterpolatingSpline
 from femprox.linalg.block import block_solver
-from femprox.mesh import GraphMesh, PointwiseForms, build_mesh, contact_pairs, extend_pattern
+from femprox.mesh import (ASSEMBLY_CACHE, GraphMesh, PointwiseForms, array_digest, build_mesh, contact_pairs,
+                           extend_pattern)
 from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
                                   riccati_densities, riccati_jacobian_densities)
 from femprox.physics.contacts import FAR, NEAR
@@ -187,6 +188,25 @@ def _times_complex(real_sparse: sp.csr_matrix, values: np.ndarray) -> np.ndarray
     return (real_sparse @ values.view(np.float64)).view(np.complex128)
 
 
+class _FreeRowForms:
+    """The parts of the weak Riccati forms that depend on the mesh and the wires'
+    conductances only (shared through ``ASSEMBLY_CACHE`` by the solves of a sweep):
+    conductance-weighted test maps restricted to the free rows (residual = Bv.T @ (g w value
+    density) - Bd.T @ (g w flux density)), the free-free entries (rows, cols) of the
+    pointwise forms and their stiffness term."""
+
+    def __init__(self, q, g: np.ndarray, free: np.ndarray, n_dofs: int):
+        weights = sp.diags(g * q.weights)
+        self.test_values = (q.values.T @ weights).tocsr()[free]
+        self.test_derivatives = (q.derivatives.T @ weights).tocsr()[free]
+        forms = PointwiseForms(replace(q, weights=q.weights * g), n_dofs)
+        selection, self.rows, self.cols = forms.entries_between(free, free, n_dofs)
+        self.value_value = forms.value_value[selection]
+        self.value_derivative = forms.value_derivative[selection]
+        self.derivative_value = forms.derivative_value[selection]
+        self.stiffness = -(forms.derivative_derivative[selection] @ np.ones(q.weights.size))
+
+
 class _UsadelProblem:
     """Residual and Jacobian of the weak Riccati equations, vectorized over energies.
 
@@ -206,20 +226,15 @@ class _UsadelProblem:
         g = q.wire_parameter(geometry, "conductance")
         self.parameters = PointParameters.at_points(geometry, q.wire_index, q.position)
         free = mesh.free_dofs
-        # conductance-weighted test maps restricted to the free rows:
-        # residual = Bv.T @ (g w value density) - Bd.T @ (g w flux density)
-        weights = sp.diags(g * q.weights)
-        self.test_values = (q.values.T @ weights).tocsr()[free]
-        self.test_derivatives = (q.derivatives.T @ weights).tocsr()[free]
-        forms = PointwiseForms(replace(q, weights=q.weights * g), mesh.n_dofs)
-        selection, rows, cols = forms.entries_between(free, free, mesh.n_dofs)
-        self.value_value = forms.value_value[selection]
-        self.value_derivative = forms.value_derivative[selection]
-        stiffness = -(forms.derivative_derivative[selection] @ np.ones(q.weights.size))
+        forms = ASSEMBLY_CACHE.get(array_digest("free-row forms", mesh.n_dofs, free, g, q.weights, q.local_dofs,
+                                                q.local_values, q.local_derivatives),
+                                   q.weights.size, lambda: _FreeRowForms(q, g, free, mesh.n_dofs))
+        self.test_values, self.test_derivatives = forms.test_values, forms.test_derivatives
+        self.value_value, self.value_derivative = forms.value_value, forms.value_derivative
         shift_a, shift_b = constant_derivative_terms(self.parameters)
-        dv = forms.derivative_value[selection]
-        self.constant_a = (stiffness + dv @ shift_a)[:, None]
-        self.constant_b = (stiffness + dv @ shift_b)[:, None]
+        self.constant_a = (forms.stiffness + forms.derivative_value @ shift_a)[:, None]
+        self.constant_b = (forms.stiffness + forms.derivative_value @ shift_b)[:, None]
+        rows, cols = forms.rows, forms.cols
         self.n_element_entries = rows.size
         rows, cols = self._add_contact_entries(rows, cols)
         self.n_entries = rows.size
