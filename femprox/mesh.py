@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
@@ -69,18 +70,26 @@ class AssemblyCache:
     def __init__(self, size: int = 8, max_points: int = 50_000):
         self.size, self.max_points = size, max_points
         self._objects: OrderedDict[bytes, object] = OrderedDict()
+        self._lock = threading.Lock()  # sweeps may mesh in threads (Dask's thread workers)
 
     def get(self, key: bytes, points: int, build: Callable[[], _Built]) -> _Built:
         """The object for ``key``, built by ``build()`` on a miss."""
-        if key in self._objects:
-            self._objects.move_to_end(key)
-            return self._objects[key]
-        built = build()
+        with self._lock:
+            if key in self._objects:
+                self._objects.move_to_end(key)
+                return self._objects[key]
+        built = build()  # outside the lock: two threads may both build it, to equal objects
         if points <= self.max_points:
-            self._objects[key] = built
-            while len(self._objects) > self.size:
-                self._objects.popitem(last=False)
+            with self._lock:
+                self._objects[key] = built
+                while len(self._objects) > self.size:
+                    self._objects.popitem(last=False)
         return built
+
+    def clear(self) -> None:
+        """Forget every kept object (meshes already built keep theirs)."""
+        with self._lock:
+            self._objects.clear()
 
 
 ASSEMBLY_CACHE = AssemblyCache()
@@ -139,7 +148,9 @@ class GraphMesh:
     geometry: the network.
     order: polynomial order of the elements (same on every wire).
     skfem_mesh: the broken ``MeshLine1`` (arc length, wires on disjoint intervals).
-    basis: scikit-fem ``CellBasis`` on the broken mesh.
+    basis: scikit-fem ``CellBasis`` on the broken mesh. Both (and the element) are shared
+        with the process's other meshes of the same elements (:data:`ASSEMBLY_CACHE`):
+        read-only.
     prolongation: sparse (n_broken, n_dofs) gluing matrix P.
     element_wire: (n_elements,) wire index of each element.
     wire_offsets: (n_wires,) start of each wire in the broken mesh coordinate.
@@ -365,11 +376,15 @@ class _PointKeyedElementLinePp(skfem.ElementLinePp):
         points = np.ascontiguousarray(X[0, :])
         key = points.tobytes()
         cache = self.__dict__.setdefault("_evaluations", {})
-        if key not in cache:
+        # meshes of equal wires share their element (AssemblyCache), possibly across threads:
+        # no step here relies on the cache keeping an entry it just checked
+        evaluation = cache.get(key)
+        if evaluation is None:
+            evaluation = self._reval_legendre(points, self.p)
             if len(cache) >= self._CACHED_POINT_SETS:
-                cache.pop(next(iter(cache)))
-            cache[key] = self._reval_legendre(points, self.p)
-        values, derivatives = cache[key]
+                cache.pop(next(iter(cache.copy())), None)
+            cache[key] = evaluation
+        values, derivatives = evaluation
         return values[i].copy(), derivatives[i].copy()
 
 

@@ -146,7 +146,7 @@ def test_meshes_of_equal_wires_share_bases_and_forms_exactly():
     assert _shared_problem(build_mesh(stronger)).test_values is not _shared_problem(first).test_values
     # shared objects give the very numbers of freshly built ones
     shared = solve_spectral(second, [0.05, 0.3, 1.2])
-    ASSEMBLY_CACHE._objects.clear()
+    ASSEMBLY_CACHE.clear()
     fresh = solve_spectral(build_mesh(house_interferometer(phase=2.0, mesh=options)), [0.05, 0.3, 1.2])
     np.testing.assert_array_equal(shared.gamma, fresh.gamma)
 
