@@ -62,27 +62,30 @@ class AssemblyCache:
     A sweep meshes the same network at every phase, gap or temperature (a new geometry each
     time, same wires and elements): its bases and forms are equal, and building them cost
     2-3 ms per solve, a twentieth of a small network's solve in ``femprox paper``. Keys are
-    digests of every input array (:func:`array_digest`), so a hit is exact. The last ``size``
-    objects are kept, and none built from more than ``max_points`` quadrature points (a large
-    network's forms are big, and cheap next to its solve).
+    digests of every input array (:func:`array_digest`), so a hit is exact. The most recently
+    used objects are kept, at most ``size`` of them and built from at most ``max_points``
+    quadrature points in all (forms of 50 000 points hold ~60 MB; a network that large is
+    solved for seconds, next to which its set-up does not count).
     """
 
     def __init__(self, size: int = 8, max_points: int = 50_000):
         self.size, self.max_points = size, max_points
-        self._objects: OrderedDict[bytes, object] = OrderedDict()
+        self._objects: OrderedDict[bytes, tuple[object, int]] = OrderedDict()
         self._lock = threading.Lock()  # sweeps may mesh in threads (Dask's thread workers)
 
     def get(self, key: bytes, points: int, build: Callable[[], _Built]) -> _Built:
-        """The object for ``key``, built by ``build()`` on a miss."""
+        """The object for ``key`` (built from ``points`` quadrature points), built by
+        ``build()`` on a miss."""
         with self._lock:
             if key in self._objects:
                 self._objects.move_to_end(key)
-                return self._objects[key]
+                return self._objects[key][0]
         built = build()  # outside the lock: two threads may both build it, to equal objects
         if points <= self.max_points:
             with self._lock:
-                self._objects[key] = built
-                while len(self._objects) > self.size:
+                self._objects[key] = (built, points)
+                while (len(self._objects) > self.size
+                       or sum(count for _, count in self._objects.values()) > self.max_points):
                     self._objects.popitem(last=False)
         return built
 

@@ -169,3 +169,9 @@ def test_assembly_cache_keeps_the_last_few_and_no_large_meshes():
     cache.get(b"big", 1000, lambda: build("big"))
     cache.get(b"big", 1000, lambda: build("big"))  # never kept
     assert built == ["a", "b", "c", "a", "big", "big"]
+    # and at most max_points points in all
+    cache = AssemblyCache(size=8, max_points=100)
+    built.clear()
+    for key in (b"x", b"y", b"y", b"x"):  # 60 + 60 points: "y" pushes out "x"
+        cache.get(key, 60, lambda: build(key))
+    assert built == [b"x", b"y", b"x"]
