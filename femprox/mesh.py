@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -98,6 +99,15 @@ class AssemblyCache:
 ASSEMBLY_CACHE = AssemblyCache()
 """The process's :class:`AssemblyCache` (used by :class:`GraphMesh`, :func:`pointwise_forms`
 and the spectral problem)."""
+
+
+def _unlock_in_child() -> None:
+    # a process pool may fork while another thread holds the lock: the child starts unlocked
+    ASSEMBLY_CACHE._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_unlock_in_child)
 
 
 @dataclass(frozen=True)

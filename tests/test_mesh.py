@@ -175,3 +175,22 @@ def test_assembly_cache_keeps_the_last_few_and_no_large_meshes():
     for key in (b"x", b"y", b"y", b"x"):  # 60 + 60 points: "y" pushes out "x"
         cache.get(key, 60, lambda: build(key))
     assert built == [b"x", b"y", b"x"]
+
+
+def _mesh_in_child():
+    build_mesh(t_junction(mesh=MeshOptions(elements=3, order=2)))
+
+
+def test_a_process_forked_while_the_assembly_cache_is_locked_can_mesh():
+    import multiprocessing
+
+    from femprox.mesh import ASSEMBLY_CACHE
+
+    with ASSEMBLY_CACHE._lock:  # as if another thread were inside get() at the fork
+        child = multiprocessing.get_context("fork").Process(target=_mesh_in_child)
+        child.start()
+    child.join(timeout=60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+    assert not hung and child.exitcode == 0
