@@ -69,7 +69,7 @@ class AssemblyCache:
     solved for seconds, next to which its set-up does not count).
     """
 
-    def __init__(self, size: int = 16, max_points: int = 50_000):
+    def __init__(self, size: int = 24, max_points: int = 50_000):
         self.size, self.max_points = size, max_points
         self._objects: OrderedDict[bytes, tuple[object, int]] = OrderedDict()
         self._lock = threading.Lock()  # sweeps may mesh in threads (Dask's thread workers)

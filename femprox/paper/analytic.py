@@ -171,12 +171,20 @@ def theta_superconductor(energy: ArrayLike, y: ArrayLike, r: float, gap: float =
 
 def d_l(energy: ArrayLike, x: ArrayLike, r: float, gap: float = 1.0, diffusion: float = 2.0) -> np.ndarray:
     """Energy-mode diffusion coefficient ``D_L = cos^2(Im theta_N)`` (paper's D_+), real."""
-    return np.cos(theta_normal(energy, x, r, gap, diffusion).imag) ** 2
+    return _d_l_of(theta_normal(energy, x, r, gap, diffusion))
 
 
 def d_t(energy: ArrayLike, x: ArrayLike, r: float, gap: float = 1.0, diffusion: float = 2.0) -> np.ndarray:
     """Charge-mode diffusion coefficient ``D_T = cosh^2(Re theta_N)`` (paper's D_-), real."""
-    return np.cosh(theta_normal(energy, x, r, gap, diffusion).real) ** 2
+    return _d_t_of(theta_normal(energy, x, r, gap, diffusion))
+
+
+def _d_l_of(theta: np.ndarray) -> np.ndarray:
+    return np.cos(theta.imag) ** 2
+
+
+def _d_t_of(theta: np.ndarray) -> np.ndarray:
+    return np.cosh(theta.real) ** 2
 
 
 def _wire_averages(energy: ArrayLike, length_n: float, r: float, gap: float,
@@ -196,7 +204,7 @@ def _wire_averages(energy: ArrayLike, length_n: float, r: float, gap: float,
     x, w = _gauss(edges)
     theta = theta_normal(flat[:, None], x, r, gap, diffusion)
     averages = []
-    for values in (np.cos(theta.imag) ** 2, np.cosh(theta.real) ** 2):  # D_L, D_T as in d_l, d_t
+    for values in (_d_l_of(theta), _d_t_of(theta)):
         average = np.sum(w / values, axis=1) / half
         averages.append(average.reshape(e.shape) if e.ndim else float(average[0]))
     return averages[0], averages[1]

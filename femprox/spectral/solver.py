@@ -43,8 +43,8 @@ import scipy.sparse as sp
 from femprox.geometry.network import Geometry, NodeKind, gaps_of
 from femprox.interpolation import InterpolatingSpline
 from femprox.linalg.block import block_solver
-from femprox.mesh import (ASSEMBLY_CACHE, GraphMesh, PointwiseForms, array_digest, build_mesh, contact_pairs,
-                           extend_pattern)
+from femprox.mesh import (ASSEMBLY_CACHE, GraphMesh, array_digest, build_mesh, contact_pairs, extend_pattern,
+                           pointwise_forms)
 from femprox.physics.bulk import (PointParameters, constant_derivative_terms, covariant_derivatives,
                                   riccati_densities, riccati_jacobian_densities)
 from femprox.physics.contacts import FAR, NEAR
@@ -199,7 +199,7 @@ class _FreeRowForms:
         weights = sp.diags(g * q.weights)
         self.test_values = (q.values.T @ weights).tocsr()[free]
         self.test_derivatives = (q.derivatives.T @ weights).tocsr()[free]
-        forms = PointwiseForms(replace(q, weights=q.weights * g), n_dofs)
+        forms = pointwise_forms(replace(q, weights=q.weights * g), n_dofs)  # the kinetic stage's too
         selection, self.rows, self.cols = forms.entries_between(free, free, n_dofs)
         self.value_value = forms.value_value[selection]
         self.value_derivative = forms.value_derivative[selection]
